@@ -1,0 +1,288 @@
+"""The types plugins see.
+
+Everything a dataset, model, metric, reporter or executor plugin needs from vadbench is defined
+here, so a plugin author reads one file. The core never imports a particular plugin.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    import torch
+
+Split = Literal["train", "test"]
+ScoreKind = Literal["normality", "anomaly"]
+MetricKind = Literal["detection", "efficiency"]
+
+
+class VadbenchError(Exception):
+    """An error with a message meant for the user: printed as one line, no traceback."""
+
+    exit_code = 1
+
+
+class ConfigError(VadbenchError):
+    """The matrix, a plugin option or a dataset layout is not what was expected."""
+
+    exit_code = 2
+
+
+class PluginError(VadbenchError):
+    """A plugin failed to import or raised in a hook."""
+
+    exit_code = 2
+
+
+class DataError(VadbenchError):
+    """Data on disk contradicts itself (label length vs. frames, a corrupt file, ...)."""
+
+
+class Options(BaseModel):
+    """Base class for plugin options: unknown fields are errors, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+FrameReader = Callable[[int, int], np.ndarray]
+MaskReader = Callable[[int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video of a split: frames are decoded on demand, never held whole in memory.
+
+    Frames come back as uint8 arrays of shape (n, H, W, 3), RGB, whatever the file format.
+    ``labels`` holds one 0/1 entry per frame (1 = anomalous) for test videos, ``None`` otherwise.
+    """
+
+    id: str
+    num_frames: int
+    read_frames: FrameReader = field(repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
+    read_mask: MaskReader | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.labels is not None and len(self.labels) != self.num_frames:
+            raise DataError(
+                f"video {self.id!r}: {len(self.labels)} frame labels for {self.num_frames} frames"
+            )
+
+    def frames(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Frames ``start`` to ``stop`` (exclusive) as a (n, H, W, 3) uint8 array."""
+        stop = self.num_frames if stop is None else stop
+        if not 0 <= start <= stop <= self.num_frames:
+            raise IndexError(f"video {self.id!r}: frames {start}:{stop} of {self.num_frames}")
+        return self.read_frames(start, stop)
+
+    def iter_clips(self, length: int, chunk: int = 64) -> Iterator[np.ndarray]:
+        """Every window of ``length`` consecutive frames, reading each frame from disk once."""
+        window: deque[np.ndarray] = deque(maxlen=length)
+        for start in range(0, self.num_frames, chunk):
+            for frame in self.frames(start, min(start + chunk, self.num_frames)):
+                window.append(frame)
+                if len(window) == length:
+                    yield np.stack(window)
+
+    @property
+    def has_masks(self) -> bool:
+        return self.read_mask is not None
+
+    def mask(self, index: int) -> np.ndarray:
+        """Pixel mask of frame ``index`` as a bool (H, W) array."""
+        if self.read_mask is None:
+            raise DataError(f"video {self.id!r} has no pixel masks")
+        return self.read_mask(index)
+
+
+class VideoSource(Protocol):
+    """The videos of one split of one dataset, in a fixed (sorted) order."""
+
+    name: str
+    split: Split
+
+    def videos(self) -> Sequence[Video]: ...
+
+
+@dataclass(frozen=True)
+class ListSource:
+    """A VideoSource over a list of videos; what most dataset plugins return."""
+
+    name: str
+    split: Split
+    items: tuple[Video, ...]
+
+    def videos(self) -> Sequence[Video]:
+        return self.items
+
+
+class Dataset(Protocol):
+    """An opened dataset. Opening must be cheap and check the layout; reading happens later."""
+
+    def source(self, split: Split) -> VideoSource: ...
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        """What identifies this data for result hashing (options, generator version, ...)."""
+        ...
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A dataset plugin: ``open(options)`` returns a Dataset or raises ConfigError."""
+
+    name: str
+    description: str
+    layout: str
+    options: type[Options]
+    open: Callable[[Any], Dataset]
+    origin: str = ""
+
+
+class Progress(Protocol):
+    """What a model reports its progress through (a rich bar on a terminal, silent otherwise)."""
+
+    def task(self, description: str, total: int | None) -> Callable[[int], None]: ...
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What the harness hands a model for training."""
+
+    device: str
+    seed: int
+    progress: Progress
+    checkpoint_dir: Path
+
+
+@runtime_checkable
+class Method(Protocol):
+    """A trained-or-trainable anomaly detector.
+
+    ``score`` returns one raw score per frame for frames ``context_frames`` .. N-1 (a predictor
+    that needs T past frames scores none of the first T); ``score_kind`` says whether a high score
+    means normal (PSNR) or abnormal. The harness applies the evaluation protocol.
+    """
+
+    context_frames: int
+    score_kind: ScoreKind
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None: ...
+
+    def score(self, video: Video) -> np.ndarray: ...
+
+    def save(self, folder: Path) -> None: ...
+
+    def load(self, folder: Path) -> None: ...
+
+    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]] | None:
+        """The exact module run per test frame and an example input, or None if not neural."""
+        ...
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model plugin: options class, named presets (partial option dicts) and a factory."""
+
+    name: str
+    description: str
+    options: type[Options]
+    create: Callable[[Any, str], Method]
+    presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    version: str = "1"
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """A named number with its unit and direction; ``value`` None means n/a, ``note`` says why."""
+
+    name: str
+    value: float | None
+    unit: str
+    higher_is_better: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DetectionInput:
+    """Per-video raw scores and labels of one target, after alignment, in sorted video order."""
+
+    video_ids: tuple[str, ...]
+    scores: tuple[np.ndarray, ...]
+    labels: tuple[np.ndarray, ...]
+    score_kind: ScoreKind
+
+
+@dataclass(frozen=True)
+class EfficiencyInput:
+    """The inference module a model hands out, with an example input and the device to use."""
+
+    module: torch.nn.Module
+    example: tuple[torch.Tensor, ...]
+    device: str
+    method: Method
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A metric plugin. Detection metrics read DetectionInput, efficiency ones EfficiencyInput."""
+
+    name: str
+    description: str
+    kind: MetricKind
+    compute: Callable[[Any], list[MetricResult]]
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class ReporterSpec:
+    """A reporter renders a results table (a pandas DataFrame, long form) to a file or terminal.
+
+    ``render(table, out_dir)`` returns the path it wrote, or None when it printed.
+    """
+
+    name: str
+    description: str
+    render: Callable[[Any, Path], Path | None]
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work an executor runs: a callable that stores its own results."""
+
+    key: str
+    label: str
+    run: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """An executor decides where tasks run. ``execute(tasks)`` runs each; failures are stored
+    by the task itself, so an executor only needs to call ``task.run()`` somewhere."""
+
+    name: str
+    description: str
+    execute: Callable[[Sequence[Task]], None]
+    origin: str = ""
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A CLI subcommand a plugin adds (``vadbench <name> ...``).
+
+    ``configure(parser)`` adds arguments to an argparse parser; ``run(args)`` returns the exit code.
+    """
+
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any], int]
+    origin: str = ""
