@@ -1,0 +1,326 @@
+"""The ``frames`` dataset: the FFP/MNAD packaging most VAD code reads.
+
+::
+
+    <root>/training/frames/<video>/<frame>.jpg|png|tif …
+    <root>/testing/frames/<video>/<frame>.jpg|png|tif …
+    <root>/<name>.mat                          FFP intervals: gt{i} = 2×K [starts; ends], 1-based
+    <root>/frame_labels_<name>.npy             MNAD/MPN: all test videos concatenated, 1-D or (1, N)
+    <root>/testing/test_frame_mask/<video>.npy per-video 0/1 frame labels (ShanghaiTech)
+    <root>/testing/test_pixel_mask/<video>.npy per-video (T, H, W) pixel masks, optional
+
+Videos are the sorted sub-folders; frames are sorted by the number in their name, so unpadded
+names (``10.jpg`` after ``9.jpg``) keep their order. Names starting with a dot (AppleDouble
+``._*`` files and other strays) are ignored. Labels never get silently clipped or padded: a
+label source whose length or video count disagrees with the frames is an error naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image
+from pydantic import Field
+from scipy.io import loadmat
+
+from vadbench.api import (
+    ConfigError,
+    DataError,
+    DatasetSpec,
+    ListSource,
+    Options,
+    Split,
+    Video,
+)
+from vadbench.hookspecs import hookimpl
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+SPLIT_FOLDERS: dict[Split, str] = {"train": "training", "test": "testing"}
+LAYOUT = (
+    "<root>/{training,testing}/frames/<video>/<frame>.{jpg,png,tif}; test labels from "
+    "<root>/<name>.mat, frame_labels_<name>.npy or testing/test_frame_mask/<video>.npy"
+)
+EXPECTED_TREE = """expected the FFP/MNAD layout:
+  <root>/training/frames/01/000.jpg ...
+  <root>/testing/frames/01/000.jpg ...
+  <root>/<name>.mat | <root>/frame_labels_<name>.npy | <root>/testing/test_frame_mask/01.npy"""
+
+
+class FramesOptions(Options):
+    root: Path
+    name: str | None = Field(None, description="label file stem; the root folder's name if unset")
+    labels: Literal["auto", "mat", "npy", "frame_mask"] = "auto"
+    label_file: Path | None = Field(None, description="explicit .mat or .npy label file")
+    frame_size: tuple[int, int] | None = Field(None, description="(height, width) to resize to")
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def _natural_key(path: Path) -> tuple[Any, ...]:
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem))
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Image files of one video folder in frame order."""
+    files = [
+        p
+        for p in folder.iterdir()
+        if _visible(p) and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    return sorted(files, key=_natural_key)
+
+
+def list_videos(frames_root: Path) -> list[Path]:
+    return sorted(
+        (p for p in frames_root.iterdir() if _visible(p) and p.is_dir()), key=_natural_key
+    )
+
+
+def read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+            if size is not None and rgb.size != (size[1], size[0]):
+                rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(rgb, dtype=np.uint8)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot decode frame ({error})") from error
+
+
+def intervals_to_labels(intervals: np.ndarray, num_frames: int, where: str) -> np.ndarray:
+    """FFP ``gt`` cell: a 2×K [starts; ends] array, 1-based inclusive, to 0/1 frame labels."""
+    ranges = np.asarray(intervals).astype(np.int64).reshape(2, -1)
+    labels = np.zeros(num_frames, dtype=np.int8)
+    for start, end in ranges.T:
+        if not 1 <= start <= end <= num_frames:
+            raise DataError(
+                f"{where}: interval {start}:{end} is outside 1..{num_frames} (1-based, inclusive)"
+            )
+        labels[start - 1 : end] = 1
+    return labels
+
+
+def read_mat_labels(path: Path, frame_counts: Sequence[int]) -> list[np.ndarray]:
+    """Per-video labels from an FFP ``<name>.mat`` (variable ``gt``, one cell per test video)."""
+    try:
+        content = loadmat(path, squeeze_me=True)
+    except (OSError, ValueError, NotImplementedError) as error:
+        raise DataError(f"{path}: cannot read MATLAB file ({error})") from error
+    if "gt" not in content:
+        found = ", ".join(k for k in content if not k.startswith("__"))
+        raise DataError(f"{path}: no variable 'gt' (found: {found or 'none'})")
+    cells = content["gt"]
+    if cells.dtype != object:
+        cells = np.array([cells], dtype=object)
+    cells = cells.reshape(-1)
+    if len(cells) != len(frame_counts):
+        raise DataError(
+            f"{path}: 'gt' has {len(cells)} entries for {len(frame_counts)} test videos"
+        )
+    return [
+        intervals_to_labels(cell, count, f"{path} entry {index + 1}")
+        for index, (cell, count) in enumerate(zip(cells, frame_counts, strict=True))
+    ]
+
+
+def split_concatenated_labels(path: Path, frame_counts: Sequence[int]) -> list[np.ndarray]:
+    """Per-video labels from an MNAD/MPN concatenated ``frame_labels_<name>.npy`` (1-D or 1×N)."""
+    labels = np.load(path, allow_pickle=False)
+    if labels.ndim == 2 and labels.shape[0] == 1:
+        labels = labels[0]
+    if labels.ndim != 1:
+        raise DataError(f"{path}: expected a 1-D or (1, N) array, got shape {labels.shape}")
+    if len(labels) != sum(frame_counts):
+        raise DataError(
+            f"{path}: {len(labels)} labels for {sum(frame_counts)} test frames "
+            f"in {len(frame_counts)} videos"
+        )
+    if not np.isin(labels, (0, 1)).all():
+        raise DataError(f"{path}: labels must be 0 or 1")
+    boundaries = np.cumsum(frame_counts)[:-1]
+    return [part.astype(np.int8) for part in np.split(labels, boundaries)]
+
+
+def read_frame_masks(
+    folder: Path, video_ids: Sequence[str], counts: Sequence[int]
+) -> list[np.ndarray]:
+    """Per-video 0/1 arrays from ``test_frame_mask/<video>.npy``."""
+    files = {p.stem: p for p in folder.glob("*.npy") if _visible(p)}
+    missing = [v for v in video_ids if v not in files]
+    extra = sorted(set(files) - set(video_ids))
+    if missing or extra:
+        raise DataError(
+            f"{folder}: label files do not match the test videos "
+            f"(missing: {missing or 'none'}; without frames: {extra or 'none'})"
+        )
+    labels = []
+    for video_id, count in zip(video_ids, counts, strict=True):
+        values = np.load(files[video_id], allow_pickle=False).reshape(-1)
+        if len(values) != count:
+            raise DataError(f"{files[video_id]}: {len(values)} labels for {count} frames")
+        labels.append((values > 0).astype(np.int8))
+    return labels
+
+
+class FramesDataset:
+    """One dataset root in the FFP/MNAD packaging."""
+
+    def __init__(self, options: FramesOptions) -> None:
+        self.options = options
+        self.root = options.root.expanduser()
+        self.name = options.name or self.root.name
+        if not self.root.is_dir():
+            raise ConfigError(f"dataset root {self.root} does not exist; {EXPECTED_TREE}")
+        present = [s for s, f in SPLIT_FOLDERS.items() if (self.root / f / "frames").is_dir()]
+        if not present:
+            raise ConfigError(
+                f"{self.root} has neither training/frames nor testing/frames; {EXPECTED_TREE}"
+            )
+
+    def fingerprint(self) -> Mapping[str, Any]:
+        return {
+            "format": "frames",
+            **self.options.model_dump(mode="json"),
+            "root": str(self.root.resolve()),
+        }
+
+    def _frames_root(self, split: Split) -> Path:
+        folder = self.root / SPLIT_FOLDERS[split] / "frames"
+        if not folder.is_dir():
+            raise DataError(
+                f"{self.root}: no {SPLIT_FOLDERS[split]}/frames folder; {EXPECTED_TREE}"
+            )
+        return folder
+
+    def _label_source(self) -> tuple[str, Path]:
+        if self.options.label_file is not None:
+            path = self.options.label_file
+            path = path if path.is_absolute() else self.root / path
+            if not path.is_file():
+                raise DataError(f"label file {path} does not exist")
+            kind = "mat" if path.suffix == ".mat" else "npy"
+            return kind, path
+        candidates = {
+            "frame_mask": [self.root / "testing" / "test_frame_mask"],
+            "mat": [self.root / f"{self.name}.mat"],
+            "npy": [
+                self.root / f"frame_labels_{self.name}.npy",
+                self.root.parent / f"frame_labels_{self.name}.npy",
+            ],
+        }
+        kinds = list(candidates) if self.options.labels == "auto" else [self.options.labels]
+        for kind in kinds:
+            for path in candidates[kind]:
+                if path.exists():
+                    return kind, path
+        looked = ", ".join(str(p) for k in kinds for p in candidates[k])
+        raise DataError(f"no test labels for {self.root}: looked for {looked}")
+
+    def _labels(self, video_ids: Sequence[str], counts: Sequence[int]) -> list[np.ndarray]:
+        kind, path = self._label_source()
+        if kind == "mat":
+            return read_mat_labels(path, counts)
+        if kind == "npy":
+            return split_concatenated_labels(path, counts)
+        return read_frame_masks(path, video_ids, counts)
+
+    @cached_property
+    def _test_videos(self) -> tuple[Video, ...]:
+        return self._videos("test")
+
+    @cached_property
+    def _train_videos(self) -> tuple[Video, ...]:
+        return self._videos("train")
+
+    def source(self, split: Split) -> ListSource:
+        videos = self._test_videos if split == "test" else self._train_videos
+        return ListSource(f"{self.name}", split, videos)
+
+    def _videos(self, split: Split) -> tuple[Video, ...]:
+        folders = list_videos(self._frames_root(split))
+        frame_lists = [list_frames(folder) for folder in folders]
+        for folder, frames in zip(folders, frame_lists, strict=True):
+            if not frames:
+                raise DataError(f"{folder}: video folder holds no frames")
+        ids = [folder.name for folder in folders]
+        counts = [len(frames) for frames in frame_lists]
+        labels: list[np.ndarray | None] = [None] * len(ids)
+        if split == "test":
+            labels = list(self._labels(ids, counts))
+        pixel_masks = self.root / "testing" / "test_pixel_mask"
+        videos = []
+        for video_id, frames, video_labels in zip(ids, frame_lists, labels, strict=True):
+            mask_file = pixel_masks / f"{video_id}.npy"
+            mask_reader = (
+                _PixelMasks(mask_file, len(frames), self.options.frame_size)
+                if split == "test" and mask_file.is_file()
+                else None
+            )
+            videos.append(
+                Video(
+                    id=video_id,
+                    num_frames=len(frames),
+                    read_frames=_FrameFiles(frames, self.options.frame_size),
+                    labels=video_labels,
+                    read_mask=mask_reader,
+                )
+            )
+        return tuple(videos)
+
+
+class _FrameFiles:
+    """Reads a range of frame files on demand."""
+
+    def __init__(self, files: Sequence[Path], size: tuple[int, int] | None) -> None:
+        self.files = files
+        self.size = size
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        return np.stack([read_image(path, self.size) for path in self.files[start:stop]])
+
+
+class _PixelMasks:
+    """Reads one frame's mask from a (T, H, W) npy without loading the whole array."""
+
+    def __init__(self, path: Path, num_frames: int, size: tuple[int, int] | None) -> None:
+        self.path = path
+        self.num_frames = num_frames
+        self.size = size
+
+    def __call__(self, index: int) -> np.ndarray:
+        masks = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        if masks.ndim != 3 or masks.shape[0] != self.num_frames:
+            raise DataError(
+                f"{self.path}: expected ({self.num_frames}, H, W) masks, got {masks.shape}"
+            )
+        mask = np.asarray(masks[index]) > 0
+        if self.size is not None and mask.shape != self.size:
+            image = Image.fromarray(mask.astype(np.uint8) * 255)
+            mask = (
+                np.asarray(image.resize((self.size[1], self.size[0]), Image.Resampling.NEAREST)) > 0
+            )
+        return mask
+
+
+def open_frames(options: FramesOptions) -> FramesDataset:
+    return FramesDataset(options)
+
+
+@hookimpl
+def vadbench_register_datasets(register: Any) -> None:
+    register(
+        DatasetSpec(
+            name="frames",
+            description="FFP/MNAD frame-folder packaging (ped1, ped2, avenue, shanghaitech, ...)",
+            layout=LAYOUT,
+            options=FramesOptions,
+            open=open_frames,
+        )
+    )

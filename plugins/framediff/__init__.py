@@ -1,0 +1,111 @@
+"""``framediff``: a non-learned baseline that predicts each frame as the mean of the previous T.
+
+It is the simplest future-frame predictor, so it goes through exactly the path a learned one
+does (PSNR of prediction vs. truth, the FFP protocol) and runs a whole matrix in seconds. It is
+blind to anything that does not move, which is what a useful benchmark must expose.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.hookspecs import hookimpl
+
+SCORE_CHUNK = 128
+
+
+class FrameDiffOptions(Options):
+    context_frames: int = Field(1, ge=1, le=16, description="past frames averaged as prediction")
+    image_size: int = Field(64, ge=8, description="frames are resized to this square size")
+
+
+class MeanOfPastFrames(nn.Module):
+    """Prediction = mean of the T input frames (stacked on channels, 3 each)."""
+
+    def __init__(self, context_frames: int) -> None:
+        super().__init__()
+        self.context_frames = context_frames
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        batch, _, height, width = frames.shape
+        return frames.view(batch, self.context_frames, 3, height, width).mean(dim=1)
+
+
+def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per-sample PSNR for pixels in [0, 1]; identical frames cap at 100 dB instead of inf."""
+    mse = ((prediction - truth) ** 2).flatten(1).mean(dim=1).clamp_min(1e-10)
+    return 10 * torch.log10(1.0 / mse)
+
+
+class FrameDiff:
+    score_kind = "normality"
+
+    def __init__(self, options: FrameDiffOptions, device: str) -> None:
+        self.options = options
+        self.device = device
+        self.context_frames = options.context_frames
+        self.module = MeanOfPastFrames(options.context_frames).to(device)
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
+        """Nothing to learn: the prediction rule is fixed."""
+
+    def _tensor(self, frames: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0
+        size = self.options.image_size
+        if tensor.shape[-2:] != (size, size):
+            tensor = nn.functional.interpolate(
+                tensor, size=(size, size), mode="bilinear", align_corners=False
+            )
+        return tensor
+
+    def score(self, video: Video) -> np.ndarray:
+        """PSNR per predicted frame, reading the video in chunks so memory stays flat."""
+        t = self.context_frames
+        scores = []
+        for start in range(0, video.num_frames - t, SCORE_CHUNK):
+            stop = min(start + SCORE_CHUNK + t, video.num_frames)
+            frames = self._tensor(video.frames(start, stop))
+            windows = torch.stack([frames[i : i + t] for i in range(stop - start - t)])
+            scores.append(psnr(self.module(windows.flatten(1, 2)), frames[t:]))
+        return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+
+    def save(self, folder: Path) -> None:
+        (folder / "options.json").write_text(self.options.model_dump_json())
+
+    def load(self, folder: Path) -> None:
+        stored = FrameDiffOptions.model_validate(json.loads((folder / "options.json").read_text()))
+        if stored != self.options:
+            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
+
+    def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        size = self.options.image_size
+        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
+        return self.module, (example,)
+
+
+def create(options: FrameDiffOptions, device: str) -> FrameDiff:
+    return FrameDiff(options, device)
+
+
+@hookimpl
+def vadbench_register_models(register: Any) -> None:
+    register(
+        ModelSpec(
+            name="framediff",
+            description="non-learned baseline: PSNR of each frame vs. the mean of the previous T",
+            options=FrameDiffOptions,
+            create=create,
+            presets={
+                "cpu": {"context_frames": 1, "image_size": 64},
+                "paper": {"context_frames": 4, "image_size": 256},
+            },
+        )
+    )

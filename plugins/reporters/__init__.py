@@ -1,0 +1,147 @@
+"""Built-in reporters: terminal (rich), Markdown, CSV (long form), LaTeX and JSON.
+
+All of them render the same tables from ``vadbench.results``: per model a source → target table
+of micro AUC (mean ± std over seeds), the same for macro AUC, and one efficiency table.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from vadbench.api import ReporterSpec
+from vadbench.hookspecs import hookimpl
+from vadbench.results import detection_tables, efficiency_table, failures
+from vadbench.store import atomic_write_bytes
+
+HEADLINE = "micro_auc"
+SECONDARY = "macro_auc"
+
+
+def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(title, frame) pairs in reading order, shared by every reporter."""
+    sections: list[tuple[str, pd.DataFrame]] = []
+    for metric in (HEADLINE, SECONDARY):
+        for model, frame in detection_tables(table, metric).items():
+            sections.append((f"{model}: {metric} (zero-shot)", frame))
+    efficiency = efficiency_table(table)
+    if not efficiency.empty:
+        sections.append(("efficiency", efficiency))
+    failed = failures(table)
+    if not failed.empty:
+        sections.append(("failures", failed.set_index("model")))
+    return sections
+
+
+def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
+    console = Console(highlight=False, soft_wrap=False)
+    for title, frame in _sections(table):
+        rich_table = Table(title=title, title_justify="left")
+        rich_table.add_column(str(frame.index.name or ""), style="bold")
+        for column in frame.columns:
+            rich_table.add_column(str(column), justify="right")
+        for index, row in frame.iterrows():
+            rich_table.add_row(str(index), *("" if pd.isna(v) else str(v) for v in row))
+        console.print(rich_table)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    header = [str(frame.index.name or ""), *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, row in frame.iterrows():
+        cells = [str(index), *("" if pd.isna(v) else str(v) for v in row)]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def render_markdown(table: pd.DataFrame, out_dir: Path) -> Path:
+    parts = [f"# Leaderboard: {out_dir.name}"]
+    for title, frame in _sections(table):
+        parts.append(f"## {title}\n\n{_markdown_table(frame)}")
+    path = out_dir / "leaderboard.md"
+    atomic_write_bytes(path, ("\n\n".join(parts) + "\n").encode())
+    return path
+
+
+def render_csv(table: pd.DataFrame, out_dir: Path) -> Path:
+    path = out_dir / "results.csv"
+    atomic_write_bytes(path, table.to_csv(index=False).encode())
+    return path
+
+
+LATEX_SPECIALS = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def _latex_escape(text: Any) -> str:
+    escaped = "".join(LATEX_SPECIALS.get(char, char) for char in str(text))
+    return escaped.replace("±", r"$\pm$").replace("→", r"$\rightarrow$")
+
+
+def _latex_table(title: str, frame: pd.DataFrame) -> str:
+    columns = "l" + "r" * len(frame.columns)
+    header = " & ".join(
+        _latex_escape(c) for c in [frame.index.name or "", *map(str, frame.columns)]
+    )
+    body = [
+        " & ".join(_latex_escape("" if pd.isna(v) else v) for v in [index, *row]) + r" \\"
+        for index, row in frame.iterrows()
+    ]
+    return "\n".join(
+        [
+            r"\begin{table}[t]",
+            r"\centering",
+            rf"\caption{{{_latex_escape(title)}}}",
+            rf"\begin{{tabular}}{{{columns}}}",
+            r"\toprule",
+            header + r" \\",
+            r"\midrule",
+            *body,
+            r"\bottomrule",
+            r"\end{tabular}",
+            r"\end{table}",
+        ]
+    )
+
+
+def render_latex(table: pd.DataFrame, out_dir: Path) -> Path:
+    path = out_dir / "leaderboard.tex"
+    text = "% needs \\usepackage{booktabs}\n" + "\n\n".join(
+        _latex_table(title, frame) for title, frame in _sections(table)
+    )
+    atomic_write_bytes(path, (text + "\n").encode())
+    return path
+
+
+def render_json(table: pd.DataFrame, out_dir: Path) -> Path:
+    path = out_dir / "results.json"
+    records = json.loads(table.to_json(orient="records"))
+    atomic_write_bytes(path, (json.dumps({"rows": records}, indent=2) + "\n").encode())
+    return path
+
+
+@hookimpl
+def vadbench_register_reporters(register: Any) -> None:
+    for name, description, render in (
+        ("terminal", "rich tables on the terminal", render_terminal),
+        ("markdown", "leaderboard.md in the run folder", render_markdown),
+        ("csv", "results.csv: one row per cell, target and metric", render_csv),
+        ("latex", "leaderboard.tex (booktabs tables)", render_latex),
+        ("json", "results.json: the long-form rows", render_json),
+    ):
+        register(ReporterSpec(name=name, description=description, render=render))

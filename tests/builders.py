@@ -1,0 +1,69 @@
+"""Builders of tiny datasets in the exact on-disk formats the loaders read."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def write_frame_folder(
+    folder: Path, frames: Sequence[np.ndarray] | int, digits: int = 3, suffix: str = ".png"
+) -> None:
+    """Frames named 0-based with zero padding, like the FFP packaging.
+
+    An int writes that many copies of one tiny image (label tests need counts, not content).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(frames, int):
+        data = png_bytes(np.zeros((4, 4, 3), dtype=np.uint8))
+        for index in range(frames):
+            (folder / f"{index:0{digits}d}{suffix}").write_bytes(data)
+        return
+    for index, pixels in enumerate(frames):
+        (folder / f"{index:0{digits}d}{suffix}").write_bytes(png_bytes(pixels))
+
+
+def moving_square_video(
+    num_frames: int, size: int, abnormal: np.ndarray | None, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """A grey square drifting slowly; on abnormal frames it jumps far (a motion anomaly)."""
+    frames = []
+    position = size // 4
+    for index in range(num_frames):
+        image = np.full((size, size, 3), 40, dtype=np.uint8)
+        step = 6 if abnormal is not None and abnormal[index] else 1
+        position = (position + step) % (size - 8)
+        image[size // 3 : size // 3 + 8, position : position + 8] = 200
+        image += rng.integers(0, 3, image.shape, dtype=np.uint8)
+        frames.append(image)
+    return frames
+
+
+def write_square_dataset(
+    root: Path,
+    train_lengths: Sequence[int],
+    test_labels: Sequence[np.ndarray],
+    size: int = 16,
+    seed: int = 0,
+) -> None:
+    """A tiny FFP-packaged dataset with per-video test_frame_mask labels."""
+    rng = np.random.default_rng(seed)
+    for index, length in enumerate(train_lengths, start=1):
+        frames = moving_square_video(length, size, None, rng)
+        write_frame_folder(root / "training" / "frames" / f"{index:02d}", frames)
+    for index, labels in enumerate(test_labels, start=1):
+        frames = moving_square_video(len(labels), size, labels, rng)
+        write_frame_folder(root / "testing" / "frames" / f"{index:02d}", frames)
+        mask_dir = root / "testing" / "test_frame_mask"
+        mask_dir.mkdir(parents=True, exist_ok=True)
+        np.save(mask_dir / f"{index:02d}.npy", np.asarray(labels, dtype=np.uint8))

@@ -1,0 +1,243 @@
+"""The command line: ``vadbench run | report | list | plugins`` and the commands plugins add.
+
+Errors meant for the user print as one line (a traceback only with ``--debug``). Exit codes:
+0 all good, 1 some cells failed, 2 a configuration or plugin error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from vadbench.api import Task, VadbenchError
+from vadbench.config import Cell, build_plan, read_matrix
+from vadbench.environment import describe_environment
+from vadbench.plugins import HOOK_TO_KIND, Registry, load_plugins
+from vadbench.progress import progress_for
+from vadbench.results import load_results, summary_counts
+from vadbench.runner import CellOutcome, CellRunner, RunSummary, write_run_file
+from vadbench.store import RunStore, read_json
+
+LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands")
+
+
+def _console() -> Console:
+    return Console(stderr=False, highlight=False, soft_wrap=True)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="PATH",
+        help="load a local plugin file (repeatable)",
+    )
+    parser.add_argument(
+        "--block", action="append", default=[], metavar="NAME", help="turn a plugin off"
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+
+
+def build_parser(registry: Registry) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vadbench", description="Cross-domain video anomaly detection benchmarks."
+    )
+    _common(parser)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run a matrix.yaml, skipping finished work")
+    _common(run)
+    run.add_argument("matrix", type=Path)
+    run.add_argument("--force", action="store_true", help="recompute finished cells")
+    run.add_argument(
+        "--results-dir",
+        type=Path,
+        default=Path("results"),
+        help="folder holding run folders (default: results)",
+    )
+
+    report = commands.add_parser("report", help="re-render leaderboards from a run folder")
+    _common(report)
+    report.add_argument("run_dir", type=Path)
+    report.add_argument(
+        "--reporter", action="append", default=None, help="reporters (default: the run's own)"
+    )
+
+    listing = commands.add_parser("list", help="list what plugins registered")
+    _common(listing)
+    listing.add_argument("kind", choices=LIST_KINDS)
+
+    plugins = commands.add_parser("plugins", help="list loaded plugins")
+    _common(plugins)
+
+    for spec in registry.commands:
+        sub = commands.add_parser(spec.name, help=spec.help)
+        _common(sub)
+        spec.configure(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    console = _console()
+    try:
+        local_files, blocked, matrix_file = _prescan(argv)
+        if matrix_file is not None:
+            _, matrix = read_matrix(matrix_file)
+            local_files += [matrix_file.parent / p for p in matrix.plugins]
+            blocked += matrix.block_plugins
+        registry = load_plugins(local_files, blocked)
+        args = build_parser(registry).parse_args(argv)
+        return _dispatch(args, registry, console)
+    except VadbenchError as error:
+        if debug:
+            raise
+        console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
+        return error.exit_code
+    except KeyboardInterrupt:
+        console.print("interrupted: finished results are stored; run again to resume")
+        return 130
+
+
+def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None]:
+    """Plugin files, blocked names and the matrix of a ``run``: needed before full parsing,
+    because plugins add commands and options to the parser."""
+    plugins: list[Path] = []
+    blocked: list[str] = []
+    positional: list[str] = []
+    words = iter(argv)
+    for word in words:
+        flag, has_value, value = word.partition("=")
+        if flag in ("--plugin", "--block", "--results-dir"):
+            value = value if has_value else next(words, "")
+            if flag == "--plugin":
+                plugins.append(Path(value))
+            elif flag == "--block":
+                blocked.append(value)
+        elif not word.startswith("-"):
+            positional.append(word)
+    matrix = Path(positional[1]) if len(positional) > 1 and positional[0] == "run" else None
+    return plugins, blocked, matrix
+
+
+def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    if args.command == "run":
+        return _run(args, registry, console)
+    if args.command == "report":
+        return _report(args.run_dir, args.reporter, registry, console)
+    if args.command == "list":
+        return _list(args.kind, registry, console)
+    if args.command == "plugins":
+        return _plugins(registry, console)
+    return registry.commands.get(args.command).run(args)
+
+
+def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    raw, matrix = read_matrix(args.matrix)
+    plan = build_plan(args.matrix, raw, matrix, registry)
+    store = RunStore(args.results_dir / plan.name)
+    write_run_file(plan, store, describe_environment())
+    executor = registry.executors.get(plan.matrix.executor)
+    outcomes: list[CellOutcome] = []
+    console.print(
+        f"run [bold]{plan.name}[/]: {len(plan.cells)} cell(s), "
+        f"{sum(len(c.targets) for c in plan.cells)} target evaluation(s) → {store.root}"
+    )
+    with progress_for(console) as progress:
+        runner = CellRunner(plan, store, progress, force=args.force)
+
+        def task_for(cell: Cell) -> Task:
+            def run_cell() -> None:
+                started = time.perf_counter()
+                outcome = runner.run(cell)
+                outcomes.append(outcome)
+                console.print(_describe_outcome(outcome, time.perf_counter() - started))
+
+            return Task(cell.id, cell.id, run_cell)
+
+        executor.execute([task_for(cell) for cell in plan.cells])
+    summary = RunSummary(store.root, outcomes)
+    code = _report(store.root, plan.matrix.reporters, registry, console)
+    if summary.failed:
+        console.print(f"[red]{len(summary.failed)} cell(s) had failures[/] (see the table above)")
+        return 1
+    return code
+
+
+def _describe_outcome(outcome: CellOutcome, seconds: float) -> str:
+    parts = []
+    if outcome.fitted:
+        parts.append("trained")
+    elif outcome.loaded:
+        parts.append("loaded checkpoint")
+    if outcome.targets_done:
+        parts.append(f"{outcome.targets_done} target(s) evaluated")
+    if outcome.targets_skipped:
+        parts.append(f"{outcome.targets_skipped} target(s) already done, skipped")
+    if outcome.failed:
+        parts.append(f"[red]FAILED[/] {outcome.message}")
+    return f"  {outcome.cell_id}: {', '.join(parts) or 'nothing to do'} ({seconds:.1f}s)"
+
+
+def _report(
+    run_dir: Path, reporters: list[str] | None, registry: Registry, console: Console
+) -> int:
+    table = load_results(run_dir)
+    if reporters is None:
+        reporters = read_json(run_dir / "run.json").get("reporters", ["terminal"])
+    for name in reporters:
+        spec = registry.reporters.get(name, where="reporter")
+        written = spec.render(table, run_dir)
+        if written is not None:
+            console.print(f"wrote {written}")
+    counts = summary_counts(table)
+    if counts["failed"] or counts["pending"]:
+        console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['pending']} pending")
+    return 0
+
+
+def _list(kind: str, registry: Registry, console: Console) -> int:
+    table = Table(title=f"registered {kind}")
+    table.add_column("name")
+    table.add_column("plugin")
+    table.add_column("description")
+    extra = kind in ("datasets", "models")
+    if extra:
+        table.add_column("layout" if kind == "datasets" else "presets")
+    for spec in registry.catalog(kind):
+        row = [spec.name, spec.origin, getattr(spec, "description", getattr(spec, "help", ""))]
+        if kind == "datasets":
+            row.append(spec.layout)
+        elif kind == "models":
+            row.append(", ".join(sorted(spec.presets)) or "-")
+        table.add_row(*row)
+    console.print(table)
+    return 0
+
+
+def _plugins(registry: Registry, console: Console) -> int:
+    table = Table(title="loaded plugins")
+    for column in ("name", "version", "source", "hooks"):
+        table.add_column(column)
+    short = {hook: kind for hook, kind in HOOK_TO_KIND.items()}
+    for plugin in registry.plugins:
+        hooks = ", ".join(short.get(h, h) for h in plugin.hooks)
+        table.add_row(plugin.name, plugin.version or "-", plugin.source, hooks)
+    console.print(table)
+    if os.environ.get("VADBENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0"):
+        console.print("third-party autoloading is disabled (VADBENCH_DISABLE_PLUGIN_AUTOLOAD)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

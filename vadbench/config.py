@@ -1,0 +1,284 @@
+"""matrix.yaml: the schema, its validation, and the plan of cells it expands to.
+
+A cell is one trained model: (model, train source, auxiliary source, seed). Every matrix row that
+names the same cell adds its test targets to it, so a checkpoint is trained once and serves every
+target. Each cell and each (cell, target) pair carries a content hash of everything that
+determines its result, which is how a re-run knows what it can skip.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vadbench.api import ConfigError, Dataset, MetricSpec, ModelSpec, Options
+from vadbench.plugins import Registry, did_you_mean
+
+# Bump when the evaluation protocol or the fit/score flow changes what a stored result means.
+PROTOCOL_VERSION = "1"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetEntry(_Strict):
+    plugin: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelEntry(_Strict):
+    plugin: str
+    preset: str | None = None
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+
+class MatrixRow(_Strict):
+    models: list[str] | None = None
+    train: str
+    aux: str | None = None
+    test: list[str]
+
+    @field_validator("test")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("needs at least one target dataset")
+        return value
+
+
+class MatrixFile(_Strict):
+    name: str | None = None
+    plugins: list[str] = Field(default_factory=list)
+    block_plugins: list[str] = Field(default_factory=list)
+    device: str = "cpu"
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    executor: str = "local"
+    datasets: dict[str, DatasetEntry]
+    models: dict[str, ModelEntry]
+    matrix: list[MatrixRow]
+    metrics: list[str] | None = None
+    reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "csv", "json"])
+
+
+@dataclass(frozen=True)
+class OpenedDataset:
+    name: str
+    plugin: str
+    dataset: Dataset
+    fingerprint: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    name: str
+    spec: ModelSpec
+    preset: str | None
+    options: Options
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "plugin": self.spec.name,
+            "version": self.spec.version,
+            "options": self.options.model_dump(mode="json"),
+        }
+
+
+@dataclass(frozen=True)
+class Target:
+    dataset: str
+    hash: str
+
+
+@dataclass
+class Cell:
+    """One trained model and the targets it is evaluated on."""
+
+    id: str
+    hash: str
+    model: ResolvedModel
+    train: str
+    aux: str | None
+    seed: int
+    targets: list[Target] = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    name: str
+    source_file: Path
+    raw: dict[str, Any]
+    matrix: MatrixFile
+    datasets: dict[str, OpenedDataset]
+    cells: list[Cell]
+    detection_metrics: list[MetricSpec]
+    efficiency_metrics: list[MetricSpec]
+
+
+def content_hash(payload: Any) -> str:
+    """SHA-256 of canonical JSON: key order and whitespace never change a hash."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _format_location(file: Path, loc: Sequence[Any]) -> str:
+    return f"{file.name}: {'.'.join(str(part) for part in loc) or '(top level)'}"
+
+
+def _validation_message(file: Path, error: ValidationError, prefix: Sequence[Any] = ()) -> str:
+    first = error.errors()[0]
+    location = _format_location(file, [*prefix, *first["loc"]])
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown field"
+    more = len(error.errors()) - 1
+    tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{location}: {message}{tail}"
+
+
+def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
+    """Parse and validate a matrix file, raising ConfigError that names the file and field."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such matrix file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path.name}:{where}: malformed YAML: {problem}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path.name}: expected a mapping at the top level")
+    try:
+        return raw, MatrixFile.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_validation_message(path, error)) from error
+
+
+def validate_options(
+    options_class: type[Options], values: Mapping[str, Any], file: Path, where: Sequence[Any]
+) -> Options:
+    try:
+        return options_class.model_validate(dict(values))
+    except ValidationError as error:
+        raise ConfigError(_validation_message(file, error, where)) from error
+
+
+def _resolve_model(name: str, entry: ModelEntry, registry: Registry, file: Path) -> ResolvedModel:
+    spec = registry.models.get(entry.plugin, where=f"{file.name}: models.{name}.plugin")
+    preset_values: Mapping[str, Any] = {}
+    if entry.preset is not None:
+        if entry.preset not in spec.presets:
+            known = ", ".join(sorted(spec.presets)) or "none"
+            raise ConfigError(
+                f"{file.name}: models.{name}.preset: model {spec.name!r} has no preset "
+                f"{entry.preset!r} (presets: {known})"
+            )
+        preset_values = spec.presets[entry.preset]
+    options = validate_options(
+        spec.options, {**preset_values, **entry.overrides}, file, ("models", name, "overrides")
+    )
+    return ResolvedModel(name, spec, entry.preset, options)
+
+
+def _open_dataset(name: str, entry: DatasetEntry, registry: Registry, file: Path) -> OpenedDataset:
+    spec = registry.datasets.get(entry.plugin, where=f"{file.name}: datasets.{name}.plugin")
+    options = validate_options(spec.options, entry.options, file, ("datasets", name, "options"))
+    try:
+        dataset = spec.open(options)
+    except ConfigError as error:
+        raise ConfigError(f"{file.name}: datasets.{name}: {error}") from error
+    fingerprint = {"plugin": spec.name, **dict(dataset.fingerprint())}
+    return OpenedDataset(name, spec.name, dataset, fingerprint)
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def _check_reference(name: str, known: Mapping[str, Any], where: str, kind: str) -> None:
+    if name not in known:
+        raise ConfigError(f"{where}: unknown {kind} {name!r}{did_you_mean(name, known)}")
+
+
+def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Registry) -> Plan:
+    """Resolve every name in the matrix against the registry and expand it into cells."""
+    file = path
+    for index, reporter in enumerate(matrix.reporters):
+        registry.reporters.get(reporter, where=f"{file.name}: reporters.{index}")
+    registry.executors.get(matrix.executor, where=f"{file.name}: executor")
+    if matrix.metrics is None:
+        metrics = list(registry.metrics)
+    else:
+        metrics = [
+            registry.metrics.get(name, where=f"{file.name}: metrics.{index}")
+            for index, name in enumerate(matrix.metrics)
+        ]
+    models = {
+        name: _resolve_model(name, entry, registry, file) for name, entry in matrix.models.items()
+    }
+    used_datasets: set[str] = set()
+    for row_index, row in enumerate(matrix.matrix):
+        where = f"{file.name}: matrix.{row_index}"
+        for model_name in row.models or []:
+            _check_reference(model_name, models, f"{where}.models", "model")
+        for field_name, names in (("train", [row.train]), ("aux", [row.aux] if row.aux else [])):
+            for dataset_name in names:
+                _check_reference(dataset_name, matrix.datasets, f"{where}.{field_name}", "dataset")
+                used_datasets.add(dataset_name)
+        for target in row.test:
+            _check_reference(target, matrix.datasets, f"{where}.test", "dataset")
+            used_datasets.add(target)
+    datasets = {
+        name: _open_dataset(name, matrix.datasets[name], registry, file)
+        for name in sorted(used_datasets)
+    }
+    detection = [m for m in metrics if m.kind == "detection"]
+    cells: dict[str, Cell] = {}
+    for row in matrix.matrix:
+        for model_name in row.models or list(models):
+            model = models[model_name]
+            for seed in matrix.seeds:
+                fit_payload = {
+                    "protocol": PROTOCOL_VERSION,
+                    "model": model.fingerprint(),
+                    "train": datasets[row.train].fingerprint,
+                    "aux": datasets[row.aux].fingerprint if row.aux else None,
+                    "seed": seed,
+                    "device": matrix.device,
+                }
+                cell_hash = content_hash(fit_payload)
+                aux_part = f"+{row.aux}" if row.aux else ""
+                cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{cell_hash[:8]}")
+                cell = cells.setdefault(
+                    cell_id, Cell(cell_id, cell_hash, model, row.train, row.aux, seed)
+                )
+                for target in row.test:
+                    if any(t.dataset == target for t in cell.targets):
+                        continue
+                    target_hash = content_hash(
+                        {
+                            "cell": cell_hash,
+                            "target": datasets[target].fingerprint,
+                            "metrics": [m.name for m in detection],
+                        }
+                    )
+                    cell.targets.append(Target(target, target_hash))
+    return Plan(
+        name=matrix.name or path.stem,
+        source_file=path,
+        raw=raw,
+        matrix=matrix,
+        datasets=datasets,
+        cells=list(cells.values()),
+        detection_metrics=detection,
+        efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
+    )

@@ -1,0 +1,103 @@
+"""The frame-level evaluation protocol every FFP-descended VAD code follows.
+
+1. A model that needs T context frames scores frames T..N-1; the first T labels of each video are
+   dropped (they are not counted as normal).
+2. Per video, raw scores are min-max normalised. A constant-score video (max == min) carries no
+   ranking information; all its frames get 0.5 rather than the NaN a plain division gives.
+3. Normality scores (PSNR: high = normal) become anomaly scores as 1 - s.
+4. Micro AUC: all videos concatenated in sorted order, one ROC AUC (the field's headline number).
+   Macro AUC: the mean of per-video AUCs over videos that hold both classes; all-normal and
+   all-abnormal videos have no AUC and are left out (their count is reported beside the value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from vadbench.api import DataError, DetectionInput, MetricResult, ScoreKind
+
+CONSTANT_VIDEO_SCORE = 0.5
+
+
+def align(
+    video_id: str, scores: np.ndarray, labels: np.ndarray, context_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the first ``context_frames`` labels and check scores and labels line up."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    kept_labels = np.asarray(labels).reshape(-1)[context_frames:].astype(np.int8)
+    if len(scores) != len(kept_labels):
+        raise DataError(
+            f"video {video_id!r}: {len(scores)} scores for {len(labels)} frames "
+            f"(expected {len(kept_labels)}: one per frame after the first {context_frames})"
+        )
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.flatnonzero(~np.isfinite(scores))[0]) + context_frames
+        raise DataError(
+            f"video {video_id!r}: score of frame {bad} is {scores[bad - context_frames]}"
+        )
+    return scores, kept_labels
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    """Min-max normalise one video's scores to [0, 1], guarding constant videos."""
+    low, high = float(np.min(scores)), float(np.max(scores))
+    if high - low <= np.finfo(np.float64).eps * max(1.0, abs(high)):
+        return np.full(len(scores), CONSTANT_VIDEO_SCORE)
+    return (scores - low) / (high - low)
+
+
+def anomaly_scores(scores: np.ndarray, score_kind: ScoreKind) -> np.ndarray:
+    """Normalised anomaly score of one video: high means abnormal."""
+    normalised = normalise(scores)
+    return 1.0 - normalised if score_kind == "normality" else normalised
+
+
+def micro_auc(data: DetectionInput) -> MetricResult:
+    """One ROC AUC over all frames of all videos concatenated."""
+    labels = np.concatenate(data.labels) if data.labels else np.zeros(0)
+    if len(np.unique(labels)) < 2:
+        return MetricResult(
+            "micro_auc", None, "AUC", True, note="target has frames of only one class"
+        )
+    scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
+    return MetricResult("micro_auc", float(roc_auc_score(labels, scores)), "AUC", True)
+
+
+def per_video_auc(data: DetectionInput) -> dict[str, float]:
+    """AUC of each video that holds both classes."""
+    result = {}
+    for video_id, scores, labels in zip(data.video_ids, data.scores, data.labels, strict=True):
+        if len(np.unique(labels)) == 2:
+            result[video_id] = float(roc_auc_score(labels, anomaly_scores(scores, data.score_kind)))
+    return result
+
+
+def macro_auc(data: DetectionInput) -> MetricResult:
+    """Mean of per-video AUCs; single-class videos are left out and counted in the note."""
+    aucs = per_video_auc(data)
+    skipped = len(data.video_ids) - len(aucs)
+    note = f"{skipped} single-class video(s) left out" if skipped else ""
+    if not aucs:
+        return MetricResult("macro_auc", None, "AUC", True, note="no video has both classes")
+    return MetricResult("macro_auc", float(np.mean(list(aucs.values()))), "AUC", True, note=note)
+
+
+def detection_input(
+    video_ids: Sequence[str],
+    raw_scores: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    context_frames: int,
+    score_kind: ScoreKind,
+) -> DetectionInput:
+    """Align every video and bundle them, sorted by video id, for the detection metrics."""
+    order = sorted(range(len(video_ids)), key=lambda i: video_ids[i])
+    aligned = [align(video_ids[i], raw_scores[i], labels[i], context_frames) for i in order]
+    return DetectionInput(
+        video_ids=tuple(video_ids[i] for i in order),
+        scores=tuple(a[0] for a in aligned),
+        labels=tuple(a[1] for a in aligned),
+        score_kind=score_kind,
+    )

@@ -1,0 +1,299 @@
+"""Running one cell: fit (or load) the model once, then score and evaluate every target.
+
+Each step stores its output before the next starts and is skipped on a re-run when its stored
+hash matches, so a killed run resumes where it stopped. Any exception inside a cell is recorded
+in the cell's folder with its stage and traceback, and the rest of the matrix goes on.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from vadbench import protocol
+from vadbench.api import EfficiencyInput, FitContext, Method, MetricResult, Progress, VadbenchError
+from vadbench.config import Cell, Plan, Target
+from vadbench.store import (
+    RunStore,
+    atomic_write_json,
+    metrics_to_json,
+    read_json,
+    remove_tree,
+    write_scores,
+)
+
+
+@dataclass
+class CellOutcome:
+    cell_id: str
+    fitted: bool = False
+    loaded: bool = False
+    targets_done: int = 0
+    targets_skipped: int = 0
+    failed: bool = False
+    message: str = ""
+
+
+class StageError(Exception):
+    """Wraps an exception with the stage (fit, score:<target>, ...) it happened in."""
+
+    def __init__(self, stage: str, error: BaseException) -> None:
+        super().__init__(f"{stage}: {error}")
+        self.stage = stage
+        self.error = error
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_device(device: str) -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VadbenchError(f"device {device!r} was asked for but CUDA is not available")
+    return device
+
+
+class CellRunner:
+    """Runs cells of one plan against one run folder."""
+
+    def __init__(self, plan: Plan, store: RunStore, progress: Progress, force: bool) -> None:
+        self.plan = plan
+        self.store = store
+        self.progress = progress
+        self.force = force
+
+    def run(self, cell: Cell) -> CellOutcome:
+        outcome = CellOutcome(cell.id)
+        cell_dir = self.store.cell_dir(cell.id)
+        atomic_write_json(cell_dir / "cell.json", self._describe(cell))
+        try:
+            method = self._fitted_method(cell, outcome)
+            self._efficiency(cell, method)
+        except StageError as wrapped:
+            self._record_failure(cell_dir / "failure.json", cell.hash, wrapped, outcome)
+            return outcome
+        (cell_dir / "failure.json").unlink(missing_ok=True)
+        for target in cell.targets:
+            failure_file = self.store.target_dir(cell.id, target.dataset) / "failure.json"
+            try:
+                self._evaluate(cell, target, method, outcome)
+            except StageError as wrapped:
+                self._record_failure(failure_file, target.hash, wrapped, outcome)
+                continue
+            failure_file.unlink(missing_ok=True)
+        return outcome
+
+    @staticmethod
+    def _record_failure(
+        path: Path, content_hash: str, wrapped: StageError, outcome: CellOutcome
+    ) -> None:
+        outcome.failed = True
+        message = f"{wrapped.stage}: {_one_line(wrapped.error)}"
+        outcome.message = "; ".join(filter(None, [outcome.message, message]))
+        atomic_write_json(
+            path,
+            {
+                "hash": content_hash,
+                "stage": wrapped.stage,
+                "error": _one_line(wrapped.error),
+                "type": type(wrapped.error).__name__,
+                "traceback": "".join(traceback.format_exception(wrapped.error)),
+                "time": time.time(),
+            },
+        )
+
+    def _describe(self, cell: Cell) -> dict[str, Any]:
+        return {
+            "id": cell.id,
+            "hash": cell.hash,
+            "model": cell.model.name,
+            "plugin": cell.model.spec.name,
+            "preset": cell.model.preset,
+            "options": cell.model.options.model_dump(mode="json"),
+            "train": cell.train,
+            "aux": cell.aux,
+            "seed": cell.seed,
+            "protocol": "zero-shot",
+            "targets": {t.dataset: t.hash for t in cell.targets},
+        }
+
+    def _create(self, cell: Cell) -> Method:
+        seed_everything(cell.seed)
+        return cell.model.spec.create(cell.model.options, resolve_device(self.plan.matrix.device))
+
+    def _fitted_method(self, cell: Cell, outcome: CellOutcome) -> Method:
+        checkpoint = self.store.checkpoint_dir(cell.id)
+        pending_targets = [
+            t
+            for t in cell.targets
+            if self.force or not self.store.finished_target(cell.id, t.dataset, t.hash)
+        ]
+        efficiency_names = [m.name for m in self.plan.efficiency_metrics]
+        needs_efficiency = bool(efficiency_names) and (
+            self.force or not self.store.finished_efficiency(cell.id, cell.hash, efficiency_names)
+        )
+        try:
+            method = self._create(cell)
+        except Exception as error:
+            raise StageError("create", error) from error
+        if not self.force and self.store.finished_checkpoint(cell.id, cell.hash):
+            if pending_targets or needs_efficiency:
+                try:
+                    method.load(checkpoint)
+                except Exception as error:
+                    raise StageError("load checkpoint", error) from error
+                outcome.loaded = True
+            return method
+        try:
+            method = self._fit(cell, method)
+        except Exception as error:
+            raise StageError("fit", error) from error
+        outcome.fitted = True
+        return method
+
+    def _fit(self, cell: Cell, method: Method) -> Method:
+        datasets = self.plan.datasets
+        source = datasets[cell.train].dataset.source("train")
+        aux = datasets[cell.aux].dataset.source("train") if cell.aux else None
+        checkpoint = self.store.checkpoint_dir(cell.id)
+        partial = checkpoint.with_name("checkpoint.partial")
+        remove_tree(partial)
+        partial.mkdir(parents=True)
+        context = FitContext(
+            device=resolve_device(self.plan.matrix.device),
+            seed=cell.seed,
+            progress=self.progress,
+            checkpoint_dir=partial,
+        )
+        seed_everything(cell.seed)
+        started = time.perf_counter()
+        method.fit(source, aux, context)
+        method.save(partial)
+        atomic_write_json(
+            partial / "fit.json",
+            {"hash": cell.hash, "seconds": time.perf_counter() - started, "time": time.time()},
+        )
+        remove_tree(checkpoint)
+        partial.rename(checkpoint)
+        return method
+
+    def _efficiency(self, cell: Cell, method: Method) -> None:
+        names = [m.name for m in self.plan.efficiency_metrics]
+        if not names or (
+            not self.force and self.store.finished_efficiency(cell.id, cell.hash, names)
+        ):
+            return
+        try:
+            handed_out = method.inference_module()
+            results: list[MetricResult] = []
+            for metric in self.plan.efficiency_metrics:
+                if handed_out is None:
+                    results.append(
+                        MetricResult(metric.name, None, "", True, note="model is not neural")
+                    )
+                    continue
+                module, example = handed_out
+                data = EfficiencyInput(
+                    module, example, resolve_device(self.plan.matrix.device), method
+                )
+                results.extend(metric.compute(data))
+        except Exception as error:
+            raise StageError("efficiency metrics", error) from error
+        atomic_write_json(
+            self.store.cell_dir(cell.id) / "efficiency.json",
+            {"hash": cell.hash, "requested": names, "metrics": metrics_to_json(results)},
+        )
+
+    def _evaluate(self, cell: Cell, target: Target, method: Method, outcome: CellOutcome) -> None:
+        if not self.force and self.store.finished_target(cell.id, target.dataset, target.hash):
+            outcome.targets_skipped += 1
+            return
+        stage = f"score {target.dataset}"
+        try:
+            videos = self.plan.datasets[target.dataset].dataset.source("test").videos()
+            ids, raw_scores, labels = [], [], []
+            advance = self.progress.task(f"{cell.model.name} → {target.dataset}", len(videos))
+            for video in videos:
+                if video.labels is None:
+                    raise VadbenchError(f"test video {video.id!r} has no frame labels")
+                with torch.inference_mode():
+                    raw_scores.append(np.asarray(method.score(video), dtype=np.float64))
+                ids.append(video.id)
+                labels.append(video.labels)
+                advance(1)
+            target_dir = self.store.target_dir(cell.id, target.dataset)
+            write_scores(
+                target_dir / "scores.npz",
+                ids,
+                raw_scores,
+                labels,
+                method.context_frames,
+                method.score_kind,
+            )
+            stage = f"evaluate {target.dataset}"
+            data = protocol.detection_input(
+                ids, raw_scores, labels, method.context_frames, method.score_kind
+            )
+            results = [r for m in self.plan.detection_metrics for r in m.compute(data)]
+        except Exception as error:
+            raise StageError(stage, error) from error
+        atomic_write_json(
+            target_dir / "result.json",
+            {
+                "hash": target.hash,
+                "target": target.dataset,
+                "videos": len(ids),
+                "frames": int(sum(len(s) for s in data.scores)),
+                "metrics": metrics_to_json(results),
+                "time": time.time(),
+            },
+        )
+        outcome.targets_done += 1
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(error).__name__}: {first}" if not isinstance(error, VadbenchError) else first
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    outcomes: list[CellOutcome]
+
+    @property
+    def failed(self) -> list[CellOutcome]:
+        return [o for o in self.outcomes if o.failed]
+
+
+def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> None:
+    """Record what this invocation planned; earlier invocations are kept in its history."""
+    previous = read_json(store.run_file) if store.run_file.is_file() else {}
+    invocation = {"time": time.time(), "matrix": str(plan.source_file), "seeds": plan.matrix.seeds}
+    atomic_write_json(
+        store.run_file,
+        {
+            "name": plan.name,
+            "matrix_file": str(plan.source_file),
+            "config": plan.raw,
+            "datasets": {name: d.fingerprint for name, d in plan.datasets.items()},
+            "cells": {cell.id: cell.hash for cell in plan.cells},
+            "targets": {cell.id: {t.dataset: t.hash for t in cell.targets} for cell in plan.cells},
+            "seeds": plan.matrix.seeds,
+            "reporters": plan.matrix.reporters,
+            "environment": environment,
+            "invocations": [*previous.get("invocations", []), invocation],
+        },
+    )
