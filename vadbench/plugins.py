@@ -188,6 +188,13 @@ def load_plugins(local_files: Iterable[Path] = (), blocked: Iterable[str] = ()) 
         _register(manager, _import_local_file(Path(path)), name)
         sources[name] = (str(path), "")
 
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as error:
+        raise PluginError(
+            f"plugin {manager.get_name(error.plugin)!r} does not match the hook contract: {error}"
+        ) from error
+
     registry = Registry()
     for hook_name, kind in HOOK_TO_KIND.items():
         catalog = registry.catalog(kind)

@@ -45,10 +45,11 @@ LAYOUT = (
     "<root>/{training,testing}/frames/<video>/<frame>.{jpg,png,tif}; test labels from "
     "<root>/<name>.mat, frame_labels_<name>.npy or testing/test_frame_mask/<video>.npy"
 )
-EXPECTED_TREE = """expected the FFP/MNAD layout:
-  <root>/training/frames/01/000.jpg ...
-  <root>/testing/frames/01/000.jpg ...
-  <root>/<name>.mat | <root>/frame_labels_<name>.npy | <root>/testing/test_frame_mask/01.npy"""
+EXPECTED_TREE = (
+    "expected the FFP/MNAD layout: <root>/training/frames/01/000.jpg ..., "
+    "<root>/testing/frames/01/000.jpg ..., and test labels in <root>/<name>.mat, "
+    "<root>/frame_labels_<name>.npy or <root>/testing/test_frame_mask/01.npy"
+)
 
 
 class FramesOptions(Options):
@@ -117,8 +118,10 @@ def read_mat_labels(path: Path, frame_counts: Sequence[int]) -> list[np.ndarray]
         found = ", ".join(k for k in content if not k.startswith("__"))
         raise DataError(f"{path}: no variable 'gt' (found: {found or 'none'})")
     cells = content["gt"]
-    if cells.dtype != object:
-        cells = np.array([cells], dtype=object)
+    if cells.dtype != object:  # squeeze_me turns a one-video cell array into the bare matrix
+        single = np.empty(1, dtype=object)
+        single[0] = cells
+        cells = single
     cells = cells.reshape(-1)
     if len(cells) != len(frame_counts):
         raise DataError(

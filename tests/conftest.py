@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.builders import write_square_dataset
+
+
+def labels(length: int, start: int, stop: int) -> np.ndarray:
+    return np.array([1 if start <= i < stop else 0 for i in range(length)], dtype=np.uint8)
+
+
+TINY_MATRIX = """
+name: tiny
+datasets:
+  a: {plugin: frames, options: {root: data/a}}
+  b: {plugin: frames, options: {root: data/b}}
+models:
+  fd: {plugin: framediff, overrides: {image_size: 16}}
+  fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}
+matrix:
+  - train: a
+    test: [a, b]
+reporters: [markdown, csv, json]
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A folder with two tiny frames-format datasets and a matrix over them."""
+    write_square_dataset(tmp_path / "data" / "a", [20, 20], [labels(30, 8, 20), labels(24, 4, 10)])
+    write_square_dataset(tmp_path / "data" / "b", [20], [labels(30, 15, 26)], seed=1)
+    (tmp_path / "matrix.yaml").write_text(TINY_MATRIX)
+    return tmp_path
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def vadbench_cli(workspace: Path) -> CliRunner:
+    """Runs the real console entry point in a subprocess, inside the workspace."""
+
+    def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+        return subprocess.run(
+            [sys.executable, "-m", "vadbench.cli", *args],
+            cwd=cwd or workspace,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", **(env or {})},
+            timeout=300,
+        )
+
+    return run
+
+
+def write_plugin(path: Path, body: str) -> Path:
+    path.write_text(textwrap.dedent(body))
+    return path
