@@ -28,7 +28,7 @@ models:
 matrix:
   - train: a
     test: [a, b]
-reporters: [markdown, csv, json]
+reporters: [terminal, markdown, csv, json]
 """
 
 

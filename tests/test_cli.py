@@ -26,6 +26,7 @@ def test_tiny_matrix_runs_and_rerun_recomputes_nothing(
     assert first.returncode == 0, first.stdout + first.stderr
     assert "2 cell(s), 4 target evaluation(s)" in first.stdout
     assert first.stdout.count("trained, 2 target(s) evaluated") == 2
+    assert "fd: micro_auc (zero-shot)" in first.stdout and "source → target" in first.stdout
     board = leaderboard(workspace)
     assert "## fd: micro_auc (zero-shot)" in board and "| a |" in board
 

@@ -16,7 +16,7 @@ import importlib.metadata as md
 import importlib.util
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
@@ -86,7 +86,7 @@ class Catalog(Generic[SpecT]):
         prefix = f"{where}: " if where else ""
         raise ConfigError(f"{prefix}unknown {self.kind} {name!r}{hint} (registered: {known})")
 
-    def __iter__(self) -> Iterable[SpecT]:  # type: ignore[override]
+    def __iter__(self) -> Iterator[SpecT]:
         return iter(self.items[name] for name in sorted(self.items))
 
 

@@ -1,0 +1,41 @@
+"""The README's set-up lines and CI agree, and the packaging exposes the built-ins."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_command_lines() -> list[str]:
+    return [
+        line.strip()
+        for line in (ROOT / "README.md").read_text().splitlines()[:12]
+        if line.startswith("    ") and line.strip()
+    ]
+
+
+def test_readme_opens_with_the_main_job_and_the_test_line() -> None:
+    main_job, test_line = readme_command_lines()[:2]
+    assert main_job.endswith("vadbench run benchmarks/quickstart.yaml")
+    assert (ROOT / "benchmarks" / "quickstart.yaml").is_file()
+    assert "pytest" in test_line and test_line.startswith("pip install torch==2.13.0")
+
+
+def test_ci_runs_the_readme_test_line_verbatim() -> None:
+    test_line = readme_command_lines()[1]
+    assert test_line in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_torch_range_is_bounded_below_the_next_minor() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'"torch>=[\d.]+,<2\.14"', text)
+
+
+def test_builtins_register_through_the_entry_point_group() -> None:
+    points = {ep.name: ep for ep in md.entry_points(group="vadbench")}
+    own = {name for name, ep in points.items() if ep.dist and ep.dist.name == "vadbench"}
+    assert {"frames", "framediff", "detection_metrics", "reporters", "local_executor"} <= own
+    assert all(points[name].value.startswith("vadbench_plugins.") for name in own)
