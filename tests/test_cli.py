@@ -184,3 +184,17 @@ def test_label_length_mismatch_fails_only_that_target(
     table = pd.read_csv(workspace / "results" / "tiny" / "results.csv")
     assert set(table[table.status == "ok"].target) == {"a"}
     assert set(table[table.status == "failed"].target) == {"b"}
+
+
+def test_changed_metric_list_reevaluates_stored_scores_without_the_model(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    assert vadbench_cli("run", "matrix.yaml").returncode == 0
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text() + "metrics: [micro_auc]\n")
+    again = vadbench_cli("run", "matrix.yaml")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("2 target(s) evaluated, 2 from stored scores") == 2
+    assert "trained" not in again.stdout and "loaded checkpoint" not in again.stdout
+    table = pd.read_csv(workspace / "results" / "tiny" / "results.csv")
+    assert set(table.metric) == {"micro_auc"}

@@ -182,6 +182,8 @@ def _describe_outcome(outcome: CellOutcome, seconds: float) -> str:
         parts.append("loaded checkpoint")
     if outcome.targets_done:
         parts.append(f"{outcome.targets_done} target(s) evaluated")
+    if outcome.targets_from_stored_scores:
+        parts.append(f"{outcome.targets_from_stored_scores} from stored scores")
     if outcome.targets_skipped:
         parts.append(f"{outcome.targets_skipped} target(s) already done, skipped")
     if outcome.failed:

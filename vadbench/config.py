@@ -94,7 +94,11 @@ class ResolvedModel:
 
 @dataclass(frozen=True)
 class Target:
+    """A test target of a cell. ``scores_hash`` identifies its raw scores, ``hash`` its metrics,
+    so changing the metric list re-evaluates stored scores without scoring again."""
+
     dataset: str
+    scores_hash: str
     hash: str
 
 
@@ -264,14 +268,13 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                 for target in row.test:
                     if any(t.dataset == target for t in cell.targets):
                         continue
-                    target_hash = content_hash(
-                        {
-                            "cell": cell_hash,
-                            "target": datasets[target].fingerprint,
-                            "metrics": [m.name for m in detection],
-                        }
+                    scores_hash = content_hash(
+                        {"cell": cell_hash, "target": datasets[target].fingerprint}
                     )
-                    cell.targets.append(Target(target, target_hash))
+                    target_hash = content_hash(
+                        {"scores": scores_hash, "metrics": [m.name for m in detection]}
+                    )
+                    cell.targets.append(Target(target, scores_hash, target_hash))
     return Plan(
         name=matrix.name or path.stem,
         source_file=path,

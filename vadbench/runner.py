@@ -25,6 +25,7 @@ from vadbench.store import (
     atomic_write_json,
     metrics_to_json,
     read_json,
+    read_scores,
     remove_tree,
     write_scores,
 )
@@ -37,6 +38,7 @@ class CellOutcome:
     loaded: bool = False
     targets_done: int = 0
     targets_skipped: int = 0
+    targets_from_stored_scores: int = 0
     failed: bool = False
     message: str = ""
 
@@ -77,14 +79,19 @@ class CellRunner:
         outcome = CellOutcome(cell.id)
         cell_dir = self.store.cell_dir(cell.id)
         atomic_write_json(cell_dir / "cell.json", self._describe(cell))
+        pending = [t for t in cell.targets if not self._finished(cell, t)]
+        to_score = [t for t in pending if self._stored_scores(cell, t) is None]
+        outcome.targets_skipped = len(cell.targets) - len(pending)
+        method: Method | None = None
         try:
-            method = self._fitted_method(cell, outcome)
-            self._efficiency(cell, method)
+            if to_score or self._needs_efficiency(cell):
+                method = self._fitted_method(cell, outcome)
+                self._efficiency(cell, method)
         except StageError as wrapped:
             self._record_failure(cell_dir / "failure.json", cell.hash, wrapped, outcome)
             return outcome
         (cell_dir / "failure.json").unlink(missing_ok=True)
-        for target in cell.targets:
+        for target in pending:
             failure_file = self.store.target_dir(cell.id, target.dataset) / "failure.json"
             try:
                 self._evaluate(cell, target, method, outcome)
@@ -93,6 +100,23 @@ class CellRunner:
                 continue
             failure_file.unlink(missing_ok=True)
         return outcome
+
+    def _finished(self, cell: Cell, target: Target) -> bool:
+        return not self.force and self.store.finished_target(cell.id, target.dataset, target.hash)
+
+    def _stored_scores(self, cell: Cell, target: Target) -> dict[str, Any] | None:
+        """Raw scores stored by an earlier run for exactly this model and target, if any."""
+        path = self.store.target_dir(cell.id, target.dataset) / "scores.npz"
+        if self.force or not path.is_file():
+            return None
+        stored = read_scores(path)
+        return stored if stored["hash"] == target.scores_hash else None
+
+    def _needs_efficiency(self, cell: Cell) -> bool:
+        names = [m.name for m in self.plan.efficiency_metrics]
+        return bool(names) and (
+            self.force or not self.store.finished_efficiency(cell.id, cell.hash, names)
+        )
 
     @staticmethod
     def _record_failure(
@@ -133,27 +157,17 @@ class CellRunner:
         return cell.model.spec.create(cell.model.options, resolve_device(self.plan.matrix.device))
 
     def _fitted_method(self, cell: Cell, outcome: CellOutcome) -> Method:
-        checkpoint = self.store.checkpoint_dir(cell.id)
-        pending_targets = [
-            t
-            for t in cell.targets
-            if self.force or not self.store.finished_target(cell.id, t.dataset, t.hash)
-        ]
-        efficiency_names = [m.name for m in self.plan.efficiency_metrics]
-        needs_efficiency = bool(efficiency_names) and (
-            self.force or not self.store.finished_efficiency(cell.id, cell.hash, efficiency_names)
-        )
+        """The cell's model: loaded from a finished checkpoint, else trained and saved."""
         try:
             method = self._create(cell)
         except Exception as error:
             raise StageError("create", error) from error
         if not self.force and self.store.finished_checkpoint(cell.id, cell.hash):
-            if pending_targets or needs_efficiency:
-                try:
-                    method.load(checkpoint)
-                except Exception as error:
-                    raise StageError("load checkpoint", error) from error
-                outcome.loaded = True
+            try:
+                method.load(self.store.checkpoint_dir(cell.id))
+            except Exception as error:
+                raise StageError("load checkpoint", error) from error
+            outcome.loaded = True
             return method
         try:
             method = self._fit(cell, method)
@@ -189,11 +203,9 @@ class CellRunner:
         return method
 
     def _efficiency(self, cell: Cell, method: Method) -> None:
-        names = [m.name for m in self.plan.efficiency_metrics]
-        if not names or (
-            not self.force and self.store.finished_efficiency(cell.id, cell.hash, names)
-        ):
+        if not self._needs_efficiency(cell):
             return
+        names = [m.name for m in self.plan.efficiency_metrics]
         try:
             handed_out = method.inference_module()
             results: list[MetricResult] = []
@@ -215,35 +227,26 @@ class CellRunner:
             {"hash": cell.hash, "requested": names, "metrics": metrics_to_json(results)},
         )
 
-    def _evaluate(self, cell: Cell, target: Target, method: Method, outcome: CellOutcome) -> None:
-        if not self.force and self.store.finished_target(cell.id, target.dataset, target.hash):
-            outcome.targets_skipped += 1
-            return
+    def _evaluate(
+        self, cell: Cell, target: Target, method: Method | None, outcome: CellOutcome
+    ) -> None:
+        target_dir = self.store.target_dir(cell.id, target.dataset)
         stage = f"score {target.dataset}"
         try:
-            videos = self.plan.datasets[target.dataset].dataset.source("test").videos()
-            ids, raw_scores, labels = [], [], []
-            advance = self.progress.task(f"{cell.model.name} → {target.dataset}", len(videos))
-            for video in videos:
-                if video.labels is None:
-                    raise VadbenchError(f"test video {video.id!r} has no frame labels")
-                with torch.inference_mode():
-                    raw_scores.append(np.asarray(method.score(video), dtype=np.float64))
-                ids.append(video.id)
-                labels.append(video.labels)
-                advance(1)
-            target_dir = self.store.target_dir(cell.id, target.dataset)
-            write_scores(
-                target_dir / "scores.npz",
-                ids,
-                raw_scores,
-                labels,
-                method.context_frames,
-                method.score_kind,
-            )
+            stored = self._stored_scores(cell, target)
+            if stored is None:
+                if method is None:
+                    raise VadbenchError("no model to score with")
+                stored = self._score(cell, target, method)
+            else:
+                outcome.targets_from_stored_scores += 1
             stage = f"evaluate {target.dataset}"
             data = protocol.detection_input(
-                ids, raw_scores, labels, method.context_frames, method.score_kind
+                stored["video_ids"],
+                stored["scores"],
+                stored["labels"],
+                stored["context_frames"],
+                stored["score_kind"],
             )
             results = [r for m in self.plan.detection_metrics for r in m.compute(data)]
         except Exception as error:
@@ -253,13 +256,42 @@ class CellRunner:
             {
                 "hash": target.hash,
                 "target": target.dataset,
-                "videos": len(ids),
+                "videos": len(data.video_ids),
                 "frames": int(sum(len(s) for s in data.scores)),
                 "metrics": metrics_to_json(results),
                 "time": time.time(),
             },
         )
         outcome.targets_done += 1
+
+    def _score(self, cell: Cell, target: Target, method: Method) -> dict[str, Any]:
+        videos = self.plan.datasets[target.dataset].dataset.source("test").videos()
+        ids, raw_scores, labels = [], [], []
+        advance = self.progress.task(f"{cell.model.name} → {target.dataset}", len(videos))
+        for video in videos:
+            if video.labels is None:
+                raise VadbenchError(f"test video {video.id!r} has no frame labels")
+            with torch.inference_mode():
+                raw_scores.append(np.asarray(method.score(video), dtype=np.float64))
+            ids.append(video.id)
+            labels.append(video.labels)
+            advance(1)
+        write_scores(
+            self.store.target_dir(cell.id, target.dataset) / "scores.npz",
+            ids,
+            raw_scores,
+            labels,
+            method.context_frames,
+            method.score_kind,
+            target.scores_hash,
+        )
+        return {
+            "video_ids": ids,
+            "scores": raw_scores,
+            "labels": labels,
+            "context_frames": method.context_frames,
+            "score_kind": method.score_kind,
+        }
 
 
 def _one_line(error: BaseException) -> str:

@@ -63,10 +63,12 @@ def write_scores(
     labels: Sequence[np.ndarray],
     context_frames: int,
     score_kind: str,
+    content_hash: str,
 ) -> None:
     """Store raw scores with full-length labels so any AUC can be recomputed later."""
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {
+        "hash": np.array(content_hash),
         "video_ids": np.array(video_ids, dtype=str),
         "context_frames": np.array(context_frames),
         "score_kind": np.array(score_kind),
@@ -79,10 +81,11 @@ def write_scores(
 
 
 def read_scores(path: Path) -> dict[str, Any]:
-    """Inverse of write_scores: video_ids, scores, labels, context_frames, score_kind."""
+    """Inverse of write_scores: hash, video_ids, scores, labels, context_frames, score_kind."""
     with np.load(path, allow_pickle=False) as data:
         video_ids = [str(v) for v in data["video_ids"]]
         return {
+            "hash": str(data["hash"]),
             "video_ids": video_ids,
             "scores": [data[f"scores_{i}"] for i in range(len(video_ids))],
             "labels": [data[f"labels_{i}"] for i in range(len(video_ids))],

@@ -68,18 +68,19 @@ class Actor:
         inner = self.capsules[..., 5] * self.scale[:, None]
         return px[..., 0], py[..., 0], px[..., 1], py[..., 1], radius, inner
 
-    def visible_frames(self, num_frames: int, height: int, width: int) -> np.ndarray:
-        """Which video frames show any part of the bounding box (a cheap superset of pixels)."""
+    def planned_abnormal_frames(self, num_frames: int, height: int, width: int) -> np.ndarray:
+        """Frames on which the actor is abnormal and its bounding box is in view: a cheap
+        superset of the frames it will really paint, used to plan events before drawing."""
         ax, ay, bx, by, radius, _ = self.pixel_capsules()
-        shown = np.zeros(num_frames, dtype=bool)
         frames = self.start + np.arange(len(self.x))
-        inside = (
-            (np.maximum(ax, bx) + radius).max(1) >= 0
-        ) & ((np.minimum(ax, bx) - radius).min(1) < width)
-        inside &= ((np.maximum(ay, by) + radius).max(1) >= 0) & (
-            (np.minimum(ay, by) - radius).min(1) < height
-        )
-        inside &= (frames >= 0) & (frames < num_frames)
+        inside = (frames >= 0) & (frames < num_frames)
+        inside &= ((np.maximum(ax, bx) + radius).max(1) >= 0)
+        inside &= ((np.minimum(ax, bx) - radius).min(1) < width)
+        inside &= ((np.maximum(ay, by) + radius).max(1) >= 0)
+        inside &= ((np.minimum(ay, by) - radius).min(1) < height)
+        if self.abnormal is not None:
+            inside &= self.abnormal
+        shown = np.zeros(num_frames, dtype=bool)
         shown[frames[inside]] = True
         return shown
 
@@ -125,9 +126,8 @@ def draw(canvas: np.ndarray, actor: Actor, mask: np.ndarray | None = None) -> np
         if inner[:, k].any():
             inside &= dist2 >= (inner[:, k] ** 2).astype(np.float32)[:, None, None]
         part[inside] = k + 1
-    part[:, (rows < 0) | (rows >= height), :] = 0
-    in_cols = (cols >= 0) & (cols < width)
-    part[~np.broadcast_to(in_cols[:, None, :], part.shape)] = 0
+    part[(rows < 0) | (rows >= height)] = 0
+    part.transpose(0, 2, 1)[(cols < 0) | (cols >= width)] = 0
     t, i, j = np.nonzero(part)
     flat = (frames[t] * height + rows[t, i]) * width + cols[t, j]
     canvas.reshape(-1, 3)[flat] = actor.colours[part[t, i, j] - 1]
