@@ -278,7 +278,9 @@ class ExecutorSpec:
 class CommandSpec:
     """A CLI subcommand a plugin adds (``vadbench <name> ...``).
 
-    ``configure(parser)`` adds arguments to an argparse parser; ``run(args)`` returns the exit code.
+    ``configure(parser)`` adds arguments to an argparse parser; ``run(args, registry)`` gets the
+    parsed arguments and the plugin registry (to open datasets or models by name) and returns the
+    exit code.
     """
 
     name: str

@@ -139,7 +139,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _list(args.kind, registry, console)
     if args.command == "plugins":
         return _plugins(registry, console)
-    return registry.commands.get(args.command).run(args)
+    return registry.commands.get(args.command).run(args, registry)
 
 
 def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:

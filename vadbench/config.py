@@ -285,3 +285,10 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         detection_metrics=detection,
         efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
     )
+
+
+def open_matrix_dataset(path: Path, name: str, registry: Registry) -> Dataset:
+    """Open one dataset a matrix file defines, for commands that work on data outside a run."""
+    _, matrix = read_matrix(path)
+    _check_reference(name, matrix.datasets, f"{path.name}: datasets", "dataset")
+    return _open_dataset(name, matrix.datasets[name], registry, path).dataset
