@@ -286,5 +286,5 @@ class CommandSpec:
     name: str
     help: str
     configure: Callable[[Any], None]
-    run: Callable[[Any], int]
+    run: Callable[[Any, Any], int]
     origin: str = ""
