@@ -49,7 +49,7 @@ def edit_matrix(workspace: Path, old: str, new: str) -> None:
             ["datasets.b", "data/nowhere does not exist", "expected the FFP/MNAD layout"],
         ),
         ("test: [a, b]", "test: [a, c]", ["matrix.0.test", "unknown dataset 'c'"]),
-        ("reporters: [markdown", "reporters: [markdwn", ["reporters.0", "did you mean 'markdown'"]),
+        ("[terminal, markdown", "[terminal, markdwn", ["reporters.1", "did you mean 'markdown'"]),
         (
             "{plugin: framediff, overrides: {image_size: 16}}",
             "{plugin: framediff, overrides: {image_size: 2}}",

@@ -98,7 +98,7 @@ CAMPUS = Domain(
     density=4.0,
     paths=(
         Path(((-0.15, 0.95), (1.15, 0.35)), half_width=0.9, weight=3.0),
-        Path(((0.35, -0.15), (0.52, 0.64)), half_width=0.45, one_way=True),
+        Path(((0.35, -0.15), (0.52, 0.64), (-0.15, 0.95)), half_width=0.45, one_way=True),
     ),
     off_paths=(
         Path(((0.55, 1.15), (1.15, 0.75)), half_width=0.3),
@@ -145,7 +145,7 @@ PLAZA = Domain(
     tile_spacing=0.125,
     regions=(
         Region(
-            ((0.74, 0.60), (0.92, 0.62), (0.96, 0.78), (0.86, 0.88), (0.72, 0.80)),
+            ((0.84, 0.62), (1.0, 0.60), (1.0, 0.92), (0.92, 0.94), (0.82, 0.82)),
             (0.32, 0.55, 0.75),
         ),
     ),
@@ -154,12 +154,12 @@ PLAZA = Domain(
     clutter_colours=((0.20, 0.42, 0.18), (0.45, 0.30, 0.20)),
     clutter_zone=None,
     horizon=-4.0,
-    near_height=0.15,
-    squash=0.6,
+    near_height=0.2,
+    squash=0.7,
     density=9.0,
     paths=(
         Path(((-0.1, 0.33), (1.1, 0.40)), half_width=1.5, one_way=True, weight=2.0),
-        Path(((0.62, -0.1), (0.55, 1.1)), half_width=1.2, weight=2.0),
+        Path(((0.62, -0.1), (0.55, 1.1)), half_width=0.9, weight=2.0),
         Path(((-0.1, 0.92), (0.32, -0.1)), half_width=0.8),
     ),
     off_paths=(Path(((1.1, 0.55), (0.70, 1.12)), half_width=0.3),),
@@ -221,7 +221,7 @@ NIGHT = Domain(
     density=2.0,
     paths=(
         Path(((-0.15, 0.76), (1.15, 0.72)), half_width=0.5, weight=3.0),
-        Path(((0.80, -0.15), (0.66, 0.70)), half_width=0.35, one_way=True),
+        Path(((0.80, -0.15), (0.66, 0.73), (-0.15, 0.76)), half_width=0.35, one_way=True),
     ),
     off_paths=(Path(((-0.15, 0.98), (1.15, 0.96)), half_width=0.1),),
     sensor=Sensor(
@@ -250,8 +250,8 @@ STATION = Domain(
     clutter_colours=((0.25, 0.27, 0.30), (0.70, 0.72, 0.75), (0.20, 0.35, 0.60)),
     clutter_zone=None,
     horizon=-2.0,
-    near_height=0.13,
-    squash=0.8,
+    near_height=0.17,
+    squash=0.85,
     density=14.0,
     paths=(
         Path(((-0.1, 0.30), (1.1, 0.42)), half_width=2.0, one_way=True, weight=3.0),
@@ -264,7 +264,7 @@ STATION = Domain(
 
 BRIDGE = Domain(
     name="bridge",
-    summary="footbridge seen from the side in haze: no perspective, people in profile",
+    summary="one-way footbridge seen from the side in haze: no perspective, people in profile",
     ground=(0.58, 0.72, 0.86),
     mottle=0.03,
     grain=0.02,
@@ -285,8 +285,7 @@ BRIDGE = Domain(
     squash=1.0,
     density=3.0,
     paths=(
-        Path(((-0.15, 0.68), (1.15, 0.68)), half_width=0.06, one_way=True),
-        Path(((1.15, 0.64), (-0.15, 0.64)), half_width=0.06, one_way=True),
+        Path(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),
     ),
     off_paths=(Path(((-0.15, 0.97), (1.15, 0.97)), half_width=0.05),),
     sensor=Sensor(gain=1.05, noise=0.015, haze=0.3, haze_colour=(0.85, 0.88, 0.92)),

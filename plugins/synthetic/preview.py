@@ -30,16 +30,21 @@ def _upscale(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def outlined(frame: np.ndarray, mask: np.ndarray, factor: int) -> np.ndarray:
-    """The frame enlarged ``factor`` times with a one-pixel ring drawn just outside the mask."""
+    """The frame enlarged ``factor`` times with a one-pixel ring around the mask, one pixel
+    away from it so that small objects stay visible inside the ring."""
     image = _upscale(frame, factor)
-    inside = _upscale(mask.astype(bool), factor)
-    grown = inside.copy()
-    grown[1:] |= inside[:-1]
-    grown[:-1] |= inside[1:]
-    grown[:, 1:] |= inside[:, :-1]
-    grown[:, :-1] |= inside[:, 1:]
-    image[grown & ~inside] = OUTLINE
+    near = _grow(_upscale(mask.astype(bool), factor))
+    image[_grow(near) & ~near] = OUTLINE
     return image
+
+
+def _grow(region: np.ndarray) -> np.ndarray:
+    grown = region.copy()
+    grown[1:] |= region[:-1]
+    grown[:-1] |= region[1:]
+    grown[:, 1:] |= region[:, :-1]
+    grown[:, :-1] |= region[:, 1:]
+    return grown
 
 
 def _sheet(title: str, rows: Sequence[Sequence[tuple[np.ndarray, str]]]) -> Image.Image:
