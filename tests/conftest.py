@@ -25,10 +25,10 @@ datasets:
 models:
   fd: {plugin: framediff, overrides: {image_size: 16}}
   fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}
+reporters: [terminal, markdown, csv, json]
 matrix:
   - train: a
     test: [a, b]
-reporters: [terminal, markdown, csv, json]
 """
 
 

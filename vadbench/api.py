@@ -168,6 +168,11 @@ class Method(Protocol):
     ``score`` returns one raw score per frame for frames ``context_frames`` .. N-1 (a predictor
     that needs T past frames scores none of the first T); ``score_kind`` says whether a high score
     means normal (PSNR) or abnormal. The harness applies the evaluation protocol.
+
+    A model registered with ``supports_adaptation=True`` also has
+    ``adapt(support: VideoSource, ctx: FitContext) -> Method``: for the k-shot protocol it returns
+    a new, adapted model (never mutating itself) from k clips of ``context_frames + 1`` normal
+    frames that the harness draws from the target's training split.
     """
 
     context_frames: int
@@ -196,6 +201,7 @@ class ModelSpec:
     create: Callable[[Any, str], Method]
     presets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     version: str = "1"
+    supports_adaptation: bool = False
     origin: str = ""
 
 

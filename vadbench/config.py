@@ -14,10 +14,17 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vadbench.api import ConfigError, Dataset, MetricSpec, ModelSpec, Options
 from vadbench.plugins import Registry, did_you_mean
@@ -46,6 +53,8 @@ class MatrixRow(_Strict):
     train: str
     aux: str | None = None
     test: list[str]
+    protocol: Literal["zero-shot", "k-shot"] = "zero-shot"
+    shots: int | None = Field(None, ge=1)
 
     @field_validator("test")
     @classmethod
@@ -53,6 +62,14 @@ class MatrixRow(_Strict):
         if not value:
             raise ValueError("needs at least one target dataset")
         return value
+
+    @model_validator(mode="after")
+    def _shots_match_protocol(self) -> MatrixRow:
+        if self.protocol == "k-shot" and self.shots is None:
+            raise ValueError("protocol k-shot needs 'shots' (how many target clips to adapt on)")
+        if self.protocol == "zero-shot" and self.shots is not None:
+            raise ValueError("'shots' only applies to protocol k-shot")
+        return self
 
 
 class MatrixFile(_Strict):
@@ -94,12 +111,23 @@ class ResolvedModel:
 
 @dataclass(frozen=True)
 class Target:
-    """A test target of a cell. ``scores_hash`` identifies its raw scores, ``hash`` its metrics,
-    so changing the metric list re-evaluates stored scores without scoring again."""
+    """A test target of a cell under one protocol. ``scores_hash`` identifies its raw scores,
+    ``hash`` its metrics, so changing the metric list re-evaluates stored scores without scoring
+    again. ``key`` names its folder: the dataset, plus ``@<k>shot`` under the k-shot protocol."""
 
     dataset: str
+    protocol: str
+    shots: int | None
     scores_hash: str
     hash: str
+
+    @property
+    def key(self) -> str:
+        return self.dataset if self.shots is None else f"{self.dataset}@{self.shots}shot"
+
+    @property
+    def protocol_label(self) -> str:
+        return "zero-shot" if self.shots is None else f"{self.shots}-shot"
 
 
 @dataclass
@@ -234,6 +262,13 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         where = f"{file.name}: matrix.{row_index}"
         for model_name in row.models or []:
             _check_reference(model_name, models, f"{where}.models", "model")
+        for model_name in row.models or list(models):
+            spec = models[model_name].spec
+            if row.protocol == "k-shot" and not spec.supports_adaptation:
+                raise ConfigError(
+                    f"{where}.protocol: model {model_name!r} ({spec.name}) does not support "
+                    "k-shot adaptation; list the models that do under this row's 'models'"
+                )
         for field_name, names in (("train", [row.train]), ("aux", [row.aux] if row.aux else [])):
             for dataset_name in names:
                 _check_reference(dataset_name, matrix.datasets, f"{where}.{field_name}", "dataset")
@@ -266,15 +301,20 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     cell_id, Cell(cell_id, cell_hash, model, row.train, row.aux, seed)
                 )
                 for target in row.test:
-                    if any(t.dataset == target for t in cell.targets):
-                        continue
                     scores_hash = content_hash(
-                        {"cell": cell_hash, "target": datasets[target].fingerprint}
+                        {
+                            "cell": cell_hash,
+                            "target": datasets[target].fingerprint,
+                            "protocol": row.protocol,
+                            "shots": row.shots,
+                        }
                     )
                     target_hash = content_hash(
                         {"scores": scores_hash, "metrics": [m.name for m in detection]}
                     )
-                    cell.targets.append(Target(target, scores_hash, target_hash))
+                    entry = Target(target, row.protocol, row.shots, scores_hash, target_hash)
+                    if all(t.key != entry.key for t in cell.targets):
+                        cell.targets.append(entry)
     return Plan(
         name=matrix.name or path.stem,
         source_file=path,

@@ -17,7 +17,15 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from vadbench.api import DataError, DetectionInput, MetricResult, ScoreKind
+from vadbench.api import (
+    DataError,
+    DetectionInput,
+    ListSource,
+    MetricResult,
+    ScoreKind,
+    Video,
+    VideoSource,
+)
 
 CONSTANT_VIDEO_SCORE = 0.5
 
@@ -101,3 +109,31 @@ def detection_input(
         labels=tuple(a[1] for a in aligned),
         score_kind=score_kind,
     )
+
+
+def _clip(video: Video, start: int, length: int) -> Video:
+    def read(first: int, stop: int) -> np.ndarray:
+        return video.frames(start + first, start + stop)
+
+    return Video(id=f"{video.id}@{start}", num_frames=length, read_frames=read)
+
+
+def draw_support(train_split: VideoSource, shots: int, clip_length: int, seed: int) -> ListSource:
+    """The k-shot support set: ``shots`` clips of ``clip_length`` consecutive frames drawn
+    uniformly over every possible clip start in the target's *training* videos."""
+    if train_split.split != "train":
+        raise DataError(f"{train_split.name}: k-shot support must come from the training split")
+    videos = [v for v in train_split.videos() if v.num_frames >= clip_length]
+    starts = [
+        (index, start)
+        for index, v in enumerate(videos)
+        for start in range(v.num_frames - clip_length + 1)
+    ]
+    if len(starts) < shots:
+        raise DataError(
+            f"{train_split.name}: {shots}-shot needs {shots} clips of {clip_length} frames; "
+            f"its training split has {len(starts)}"
+        )
+    chosen = np.random.default_rng(seed).choice(len(starts), size=shots, replace=False)
+    clips = tuple(_clip(videos[starts[i][0]], starts[i][1], clip_length) for i in sorted(chosen))
+    return ListSource(train_split.name, "train", clips)

@@ -49,7 +49,6 @@ def _cell_rows(store: RunStore, cell_id: str, expected_hash: str) -> list[dict[s
         "train": cell["train"],
         "aux": cell["aux"] or "",
         "seed": cell["seed"],
-        "protocol": cell.get("protocol", "zero-shot"),
     }
     rows: list[dict[str, Any]] = []
     failure_file = cell_dir / "failure.json"
@@ -62,17 +61,19 @@ def _cell_rows(store: RunStore, cell_id: str, expected_hash: str) -> list[dict[s
     if efficiency_file.is_file() and read_json(efficiency_file).get("hash") == expected_hash:
         for metric in read_json(efficiency_file)["metrics"]:
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
-    for target, target_hash in cell["targets"].items():
-        target_dir = store.target_dir(cell_id, target)
+    for key, entry in cell["targets"].items():
+        target_dir = store.target_dir(cell_id, key)
+        target_hash = entry["hash"]
+        target = {**base, "target": entry["dataset"], "protocol": entry["protocol"]}
         result_file, failure_file = target_dir / "result.json", target_dir / "failure.json"
         if result_file.is_file() and read_json(result_file).get("hash") == target_hash:
             for metric in read_json(result_file)["metrics"]:
-                rows.append({**base, "target": target, **_metric_columns(metric), "status": "ok"})
+                rows.append({**target, **_metric_columns(metric), "status": "ok"})
         elif failure_file.is_file() and read_json(failure_file).get("hash") == target_hash:
             error = read_json(failure_file)["error"]
-            rows.append({**base, "target": target, "status": "failed", "error": error})
+            rows.append({**target, "status": "failed", "error": error})
         else:
-            rows.append({**base, "target": target, "status": "pending"})
+            rows.append({**target, "status": "pending"})
     return rows
 
 
@@ -94,7 +95,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     run = read_json(store.run_file)
     rows = [row for cell_id, h in run["cells"].items() for row in _cell_rows(store, cell_id, h)]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("metric", "unit", "note", "error", "target"):
+    for column in ("metric", "unit", "note", "error", "target", "protocol"):
         table[column] = table[column].fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table
@@ -114,14 +115,16 @@ def _source_label(row: pd.Series) -> str:
 
 
 def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.DataFrame]:
-    """Per model (and preset): rows are sources, columns are targets, cells mean ± std over seeds.
-
-    Failed or pending targets show their status instead of a number.
+    """Per model (and preset) and protocol: rows are sources, columns are targets, cells are
+    mean ± std over seeds. Failed or pending targets show their status instead of a number.
+    Keys are titles like ``"zxvad (cpu): micro_auc (zero-shot)"``.
     """
     tables: dict[str, pd.DataFrame] = {}
     detections = table[table["target"] != ""]
-    for (model, preset), group in detections.groupby(["model", "preset"], sort=True):
-        title = f"{model} ({preset})" if preset else str(model)
+    groups = detections.groupby(["model", "preset", "protocol"], sort=True)
+    for (model, preset, protocol_label), group in groups:
+        name = f"{model} ({preset})" if preset else str(model)
+        title = f"{name}: {metric} ({protocol_label})"
         group = group.assign(source=group.apply(_source_label, axis=1))
         cells: dict[tuple[str, str], str] = {}
         for (source, target), entries in group.groupby(["source", "target"], sort=False):
@@ -171,11 +174,12 @@ def efficiency_table(table: pd.DataFrame) -> pd.DataFrame:
 def failures(table: pd.DataFrame) -> pd.DataFrame:
     """One row per failed cell or target, with its error."""
     failed = table[table["status"] == "failed"]
-    return failed[["model", "train", "aux", "seed", "target", "error"]].drop_duplicates()
+    columns = ["model", "train", "aux", "seed", "target", "protocol", "error"]
+    return failed[columns].drop_duplicates()
 
 
 def summary_counts(table: pd.DataFrame) -> dict[str, int]:
-    pairs = table[table["target"] != ""].drop_duplicates(["cell", "target"])
+    pairs = table[table["target"] != ""].drop_duplicates(["cell", "target", "protocol"])
     return {
         status: int(np.sum(pairs["status"] == status)) for status in ("ok", "failed", "pending")
     }

@@ -92,7 +92,7 @@ class CellRunner:
             return outcome
         (cell_dir / "failure.json").unlink(missing_ok=True)
         for target in pending:
-            failure_file = self.store.target_dir(cell.id, target.dataset) / "failure.json"
+            failure_file = self.store.target_dir(cell.id, target.key) / "failure.json"
             try:
                 self._evaluate(cell, target, method, outcome)
             except StageError as wrapped:
@@ -102,11 +102,11 @@ class CellRunner:
         return outcome
 
     def _finished(self, cell: Cell, target: Target) -> bool:
-        return not self.force and self.store.finished_target(cell.id, target.dataset, target.hash)
+        return not self.force and self.store.finished_target(cell.id, target.key, target.hash)
 
     def _stored_scores(self, cell: Cell, target: Target) -> dict[str, Any] | None:
         """Raw scores stored by an earlier run for exactly this model and target, if any."""
-        path = self.store.target_dir(cell.id, target.dataset) / "scores.npz"
+        path = self.store.target_dir(cell.id, target.key) / "scores.npz"
         if self.force or not path.is_file():
             return None
         stored = read_scores(path)
@@ -148,8 +148,14 @@ class CellRunner:
             "train": cell.train,
             "aux": cell.aux,
             "seed": cell.seed,
-            "protocol": "zero-shot",
-            "targets": {t.dataset: t.hash for t in cell.targets},
+            "targets": {
+                t.key: {
+                    "dataset": t.dataset,
+                    "protocol": t.protocol_label,
+                    "hash": t.hash,
+                }
+                for t in cell.targets
+            },
         }
 
     def _create(self, cell: Cell) -> Method:
@@ -230,8 +236,8 @@ class CellRunner:
     def _evaluate(
         self, cell: Cell, target: Target, method: Method | None, outcome: CellOutcome
     ) -> None:
-        target_dir = self.store.target_dir(cell.id, target.dataset)
-        stage = f"score {target.dataset}"
+        target_dir = self.store.target_dir(cell.id, target.key)
+        stage = f"score {target.key}"
         try:
             stored = self._stored_scores(cell, target)
             if stored is None:
@@ -240,7 +246,7 @@ class CellRunner:
                 stored = self._score(cell, target, method)
             else:
                 outcome.targets_from_stored_scores += 1
-            stage = f"evaluate {target.dataset}"
+            stage = f"evaluate {target.key}"
             data = protocol.detection_input(
                 stored["video_ids"],
                 stored["scores"],
@@ -256,6 +262,7 @@ class CellRunner:
             {
                 "hash": target.hash,
                 "target": target.dataset,
+                "protocol": target.protocol_label,
                 "videos": len(data.video_ids),
                 "frames": int(sum(len(s) for s in data.scores)),
                 "metrics": metrics_to_json(results),
@@ -264,10 +271,32 @@ class CellRunner:
         )
         outcome.targets_done += 1
 
+    def _adapted(self, cell: Cell, target: Target, method: Method) -> Method:
+        """The k-shot protocol: adapt a copy of the model on clips of the target's training
+        split (never its test split)."""
+        assert target.shots is not None
+        train_split = self.plan.datasets[target.dataset].dataset.source("train")
+        support = protocol.draw_support(
+            train_split, target.shots, method.context_frames + 1, seed=cell.seed
+        )
+        work_dir = self.store.target_dir(cell.id, target.key)
+        work_dir.mkdir(parents=True, exist_ok=True)
+        context = FitContext(
+            device=resolve_device(self.plan.matrix.device),
+            seed=cell.seed,
+            progress=self.progress,
+            checkpoint_dir=work_dir,
+        )
+        seed_everything(cell.seed)
+        adapted: Method = getattr(method, "adapt")(support, context)  # noqa: B009
+        return adapted
+
     def _score(self, cell: Cell, target: Target, method: Method) -> dict[str, Any]:
+        if target.shots is not None:
+            method = self._adapted(cell, target, method)
         videos = self.plan.datasets[target.dataset].dataset.source("test").videos()
         ids, raw_scores, labels = [], [], []
-        advance = self.progress.task(f"{cell.model.name} → {target.dataset}", len(videos))
+        advance = self.progress.task(f"{cell.model.name} → {target.key}", len(videos))
         for video in videos:
             if video.labels is None:
                 raise VadbenchError(f"test video {video.id!r} has no frame labels")
@@ -277,7 +306,7 @@ class CellRunner:
             labels.append(video.labels)
             advance(1)
         write_scores(
-            self.store.target_dir(cell.id, target.dataset) / "scores.npz",
+            self.store.target_dir(cell.id, target.key) / "scores.npz",
             ids,
             raw_scores,
             labels,
@@ -322,7 +351,7 @@ def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> 
             "config": plan.raw,
             "datasets": {name: d.fingerprint for name, d in plan.datasets.items()},
             "cells": {cell.id: cell.hash for cell in plan.cells},
-            "targets": {cell.id: {t.dataset: t.hash for t in cell.targets} for cell in plan.cells},
+            "targets": {cell.id: {t.key: t.hash for t in cell.targets} for cell in plan.cells},
             "seeds": plan.matrix.seeds,
             "reporters": plan.matrix.reporters,
             "environment": environment,

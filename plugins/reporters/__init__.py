@@ -27,8 +27,7 @@ def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, frame) pairs in reading order, shared by every reporter."""
     sections: list[tuple[str, pd.DataFrame]] = []
     for metric in (HEADLINE, SECONDARY):
-        for model, frame in detection_tables(table, metric).items():
-            sections.append((f"{model}: {metric} (zero-shot)", frame))
+        sections.extend(detection_tables(table, metric).items())
     efficiency = efficiency_table(table)
     if not efficiency.empty:
         sections.append(("efficiency", efficiency))

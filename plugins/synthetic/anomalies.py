@@ -12,7 +12,6 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
-
 from vadbench_plugins.synthetic.figures import (
     Actor,
     bicycle,

@@ -37,8 +37,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-
-from vadbench.api import DataError
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES
 from vadbench_plugins.synthetic.render import (
     GENERATOR_VERSION,
@@ -47,6 +45,8 @@ from vadbench_plugins.synthetic.render import (
     render_ti_clip,
     render_video,
 )
+
+from vadbench.api import DataError
 
 TI = "ti"
 MANIFEST = "manifest.json"
@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 
 def default_cache_dir() -> Path:
-    """``$VADBENCH_CACHE/synthetic`` if that variable is set, else ``~/.cache/vadbench/synthetic``."""
+    """``$VADBENCH_CACHE/synthetic`` when that variable is set, else ~/.cache/vadbench/synthetic."""
     root = os.environ.get(CACHE_ENVIRONMENT)
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "vadbench"
     return base / "synthetic"
@@ -83,9 +83,7 @@ def _host() -> str:
     return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname()) or "host"
 
 
-def _write_video(
-    root: Path, split_folder: str, video_id: str, video: RenderedVideo
-) -> list[Path]:
+def _write_video(root: Path, split_folder: str, video_id: str, video: RenderedVideo) -> list[Path]:
     """Frames as PNG, and for test videos the label, mask and anomaly-type arrays."""
     frames_dir = root / split_folder / "frames" / video_id
     frames_dir.mkdir(parents=True)

@@ -284,9 +284,7 @@ BRIDGE = Domain(
     near_height=0.30,
     squash=1.0,
     density=3.0,
-    paths=(
-        Path(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),
-    ),
+    paths=(Path(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),),
     off_paths=(Path(((-0.15, 0.97), (1.15, 0.97)), half_width=0.05),),
     sensor=Sensor(gain=1.05, noise=0.015, haze=0.3, haze_colour=(0.85, 0.88, 0.92)),
 )

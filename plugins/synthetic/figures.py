@@ -74,10 +74,10 @@ class Actor:
         ax, ay, bx, by, radius, _ = self.pixel_capsules()
         frames = self.start + np.arange(len(self.x))
         inside = (frames >= 0) & (frames < num_frames)
-        inside &= ((np.maximum(ax, bx) + radius).max(1) >= 0)
-        inside &= ((np.minimum(ax, bx) - radius).min(1) < width)
-        inside &= ((np.maximum(ay, by) + radius).max(1) >= 0)
-        inside &= ((np.minimum(ay, by) - radius).min(1) < height)
+        inside &= (np.maximum(ax, bx) + radius).max(1) >= 0
+        inside &= (np.minimum(ax, bx) - radius).min(1) < width
+        inside &= (np.maximum(ay, by) + radius).max(1) >= 0
+        inside &= (np.minimum(ay, by) - radius).min(1) < height
         if self.abnormal is not None:
             inside &= self.abnormal
         shown = np.zeros(num_frames, dtype=bool)
@@ -220,7 +220,10 @@ def gait(
     swing = np.sin(phase) * (0.35 + 0.65 * sideways) * (0.75 if running else 0.42)
     depthwise = 0.18 * (1.0 - sideways)
     leg_lengths = np.stack(
-        [1.0 - depthwise * np.maximum(np.sin(phase), 0), 1.0 - depthwise * np.maximum(-np.sin(phase), 0)],
+        [
+            1.0 - depthwise * np.maximum(np.sin(phase), 0),
+            1.0 - depthwise * np.maximum(-np.sin(phase), 0),
+        ],
         axis=1,
     )
     arm_swing = -swing * (1.6 if running else 0.8)
@@ -321,7 +324,9 @@ def skater_colours(rng: np.random.Generator) -> np.ndarray:
 def thrown_object(spin: np.ndarray) -> np.ndarray:
     """A spinning bottle-sized stick."""
     half = 0.13
-    return _capsule(-half * np.cos(spin), -half * np.sin(spin), half * np.cos(spin), half * np.sin(spin), 0.07)[:, None]
+    return _capsule(
+        -half * np.cos(spin), -half * np.sin(spin), half * np.cos(spin), half * np.sin(spin), 0.07
+    )[:, None]
 
 
 def hand(spread: np.ndarray) -> np.ndarray:

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
-
 from vadbench_plugins.synthetic.anomalies import anomaly_code
 from vadbench_plugins.synthetic.domains import DOMAINS
 from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video

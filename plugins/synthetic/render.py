@@ -10,8 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
-
-from vadbench.api import ConfigError
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES, anomaly_code, plan_anomalies
 from vadbench_plugins.synthetic.figures import draw
 from vadbench_plugins.synthetic.scene import (
@@ -22,6 +20,8 @@ from vadbench_plugins.synthetic.scene import (
     scene_for,
 )
 from vadbench_plugins.synthetic.ti import render_ti_frames
+
+from vadbench.api import ConfigError
 
 GENERATOR_VERSION = "1"
 MIN_ABNORMAL, MAX_ABNORMAL = 0.25, 0.80
@@ -66,7 +66,9 @@ def anomaly_order(params: GeneratorParams, domain: str, index: int) -> list[str]
     """The anomaly types test video ``index`` tries first: a per-domain shuffle, rotated per
     video so that the test split of a domain covers every type when it has room."""
     kinds = list(params.anomaly_types)
-    shuffled = [kinds[i] for i in rng_for(params.seed, domain, "anomaly-order").permutation(len(kinds))]
+    shuffled = [
+        kinds[i] for i in rng_for(params.seed, domain, "anomaly-order").permutation(len(kinds))
+    ]
     offset = index * len(kinds) // max(params.test_videos, 1)
     return [shuffled[(offset + j) % len(kinds)] for j in range(len(kinds))]
 

@@ -14,7 +14,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import zoom
-
 from vadbench_plugins.synthetic.domains import DOMAINS, Domain, Path, Sensor
 from vadbench_plugins.synthetic.figures import Actor, draw, gait, person_colours
 
@@ -122,7 +121,7 @@ class Scene:
             phase_x = (coords[None, :] % d.tile_spacing) / d.tile_spacing
             line = 1.0 / (d.tile_spacing * n)
             joints = (phase_x < line) | (phase_y < line)
-            checker = ((coords[:, None] // d.tile_spacing + coords[None, :] // d.tile_spacing) % 2)
+            checker = (coords[:, None] // d.tile_spacing + coords[None, :] // d.tile_spacing) % 2
             image *= (1.0 - 0.05 * checker - 0.18 * joints)[..., None]
         for region in d.regions:
             image[polygon_mask(np.array(region.polygon) * n, n, n)] = region.colour
@@ -139,7 +138,9 @@ class Scene:
         image *= (1.0 + d.mottle * mottle + d.grain * grain)[..., None]
         return np.clip(image, 0.0, 1.0)
 
-    def _place_clutter(self, image: np.ndarray, walked: np.ndarray, rng: np.random.Generator) -> None:
+    def _place_clutter(
+        self, image: np.ndarray, walked: np.ndarray, rng: np.random.Generator
+    ) -> None:
         """Benches, bins, posters, planters: static boxes that never block a route."""
         d, n = self.domain, self.size
         allowed = ~walked

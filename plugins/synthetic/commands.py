@@ -1,0 +1,128 @@
+"""The `synth` command exports domains to a folder; `synth-preview` draws contact sheets."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from pydantic import ValidationError
+from vadbench_plugins.synthetic.cache import TI, discard, verify_domain, write_domain
+from vadbench_plugins.synthetic.dataset import SyntheticOptions
+from vadbench_plugins.synthetic.domains import DOMAIN_NAMES
+from vadbench_plugins.synthetic.preview import write_previews
+from vadbench_plugins.synthetic.render import GeneratorParams
+
+from vadbench.api import CommandSpec, ConfigError
+
+ALL = "all"
+GENERATOR_ARGUMENTS = (
+    "seed",
+    "resolution",
+    "frames_per_video",
+    "train_videos",
+    "test_videos",
+    "ti_videos",
+)
+
+
+def _add_generator_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--domain",
+        default=ALL,
+        choices=[*DOMAIN_NAMES, TI, ALL],
+        help="a camera domain, 'ti' for the task-irrelevant set, or 'all' (default)",
+    )
+    defaults = SyntheticOptions()
+    for name in GENERATOR_ARGUMENTS:
+        parser.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=int,
+            default=None,
+            help=f"default {getattr(defaults, name)}",
+        )
+    parser.add_argument(
+        "--anomaly-types",
+        default=None,
+        metavar="A,B,...",
+        help=f"comma-separated subset of {','.join(defaults.anomaly_types)} (default: all)",
+    )
+
+
+def _params(args: argparse.Namespace) -> GeneratorParams:
+    values: dict[str, object] = {
+        name: getattr(args, name) for name in GENERATOR_ARGUMENTS if getattr(args, name) is not None
+    }
+    if args.anomaly_types is not None:
+        values["anomaly_types"] = tuple(
+            t.strip() for t in args.anomaly_types.split(",") if t.strip()
+        )
+    try:
+        return SyntheticOptions.model_validate(values).generator_params()
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"--{where.replace('_', '-')}: {first['msg']}") from error
+
+
+def _domains(choice: str) -> list[str]:
+    return [*DOMAIN_NAMES, TI] if choice == ALL else [choice]
+
+
+def configure_synth(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="folder to write <domain>/ into")
+    _add_generator_arguments(parser)
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing folder made otherwise"
+    )
+
+
+def run_synth(args: argparse.Namespace, registry: object) -> int:
+    """Write each chosen domain to ``<out>/<domain>`` with its manifest, atomically."""
+    params = _params(args)
+    for domain in _domains(args.domain):
+        folder = args.out / domain
+        if folder.exists():
+            problem = verify_domain(folder, params, domain)
+            if problem is None:
+                print(f"{folder}: already holds this export")
+                continue
+            if not args.force:
+                raise ConfigError(
+                    f"{folder} exists but is not this export ({problem}); "
+                    "pass --force to replace it"
+                )
+            discard(folder)
+        started = time.perf_counter()
+        write_domain(folder, params, domain)
+        print(f"wrote {folder} in {time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def configure_preview(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, required=True, help="folder for <domain>.png sheets")
+    _add_generator_arguments(parser)
+
+
+def run_preview(args: argparse.Namespace, registry: object) -> int:
+    """Render contact sheets in memory and save one PNG per domain."""
+    for path in write_previews(args.out, _domains(args.domain), _params(args)):
+        print(f"wrote {path}")
+    return 0
+
+
+def command_specs() -> list[CommandSpec]:
+    return [
+        CommandSpec(
+            name="synth",
+            help="export synthetic domains (FFP/MNAD frames packaging) to a folder",
+            configure=configure_synth,
+            run=run_synth,
+        ),
+        CommandSpec(
+            name="synth-preview",
+            help="write a PNG contact sheet of normal and abnormal frames per synthetic domain",
+            configure=configure_preview,
+            run=run_preview,
+        ),
+    ]
