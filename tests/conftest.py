@@ -26,6 +26,7 @@ models:
   fd: {plugin: framediff, overrides: {image_size: 16}}
   fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}
 reporters: [terminal, markdown, csv, json]
+metrics: [micro_auc, macro_auc, params, storage]
 matrix:
   - train: a
     test: [a, b]

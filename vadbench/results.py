@@ -36,7 +36,9 @@ COLUMNS = [
 ]
 
 
-def _cell_rows(store: RunStore, cell_id: str, expected_hash: str) -> list[dict[str, Any]]:
+def _cell_rows(
+    store: RunStore, cell_id: str, expected_hash: str, efficiency_names: list[str]
+) -> list[dict[str, Any]]:
     cell_dir = store.cell_dir(cell_id)
     if not (cell_dir / "cell.json").is_file():
         return []
@@ -58,8 +60,9 @@ def _cell_rows(store: RunStore, cell_id: str, expected_hash: str) -> list[dict[s
             rows.append({**base, "target": target, "status": "failed", "error": failure["error"]})
         return rows
     efficiency_file = cell_dir / "efficiency.json"
-    if efficiency_file.is_file() and read_json(efficiency_file).get("hash") == expected_hash:
-        for metric in read_json(efficiency_file)["metrics"]:
+    efficiency = read_json(efficiency_file) if efficiency_file.is_file() else {}
+    if efficiency.get("hash") == expected_hash and efficiency.get("requested") == efficiency_names:
+        for metric in efficiency["metrics"]:
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
     for key, entry in cell["targets"].items():
         target_dir = store.target_dir(cell_id, key)
@@ -93,7 +96,12 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     if not store.run_file.is_file():
         raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
     run = read_json(store.run_file)
-    rows = [row for cell_id, h in run["cells"].items() for row in _cell_rows(store, cell_id, h)]
+    efficiency_names = run.get("metrics", {}).get("efficiency", [])
+    rows = [
+        row
+        for cell_id, cell_hash in run["cells"].items()
+        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names)
+    ]
     table = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("metric", "unit", "note", "error", "target", "protocol"):
         table[column] = table[column].fillna("")
@@ -101,13 +109,25 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     return table
 
 
+def format_number(value: float) -> str:
+    """Compact, readable: 4 significant digits at most, never scientific for ordinary sizes."""
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude == 0 or magnitude >= 0.001:
+        return f"{value:.3f}"
+    return f"{value:.2e}"
+
+
 def _format_value(values: pd.Series) -> str:
     finite = values.dropna()
     if finite.empty:
         return "n/a"
     if len(finite) == 1:
-        return f"{finite.iloc[0]:.4g}" if abs(finite.iloc[0]) >= 10 else f"{finite.iloc[0]:.3f}"
-    return f"{finite.mean():.3f} ± {finite.std(ddof=1):.3f}"
+        return format_number(float(finite.iloc[0]))
+    return f"{format_number(float(finite.mean()))} ± {format_number(float(finite.std(ddof=1)))}"
 
 
 def _source_label(row: pd.Series) -> str:
@@ -152,23 +172,90 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
     return tables
 
 
-def efficiency_table(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per model (and preset), one column per efficiency metric with its unit."""
+EFFICIENCY_ORDER = {
+    name: index
+    for index, name in enumerate(
+        ["params", "params_trainable", "storage", "gmacs", "gmacs_paper", "fps", "energy"]
+    )
+}
+
+
+def _model_title(model: str, preset: str) -> str:
+    return f"{model} ({preset})" if preset else model
+
+
+def _efficiency_cells(table: pd.DataFrame) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """Formatted efficiency values per model title and column, and the footnotes they need.
+
+    A value with a note (n/a and why, an incomplete count) gets a ``*`` and a footnote line.
+    """
     efficiency = table[(table["target"] == "") & (table["status"] == "ok")]
-    if efficiency.empty:
-        return pd.DataFrame()
+    efficiency = efficiency.assign(
+        order=efficiency["metric"].map(lambda m: EFFICIENCY_ORDER.get(m, len(EFFICIENCY_ORDER)))
+    ).sort_values("order", kind="stable")
     rows: dict[str, dict[str, str]] = {}
+    notes: dict[str, dict[str, list[str]]] = {}
     for (model, preset, metric, unit), group in efficiency.groupby(
         ["model", "preset", "metric", "unit"], sort=False
     ):
-        title = f"{model} ({preset})" if preset else str(model)
+        title = _model_title(str(model), str(preset))
         column = f"{metric} [{unit}]" if unit else str(metric)
         value = _format_value(group["value"])
-        notes = {n for n in group["note"] if n}
-        if value == "n/a" and notes:
-            value = f"n/a ({'; '.join(sorted(notes))})"
+        group_notes = "; ".join(sorted({n for n in group["note"] if n}))
+        if group_notes and (value == "n/a" or metric.startswith("gmacs")):
+            value += "*"
+            by_metric = notes.setdefault(group_notes, {})
+            by_metric.setdefault(str(metric), []).append(title)
         rows.setdefault(title, {})[column] = value
-    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    lines = []
+    for note, by_metric in notes.items():
+        models = sorted({t for titles in by_metric.values() for t in titles})
+        lines.append(f"* {', '.join(by_metric)} ({', '.join(models)}): {note}")
+    return rows, lines
+
+
+def efficiency_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per model (and preset), one column per efficiency metric with its unit.
+    Footnotes (why a value is n/a, what a count skipped) are in ``frame.attrs["notes"]``."""
+    rows, notes = _efficiency_cells(table)
+    if not rows:
+        return pd.DataFrame()
+    frame = pd.DataFrame.from_dict(rows, orient="index").rename_axis("model")
+    frame.attrs["notes"] = notes
+    return frame
+
+
+def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.DataFrame:
+    """The ranking view: one row per model, source and protocol with the mean detection metric
+    over its targets (and over cross-domain targets only) next to the efficiency columns."""
+    detections = table[(table["target"] != "") & (table["metric"] == metric)]
+    detections = detections[detections["status"] == "ok"]
+    if detections.empty:
+        return pd.DataFrame()
+    efficiency, notes = _efficiency_cells(table)
+    rows = []
+    keys = ["model", "preset", "train", "aux", "protocol"]
+    for (model, preset, train, aux, protocol_label), group in detections.groupby(keys, sort=True):
+        title = _model_title(str(model), str(preset))
+        cross = group[group["target"] != train]
+        per_target = group.groupby("target")["value"].mean()
+        rows.append(
+            {
+                "model": title,
+                "source": f"{train} + {aux}" if aux else str(train),
+                "protocol": protocol_label,
+                f"{metric} (mean)": format_number(float(per_target.mean())),
+                f"{metric} (cross-domain)": format_number(
+                    float(cross.groupby("target")["value"].mean().mean())
+                )
+                if not cross.empty
+                else "",
+                **efficiency.get(title, {}),
+            }
+        )
+    frame = pd.DataFrame(rows).set_index("model")
+    frame.attrs["notes"] = notes
+    return frame
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,15 @@ import numpy as np
 import torch
 
 from vadbench import protocol
-from vadbench.api import EfficiencyInput, FitContext, Method, MetricResult, Progress, VadbenchError
+from vadbench.api import (
+    EfficiencyInput,
+    FitContext,
+    Method,
+    MetricResult,
+    MetricSpec,
+    Progress,
+    VadbenchError,
+)
 from vadbench.config import Cell, Plan, Target
 from vadbench.store import (
     RunStore,
@@ -211,26 +219,17 @@ class CellRunner:
     def _efficiency(self, cell: Cell, method: Method) -> None:
         if not self._needs_efficiency(cell):
             return
-        names = [m.name for m in self.plan.efficiency_metrics]
         try:
-            handed_out = method.inference_module()
-            results: list[MetricResult] = []
-            for metric in self.plan.efficiency_metrics:
-                if handed_out is None:
-                    results.append(
-                        MetricResult(metric.name, None, "", True, note="model is not neural")
-                    )
-                    continue
-                module, example = handed_out
-                data = EfficiencyInput(
-                    module, example, resolve_device(self.plan.matrix.device), method
-                )
-                results.extend(metric.compute(data))
+            results = measure_efficiency(method, self.plan.efficiency_metrics)
         except Exception as error:
             raise StageError("efficiency metrics", error) from error
         atomic_write_json(
             self.store.cell_dir(cell.id) / "efficiency.json",
-            {"hash": cell.hash, "requested": names, "metrics": metrics_to_json(results)},
+            {
+                "hash": cell.hash,
+                "requested": [m.name for m in self.plan.efficiency_metrics],
+                "metrics": metrics_to_json(results),
+            },
         )
 
     def _evaluate(
@@ -323,6 +322,28 @@ class CellRunner:
         }
 
 
+def measure_efficiency(method: Method, metrics: list[MetricSpec]) -> list[MetricResult]:
+    """Every efficiency metric on the module the method runs per test frame.
+
+    A metric that raises is reported as n/a with its error, so one broken counter never hides
+    the others; a model that cannot hand out its module raises.
+    """
+    handed_out = method.inference_module()
+    results: list[MetricResult] = []
+    for metric in metrics:
+        if handed_out is None:
+            results.append(MetricResult(metric.name, None, "", False, note="model is not neural"))
+            continue
+        module, example = handed_out
+        device = str(example[0].device)
+        try:
+            results.extend(metric.compute(EfficiencyInput(module, example, device, method)))
+        except Exception as error:
+            note = f"failed: {_one_line(error)}"
+            results.append(MetricResult(metric.name, None, "", False, note=note))
+    return results
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0] if text else ""
@@ -353,6 +374,10 @@ def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> 
             "cells": {cell.id: cell.hash for cell in plan.cells},
             "targets": {cell.id: {t.key: t.hash for t in cell.targets} for cell in plan.cells},
             "seeds": plan.matrix.seeds,
+            "metrics": {
+                "detection": [m.name for m in plan.detection_metrics],
+                "efficiency": [m.name for m in plan.efficiency_metrics],
+            },
             "reporters": plan.matrix.reporters,
             "environment": environment,
             "invocations": [*previous.get("invocations", []), invocation],

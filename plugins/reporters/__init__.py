@@ -16,7 +16,7 @@ from rich.table import Table
 
 from vadbench.api import ReporterSpec
 from vadbench.hookspecs import hookimpl
-from vadbench.results import detection_tables, efficiency_table, failures
+from vadbench.results import detection_tables, efficiency_table, failures, leaderboard_table
 from vadbench.store import atomic_write_bytes
 
 HEADLINE = "micro_auc"
@@ -26,6 +26,9 @@ SECONDARY = "macro_auc"
 def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, frame) pairs in reading order, shared by every reporter."""
     sections: list[tuple[str, pd.DataFrame]] = []
+    ranking = leaderboard_table(table, HEADLINE)
+    if not ranking.empty:
+        sections.append(("leaderboard", ranking))
     for metric in (HEADLINE, SECONDARY):
         sections.extend(detection_tables(table, metric).items())
     efficiency = efficiency_table(table)
@@ -39,6 +42,8 @@ def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
     console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:  # a log file or pipe: wide enough that tables never fold
+        console = Console(highlight=False, soft_wrap=False, width=max(console.width, 200))
     for title, frame in _sections(table):
         rich_table = Table(title=title, title_justify="left")
         rich_table.add_column(str(frame.index.name or ""), style="bold")
@@ -47,6 +52,8 @@ def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
         for index, row in frame.iterrows():
             rich_table.add_row(str(index), *("" if pd.isna(v) else str(v) for v in row))
         console.print(rich_table)
+        for note in frame.attrs.get("notes", []):
+            console.print(f"  {note}")
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -61,7 +68,8 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 def render_markdown(table: pd.DataFrame, out_dir: Path) -> Path:
     parts = [f"# Leaderboard: {out_dir.name}"]
     for title, frame in _sections(table):
-        parts.append(f"## {title}\n\n{_markdown_table(frame)}")
+        notes = "".join(f"\n\n{note}" for note in frame.attrs.get("notes", []))
+        parts.append(f"## {title}\n\n{_markdown_table(frame)}{notes}")
     path = out_dir / "leaderboard.md"
     atomic_write_bytes(path, ("\n\n".join(parts) + "\n").encode())
     return path
@@ -113,6 +121,7 @@ def _latex_table(title: str, frame: pd.DataFrame) -> str:
             *body,
             r"\bottomrule",
             r"\end{tabular}",
+            *(rf"\par\footnotesize {_latex_escape(note)}" for note in frame.attrs.get("notes", [])),
             r"\end{table}",
         ]
     )

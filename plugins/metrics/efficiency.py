@@ -1,0 +1,341 @@
+"""Efficiency metrics of the module a model runs per test frame: parameters, storage, GMACs,
+FPS and energy, measured the same way for every model plugin.
+
+- GMACs come in two conventions. ``gmacs`` is fvcore's count (one fused multiply-add = 1; it
+  skips ops it cannot trace, which are recorded in the note). ``gmacs_paper`` follows the
+  thop-style convention the zxVAD paper's Table 3 used: leaf modules counted by forward hooks,
+  transposed convolutions per *output* element, bias and BatchNorm ops included, functional ops
+  (matmul, einsum, elementwise) not counted. See docs/efficiency.md.
+- FPS is model-only at batch 1 after warm-up, device synchronised, median over repeats with the
+  spread (min-max) in the note.
+- Energy uses pyJoules' RAPL (CPU) and NVML (NVIDIA GPU) counters over a window long enough for
+  them, with idle power measured apart; with no counter it is n/a with the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import statistics
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+
+from vadbench.api import EfficiencyInput, MetricResult, MetricSpec
+from vadbench.hookspecs import hookimpl
+
+FPS_WARMUP_RUNS = 2
+FPS_REPEATS = 5
+FPS_MIN_SECONDS_PER_REPEAT = 0.5
+ENERGY_WINDOW_SECONDS = 2.0
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return total, trainable
+
+
+def storage_megabytes(module: nn.Module) -> float:
+    """Bytes of the saved inference weights (state dict as torch.save writes it), in MB."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return len(buffer.getvalue()) / 1e6
+
+
+@contextmanager
+def _quiet_fvcore() -> Iterator[None]:
+    """fvcore warns on import and logs every op it skips; we record those ourselves."""
+    logger = logging.getLogger("fvcore")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def fvcore_gmacs(
+    module: nn.Module, example: tuple[torch.Tensor, ...]
+) -> tuple[float, dict[str, int]]:
+    """fvcore's count in G(MACs) and the ops it skipped, by name and count."""
+    with _quiet_fvcore():
+        from fvcore.nn import FlopCountAnalysis
+
+        analysis = FlopCountAnalysis(module.eval(), example)
+        analysis.unsupported_ops_warnings(False)
+        analysis.uncalled_modules_warnings(False)
+        with torch.no_grad():
+            total = analysis.total()
+        skipped = dict(analysis.unsupported_ops())
+    return total / 1e9, skipped
+
+
+def _conv_macs(layer: nn.modules.conv._ConvNd, output: torch.Tensor) -> int:
+    per_output = layer.in_channels // layer.groups * int(torch.tensor(layer.kernel_size).prod())
+    return output.numel() * (per_output + (1 if layer.bias is not None else 0))
+
+
+PAPER_COUNTERS: dict[type[nn.Module], Callable[[Any, torch.Tensor, torch.Tensor], int]] = {
+    nn.Conv1d: lambda m, x, y: _conv_macs(m, y),
+    nn.Conv2d: lambda m, x, y: _conv_macs(m, y),
+    nn.Conv3d: lambda m, x, y: _conv_macs(m, y),
+    nn.ConvTranspose1d: lambda m, x, y: _conv_macs(m, y),
+    nn.ConvTranspose2d: lambda m, x, y: _conv_macs(m, y),
+    nn.ConvTranspose3d: lambda m, x, y: _conv_macs(m, y),
+    nn.Linear: lambda m, x, y: y.numel() * m.in_features,
+    nn.BatchNorm1d: lambda m, x, y: x.numel() * (2 if m.affine else 1),
+    nn.BatchNorm2d: lambda m, x, y: x.numel() * (2 if m.affine else 1),
+    nn.BatchNorm3d: lambda m, x, y: x.numel() * (2 if m.affine else 1),
+}
+ZERO_COST = (
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.MaxPool1d,
+    nn.MaxPool2d,
+    nn.MaxPool3d,
+    nn.Dropout,
+    nn.Identity,
+)
+
+
+def paper_convention_gmacs(
+    module: nn.Module, example: tuple[torch.Tensor, ...]
+) -> tuple[float, list[str]]:
+    """thop-style count in GMACs, and the leaf module types it had no rule for (counted as 0)."""
+    total = 0
+    uncounted: set[str] = set()
+    handles = []
+
+    def hook(layer: nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        nonlocal total
+        counter = PAPER_COUNTERS.get(type(layer))
+        if counter is not None:
+            total += counter(layer, inputs[0], output)
+
+    for layer in module.modules():
+        if next(layer.children(), None) is not None:
+            continue
+        if type(layer) in PAPER_COUNTERS:
+            handles.append(layer.register_forward_hook(hook))
+        elif not isinstance(layer, ZERO_COST):
+            uncounted.add(type(layer).__name__)
+    try:
+        with torch.no_grad():
+            module.eval()(*example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total / 1e9, sorted(uncounted)
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@dataclass(frozen=True)
+class FpsReading:
+    median: float
+    low: float
+    high: float
+    repeats: int
+
+
+def measure_fps(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    warmup: int = FPS_WARMUP_RUNS,
+    repeats: int = FPS_REPEATS,
+    min_seconds: float = FPS_MIN_SECONDS_PER_REPEAT,
+) -> FpsReading:
+    """Frames per second at the example's batch size; each repeat runs until ``min_seconds``."""
+    device = example[0].device
+    batch = example[0].shape[0]
+    rates = []
+    module.eval()
+    with torch.inference_mode():
+        for _ in range(warmup):
+            module(*example)
+        _synchronise(device)
+        for _ in range(repeats):
+            runs = 0
+            started = time.perf_counter()
+            while True:
+                module(*example)
+                runs += 1
+                _synchronise(device)
+                elapsed = time.perf_counter() - started
+                if elapsed >= min_seconds:
+                    break
+            rates.append(runs * batch / elapsed)
+    return FpsReading(statistics.median(rates), min(rates), max(rates), repeats)
+
+
+class EnergyCounter(Protocol):
+    """Cumulative energy over a window: ``start()``, then ``stop()`` returns joules spent."""
+
+    description: str
+
+    def start(self) -> None: ...
+
+    def stop(self) -> float: ...
+
+
+class PyJoulesCounter:
+    """pyJoules' EnergyMeter over the RAPL/NVML devices found on this machine."""
+
+    def __init__(self, devices: list[Any]) -> None:
+        from pyJoules.energy_meter import EnergyMeter
+
+        self.meter = EnergyMeter(devices)
+        self.description = ", ".join(type(d).__name__ for d in devices)
+
+    def start(self) -> None:
+        self.meter.start()
+
+    def stop(self) -> float:
+        self.meter.stop()
+        joules = 0.0
+        for sample in self.meter.get_trace():
+            for domain, value in sample.energy.items():
+                # RAPL reports micro-joules, NVML milli-joules
+                joules += value / (1e3 if "nvidia" in str(domain).lower() else 1e6)
+        return joules
+
+
+def find_energy_counter() -> tuple[EnergyCounter | None, str]:
+    """A counter over every RAPL/NVML device present, or None and why there is none."""
+    root = logging.getLogger()
+    handlers = list(root.handlers)
+    try:
+        from pyJoules.device import DeviceFactory
+
+        devices = DeviceFactory.create_devices()
+    except Exception as error:
+        return None, f"pyJoules could not list energy devices ({type(error).__name__}: {error})"
+    finally:
+        root.handlers[:] = handlers  # pyJoules adds a root handler on import
+    if not devices:
+        return None, "no RAPL or NVML energy counter on this machine"
+    return PyJoulesCounter(devices), ""
+
+
+@dataclass(frozen=True)
+class EnergyReading:
+    joules_per_frame: float
+    idle_watts: float
+    frames: int
+    seconds: float
+
+
+def measure_energy(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    counter: EnergyCounter,
+    window_seconds: float = ENERGY_WINDOW_SECONDS,
+) -> EnergyReading:
+    """Energy per frame over a window of at least ``window_seconds``, and idle power measured
+    over an equally long window with nothing running."""
+    device = example[0].device
+    batch = example[0].shape[0]
+    module.eval()
+    with torch.inference_mode():
+        module(*example)
+        _synchronise(device)
+        frames = 0
+        counter.start()
+        started = time.perf_counter()
+        while time.perf_counter() - started < window_seconds:
+            module(*example)
+            frames += batch
+            _synchronise(device)
+        busy_seconds = time.perf_counter() - started
+        busy_joules = counter.stop()
+    counter.start()
+    idle_started = time.perf_counter()
+    time.sleep(busy_seconds)
+    idle_joules = counter.stop()
+    idle_watts = idle_joules / (time.perf_counter() - idle_started)
+    return EnergyReading(busy_joules / frames, idle_watts, frames, busy_seconds)
+
+
+def _device_label(data: EfficiencyInput) -> str:
+    device = data.example[0].device
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def params_metric(data: EfficiencyInput) -> list[MetricResult]:
+    total, trainable = count_parameters(data.module)
+    return [
+        MetricResult("params", total / 1e6, "M", False),
+        MetricResult("params_trainable", trainable / 1e6, "M", False),
+    ]
+
+
+def storage_metric(data: EfficiencyInput) -> list[MetricResult]:
+    return [MetricResult("storage", storage_megabytes(data.module), "MB", False)]
+
+
+def gmacs_metric(data: EfficiencyInput) -> list[MetricResult]:
+    fvcore_count, skipped = fvcore_gmacs(data.module, data.example)
+    paper_count, uncounted = paper_convention_gmacs(data.module, data.example)
+    skipped_note = (
+        "incomplete: skipped " + ", ".join(f"{op}×{n}" for op, n in sorted(skipped.items()))
+        if skipped
+        else ""
+    )
+    uncounted_note = "no rule for " + ", ".join(uncounted) if uncounted else ""
+    return [
+        MetricResult("gmacs", fvcore_count, "GMACs", False, note=skipped_note),
+        MetricResult("gmacs_paper", paper_count, "GMACs", False, note=uncounted_note),
+    ]
+
+
+def fps_metric(data: EfficiencyInput) -> list[MetricResult]:
+    reading = measure_fps(data.module, data.example)
+    dtype = str(next(data.module.parameters(), torch.zeros(0)).dtype).removeprefix("torch.")
+    note = (
+        f"median of {reading.repeats}, range {reading.low:.1f}-{reading.high:.1f}; "
+        f"{_device_label(data)}, {dtype}, batch {data.example[0].shape[0]}"
+    )
+    return [MetricResult("fps", reading.median, "frames/s", True, note=note)]
+
+
+def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
+    counter, reason = find_energy_counter()
+    if counter is None:
+        return [
+            MetricResult("energy", None, "J/frame", False, note=reason),
+            MetricResult("idle_power", None, "W", False, note=reason),
+        ]
+    reading = measure_energy(data.module, data.example, counter)
+    note = f"{counter.description}; {reading.frames} frames over {reading.seconds:.1f}s"
+    return [
+        MetricResult("energy", reading.joules_per_frame, "J/frame", False, note=note),
+        MetricResult("idle_power", reading.idle_watts, "W", False, note=counter.description),
+    ]
+
+
+@hookimpl
+def vadbench_register_metrics(register: Any) -> None:
+    for name, description, compute in (
+        ("params", "parameters of the inference module (total and trainable)", params_metric),
+        ("storage", "saved inference weights in MB", storage_metric),
+        ("gmacs", "GMACs per frame: fvcore and the paper's thop-style convention", gmacs_metric),
+        ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric),
+        ("energy", "joules per frame via pyJoules (RAPL/NVML), idle power apart", energy_metric),
+    ):
+        register(MetricSpec(name=name, description=description, kind="efficiency", compute=compute))
