@@ -228,12 +228,17 @@ class DetectionInput:
 
 @dataclass(frozen=True)
 class EfficiencyInput:
-    """The inference module a model hands out, with an example input and the device to use."""
+    """The inference module a model hands out, with an example input and the device to use.
+
+    ``options`` are this metric's settings from the matrix or profile file
+    (``metric_options: {fps: {repeats: 3}}``).
+    """
 
     module: torch.nn.Module
     example: tuple[torch.Tensor, ...]
     device: str
     method: Method
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

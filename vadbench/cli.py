@@ -12,24 +12,37 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from vadbench.api import Task, VadbenchError
+from vadbench.api import ConfigError, Task, VadbenchError
 from vadbench.config import Cell, build_plan, read_matrix
 from vadbench.environment import describe_environment
 from vadbench.plugins import HOOK_TO_KIND, Registry, load_plugins
+from vadbench.profile import (
+    profile_from_arguments,
+    profile_json,
+    profile_markdown,
+    profile_notes,
+    profile_table,
+    read_profile_file,
+    run_profile,
+)
 from vadbench.progress import progress_for
 from vadbench.results import load_results, summary_counts
 from vadbench.runner import CellOutcome, CellRunner, RunSummary, write_run_file
-from vadbench.store import RunStore, read_json
+from vadbench.store import RunStore, atomic_write_bytes, read_json
 
 LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands")
 
 
 def _console() -> Console:
-    return Console(stderr=False, highlight=False, soft_wrap=True)
+    console = Console(highlight=False, soft_wrap=True)
+    if not console.is_terminal:  # a log file or pipe: wide enough that tables never fold
+        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
+    return console
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +85,17 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         "--reporter", action="append", default=None, help="reporters (default: the run's own)"
     )
 
+    profile = commands.add_parser(
+        "profile", help="efficiency metrics of models at their presets, without training"
+    )
+    _common(profile)
+    profile.add_argument("models", nargs="*", metavar="PLUGIN[:PRESET]")
+    profile.add_argument("--config", type=Path, help="a profile file (models, references)")
+    profile.add_argument("--device", default=None, help="cpu, cuda, cuda:1, auto")
+    profile.add_argument("--metrics", default=None, help="comma-separated metric names")
+    profile.add_argument("--format", choices=("table", "json", "markdown"), default="table")
+    profile.add_argument("--out", type=Path, help="also write the output to this file")
+
     listing = commands.add_parser("list", help="list what plugins registered")
     _common(listing)
     listing.add_argument("kind", choices=LIST_KINDS)
@@ -107,6 +131,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("interrupted: finished results are stored; run again to resume")
         return 130
+    except BrokenPipeError:  # output piped into head and the like
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None]:
@@ -135,6 +162,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _run(args, registry, console)
     if args.command == "report":
         return _report(args.run_dir, args.reporter, registry, console)
+    if args.command == "profile":
+        return _profile(args, registry, console)
     if args.command == "list":
         return _list(args.kind, registry, console)
     if args.command == "plugins":
@@ -205,6 +234,48 @@ def _report(
     counts = summary_counts(table)
     if counts["failed"] or counts["pending"]:
         console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['pending']} pending")
+    return 0
+
+
+def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> int:
+    if args.config is not None:
+        profile = read_profile_file(args.config)
+        source = args.config
+        if args.models:
+            raise ConfigError("give models either on the command line or in --config, not both")
+    elif args.models:
+        profile = profile_from_arguments(args.models, "cpu")
+        source = Path("command line")
+    else:
+        raise ConfigError("profile needs PLUGIN[:PRESET] arguments or --config FILE")
+    updates: dict[str, Any] = {}
+    if args.device:
+        updates["device"] = args.device
+    if args.metrics:
+        updates["metrics"] = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    profile = profile.model_copy(update=updates)
+    rows = run_profile(profile, registry, source)
+    if args.format == "json":
+        text = profile_json(rows)
+        print(text)
+    elif args.format == "markdown":
+        text = profile_markdown(rows, profile)
+        print(text)
+    else:
+        text = profile_markdown(rows, profile)
+        frame = profile_table(rows)
+        table = Table(title=profile.name or "efficiency", title_justify="left")
+        table.add_column("model", style="bold")
+        for column in frame.columns:
+            table.add_column(str(column), justify="right")
+        for index, values in frame.iterrows():
+            table.add_row(str(index), *map(str, values.fillna("")))
+        console.print(table)
+        for note in profile_notes(rows):
+            console.print(f"  {note}")
+    if args.out is not None:
+        atomic_write_bytes(args.out, text.encode())
+        console.print(f"wrote {args.out}")
     return 0
 
 

@@ -83,6 +83,7 @@ class MatrixFile(_Strict):
     models: dict[str, ModelEntry]
     matrix: list[MatrixRow]
     metrics: list[str] | None = None
+    metric_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "csv", "json"])
 
 

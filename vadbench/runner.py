@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,9 @@ class CellRunner:
         if not self._needs_efficiency(cell):
             return
         try:
-            results = measure_efficiency(method, self.plan.efficiency_metrics)
+            results = measure_efficiency(
+                method, self.plan.efficiency_metrics, self.plan.matrix.metric_options
+            )
         except Exception as error:
             raise StageError("efficiency metrics", error) from error
         atomic_write_json(
@@ -322,7 +325,11 @@ class CellRunner:
         }
 
 
-def measure_efficiency(method: Method, metrics: list[MetricSpec]) -> list[MetricResult]:
+def measure_efficiency(
+    method: Method,
+    metrics: Sequence[MetricSpec],
+    options: Mapping[str, Mapping[str, Any]] | None = None,
+) -> list[MetricResult]:
     """Every efficiency metric on the module the method runs per test frame.
 
     A metric that raises is reported as n/a with its error, so one broken counter never hides
@@ -337,7 +344,9 @@ def measure_efficiency(method: Method, metrics: list[MetricSpec]) -> list[Metric
         module, example = handed_out
         device = str(example[0].device)
         try:
-            results.extend(metric.compute(EfficiencyInput(module, example, device, method)))
+            settings = (options or {}).get(metric.name, {})
+            data = EfficiencyInput(module, example, device, method, settings)
+            results.extend(metric.compute(data))
         except Exception as error:
             note = f"failed: {_one_line(error)}"
             results.append(MetricResult(metric.name, None, "", False, note=note))

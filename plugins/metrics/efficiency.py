@@ -218,6 +218,7 @@ def find_energy_counter() -> tuple[EnergyCounter | None, str]:
     """A counter over every RAPL/NVML device present, or None and why there is none."""
     root = logging.getLogger()
     handlers = list(root.handlers)
+    logging.disable(logging.WARNING)  # pyJoules logs its missing backends at import
     try:
         from pyJoules.device import DeviceFactory
 
@@ -225,6 +226,7 @@ def find_energy_counter() -> tuple[EnergyCounter | None, str]:
     except Exception as error:
         return None, f"pyJoules could not list energy devices ({type(error).__name__}: {error})"
     finally:
+        logging.disable(logging.NOTSET)
         root.handlers[:] = handlers  # pyJoules adds a root handler on import
     if not devices:
         return None, "no RAPL or NVML energy counter on this machine"
@@ -305,7 +307,13 @@ def gmacs_metric(data: EfficiencyInput) -> list[MetricResult]:
 
 
 def fps_metric(data: EfficiencyInput) -> list[MetricResult]:
-    reading = measure_fps(data.module, data.example)
+    reading = measure_fps(
+        data.module,
+        data.example,
+        warmup=int(data.options.get("warmup", FPS_WARMUP_RUNS)),
+        repeats=int(data.options.get("repeats", FPS_REPEATS)),
+        min_seconds=float(data.options.get("min_seconds", FPS_MIN_SECONDS_PER_REPEAT)),
+    )
     dtype = str(next(data.module.parameters(), torch.zeros(0)).dtype).removeprefix("torch.")
     note = (
         f"median of {reading.repeats}, range {reading.low:.1f}-{reading.high:.1f}; "
@@ -321,7 +329,8 @@ def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
             MetricResult("energy", None, "J/frame", False, note=reason),
             MetricResult("idle_power", None, "W", False, note=reason),
         ]
-    reading = measure_energy(data.module, data.example, counter)
+    window = float(data.options.get("window_seconds", ENERGY_WINDOW_SECONDS))
+    reading = measure_energy(data.module, data.example, counter, window)
     note = f"{counter.description}; {reading.frames} frames over {reading.seconds:.1f}s"
     return [
         MetricResult("energy", reading.joules_per_frame, "J/frame", False, note=note),

@@ -1,0 +1,155 @@
+"""``vadbench profile``: efficiency metrics of models at their presets, without training.
+
+Models come from ``plugin[:preset]`` arguments or from a profile file, which can also carry
+reference numbers (e.g. a paper's table) to show beside the measured ones::
+
+    name: paper-table3
+    device: cpu
+    metrics: [params, storage, gmacs, fps, energy]
+    metric_options: {fps: {repeats: 3}}
+    models:
+      zxVAD: {plugin: zxvad, preset: paper}
+    reference:
+      zxVAD: {params: 8.73, storage: 34.92, gmacs_paper: 43.10}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vadbench.api import ConfigError, MetricResult
+from vadbench.config import ModelEntry, _resolve_model, _validation_message
+from vadbench.environment import describe_environment
+from vadbench.plugins import Registry
+from vadbench.results import format_number
+from vadbench.runner import measure_efficiency, resolve_device, seed_everything
+
+
+class ProfileFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    device: str = "cpu"
+    metrics: list[str] | None = None
+    metric_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    models: dict[str, ModelEntry]
+    reference: dict[str, dict[str, float]] = Field(default_factory=dict)
+    reference_source: str = ""
+
+
+def read_profile_file(path: Path) -> ProfileFile:
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such profile file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path.name}: malformed YAML: {error}") from error
+    try:
+        return ProfileFile.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(_validation_message(path, error)) from error
+
+
+def profile_from_arguments(specs: Sequence[str], device: str) -> ProfileFile:
+    models = {}
+    for spec in specs:
+        plugin, _, preset = spec.partition(":")
+        models[spec] = ModelEntry(plugin=plugin, preset=preset or None)
+    return ProfileFile(device=device, models=models)
+
+
+def run_profile(profile: ProfileFile, registry: Registry, source: Path) -> list[dict[str, Any]]:
+    """Build each model at its preset (untrained) and measure the requested efficiency metrics."""
+    metrics = [
+        registry.metrics.get(name, where=f"{source.name}: metrics")
+        for name in profile.metrics or [m.name for m in registry.metrics]
+    ]
+    efficiency = [m for m in metrics if m.kind == "efficiency"]
+    device = resolve_device(profile.device)
+    rows = []
+    for name, entry in profile.models.items():
+        model = _resolve_model(name, entry, registry, source)
+        seed_everything(0)
+        method = model.spec.create(model.options, device)
+        results = measure_efficiency(method, efficiency, profile.metric_options)
+        rows.append(
+            {
+                "model": name,
+                "plugin": model.spec.name,
+                "preset": model.preset,
+                "device": device,
+                "metrics": [_result_row(r, profile.reference.get(name, {})) for r in results],
+            }
+        )
+    return rows
+
+
+def _result_row(result: MetricResult, reference: dict[str, float]) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": result.name,
+        "value": result.value,
+        "unit": result.unit,
+        "higher_is_better": result.higher_is_better,
+        "note": result.note,
+    }
+    if result.name in reference:
+        row["reference"] = reference[result.name]
+    return row
+
+
+def profile_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per model; each cell is ``measured`` or ``measured (reference)``."""
+    table: dict[str, dict[str, str]] = {}
+    for row in rows:
+        title = f"{row['model']} ({row['preset']})" if row["preset"] else row["model"]
+        cells = table.setdefault(title, {})
+        for metric in row["metrics"]:
+            column = f"{metric['name']} [{metric['unit']}]" if metric["unit"] else metric["name"]
+            value = "n/a" if metric["value"] is None else format_number(metric["value"])
+            if "reference" in metric:
+                value += f" ({format_number(metric['reference'])})"
+            cells[column] = value
+    return pd.DataFrame.from_dict(table, orient="index").rename_axis("model")
+
+
+def profile_notes(rows: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    for row in rows:
+        for metric in row["metrics"]:
+            if metric["note"]:
+                notes.append(f"{row['model']} {metric['name']}: {metric['note']}")
+    return notes
+
+
+def profile_markdown(rows: list[dict[str, Any]], profile: ProfileFile) -> str:
+    """A results file: the table, what the numbers in brackets are, notes and the hardware."""
+    table = profile_table(rows)
+    header = ["model", *map(str, table.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for index, values in table.iterrows():
+        lines.append("| " + " | ".join([str(index), *map(str, values.fillna(""))]) + " |")
+    environment = describe_environment()
+    hardware = ", ".join(environment["gpus"]) if environment["gpus"] else environment["cpu"]
+    parts = [
+        f"# {profile.name or 'profile'}",
+        f"Hardware: {hardware} (torch {environment['torch']}, {environment['cpu_threads']} "
+        f"CPU threads, device {rows[0]['device'] if rows else profile.device}).",
+        "\n".join(lines),
+    ]
+    if profile.reference:
+        parts.append(f"Numbers in brackets: {profile.reference_source or 'reference values'}.")
+    notes = profile_notes(rows)
+    if notes:
+        parts.append("Notes:\n" + "\n".join(f"- {note}" for note in notes))
+    return "\n\n".join(parts) + "\n"
+
+
+def profile_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps({"environment": describe_environment(), "rows": rows}, indent=2)
