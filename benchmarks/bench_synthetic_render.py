@@ -47,13 +47,14 @@ def main() -> None:
     for domain in DOMAIN_NAMES:
         render_video(domain, params, "train", 0)
 
-    per_domain = {d: [frames_per_second(d, params, args.videos)] for d in DOMAIN_NAMES}
-    overall = [len(DOMAIN_NAMES) / sum(1 / rates[0] for rates in per_domain.values())]
-    for _ in range(args.repeats - 1):
-        rates = {d: frames_per_second(d, params, args.videos) for d in DOMAIN_NAMES}
-        for domain, rate in rates.items():
+    per_domain: dict[str, list[float]] = {d: [] for d in DOMAIN_NAMES}
+    overall: list[float] = []
+    for _ in range(args.repeats):
+        repeat = {d: frames_per_second(d, params, args.videos) for d in DOMAIN_NAMES}
+        for domain, rate in repeat.items():
             per_domain[domain].append(rate)
-        overall.append(len(rates) / sum(1 / r for r in rates.values()))
+        # every domain renders the same number of frames: total frames / total time
+        overall.append(len(repeat) / sum(1 / rate for rate in repeat.values()))
 
     print(
         f"synthetic render, {args.resolution}x{args.resolution}, {args.frames} frames/video, "

@@ -105,8 +105,11 @@ class Video:
 class VideoSource(Protocol):
     """The videos of one split of one dataset, in a fixed (sorted) order."""
 
-    name: str
-    split: Split
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def split(self) -> Split: ...
 
     def videos(self) -> Sequence[Video]: ...
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vadbench.api import ConfigError, Task, VadbenchError
@@ -264,15 +265,15 @@ def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> 
     else:
         text = profile_markdown(rows, profile)
         frame = profile_table(rows)
-        table = Table(title=profile.name or "efficiency", title_justify="left")
+        table = Table(title=escape(profile.name or "efficiency"), title_justify="left")
         table.add_column("model", style="bold")
         for column in frame.columns:
-            table.add_column(str(column), justify="right")
+            table.add_column(escape(str(column)), justify="right")
         for index, values in frame.iterrows():
-            table.add_row(str(index), *map(str, values.fillna("")))
+            table.add_row(escape(str(index)), *(escape(str(v)) for v in values.fillna("")))
         console.print(table)
         for note in profile_notes(rows):
-            console.print(f"  {note}")
+            console.print(f"  {escape(note)}")
     if args.out is not None:
         atomic_write_bytes(args.out, text.encode())
         console.print(f"wrote {args.out}")
@@ -289,8 +290,9 @@ def _list(kind: str, registry: Registry, console: Console) -> int:
         table.add_column("layout" if kind == "datasets" else "presets")
     for spec in registry.catalog(kind):
         row = [spec.name, spec.origin, getattr(spec, "description", getattr(spec, "help", ""))]
+        row = [escape(str(cell)) for cell in row]
         if kind == "datasets":
-            row.append(spec.layout)
+            row.append(escape(spec.layout))
         elif kind == "models":
             row.append(", ".join(sorted(spec.presets)) or "-")
         table.add_row(*row)
@@ -305,7 +307,7 @@ def _plugins(registry: Registry, console: Console) -> int:
     short = {hook: kind for hook, kind in HOOK_TO_KIND.items()}
     for plugin in registry.plugins:
         hooks = ", ".join(short.get(h, h) for h in plugin.hooks)
-        table.add_row(plugin.name, plugin.version or "-", plugin.source, hooks)
+        table.add_row(escape(plugin.name), plugin.version or "-", escape(plugin.source), hooks)
     console.print(table)
     if os.environ.get("VADBENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0"):
         console.print("third-party autoloading is disabled (VADBENCH_DISABLE_PLUGIN_AUTOLOAD)")

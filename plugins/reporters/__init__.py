@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from vadbench.api import ReporterSpec
@@ -45,15 +46,16 @@ def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
     if not console.is_terminal:  # a log file or pipe: wide enough that tables never fold
         console = Console(highlight=False, soft_wrap=False, width=max(console.width, 200))
     for title, frame in _sections(table):
-        rich_table = Table(title=title, title_justify="left")
-        rich_table.add_column(str(frame.index.name or ""), style="bold")
+        rich_table = Table(title=escape(title), title_justify="left")
+        rich_table.add_column(escape(str(frame.index.name or "")), style="bold")
         for column in frame.columns:
-            rich_table.add_column(str(column), justify="right")
+            rich_table.add_column(escape(str(column)), justify="right")
         for index, row in frame.iterrows():
-            rich_table.add_row(str(index), *("" if pd.isna(v) else str(v) for v in row))
+            cells = ("" if pd.isna(v) else str(v) for v in row)
+            rich_table.add_row(escape(str(index)), *map(escape, cells))
         console.print(rich_table)
         for note in frame.attrs.get("notes", []):
-            console.print(f"  {note}")
+            console.print(f"  {escape(note)}")
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:

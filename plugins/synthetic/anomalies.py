@@ -26,7 +26,8 @@ from vadbench_plugins.synthetic.figures import (
 )
 from vadbench_plugins.synthetic.scene import (
     WALK_SPEED,
-    Route,
+    BodyBuilder,
+    PixelRoute,
     Scene,
     crossing_frames,
     pick_direction,
@@ -72,7 +73,7 @@ def _flagged(actor: Actor | None) -> Actor | None:
     return actor
 
 
-def _any_route(scene: Scene, rng: np.random.Generator) -> Route:
+def _any_route(scene: Scene, rng: np.random.Generator) -> PixelRoute:
     return pick_direction(scene.routes[rng.integers(len(scene.routes))], rng)
 
 
@@ -93,7 +94,7 @@ def _rider(
     rng: np.random.Generator,
     num_frames: int,
     relative_speed: tuple[float, float],
-    body: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    body: BodyBuilder,
     colours: np.ndarray,
 ) -> Actor | None:
     lane = _any_route(scene, rng).lane(rng.uniform(-0.5, 0.5))
@@ -176,7 +177,7 @@ def thrown_event(scene: Scene, rng: np.random.Generator, num_frames: int) -> Act
         start=int(rng.integers(-4, num_frames - 4)),
         x=x,
         y=y,
-        scale=np.full(len(t), float(scene.scale_px(np.float32(y0))), np.float32),
+        scale=np.full(len(t), float(scene.scale_px(float(y0))), np.float32),
         capsules=thrown_object(spin),
         colours=colours[rng.integers(3)][None],
         facing=np.ones(len(t), np.float32),
@@ -226,7 +227,7 @@ def parked_event(scene: Scene, rng: np.random.Generator, num_frames: int) -> Act
         start=start,
         x=np.full(length, x, np.float32),
         y=np.full(length, y, np.float32),
-        scale=np.full(length, float(scene.scale_px(np.float32(y))), np.float32),
+        scale=np.full(length, float(scene.scale_px(float(y))), np.float32),
         capsules=capsules,
         colours=colours,
         facing=np.full(length, 1.0 if rng.random() < 0.5 else -1.0, np.float32),

@@ -78,7 +78,8 @@ def configure_synth(parser: argparse.ArgumentParser) -> None:
 
 
 def run_synth(args: argparse.Namespace, registry: object) -> int:
-    """Write each chosen domain to ``<out>/<domain>`` with its manifest, atomically."""
+    """Write each chosen domain to ``<out>/<domain>`` with its manifest, atomically (the plugin
+    registry is not needed)."""
     params = _params(args)
     for domain in _domains(args.domain):
         folder = args.out / domain
@@ -105,7 +106,7 @@ def configure_preview(parser: argparse.ArgumentParser) -> None:
 
 
 def run_preview(args: argparse.Namespace, registry: object) -> int:
-    """Render contact sheets in memory and save one PNG per domain."""
+    """Render contact sheets in memory and save one PNG per domain (no registry needed)."""
     for path in write_previews(args.out, _domains(args.domain), _params(args)):
         print(f"wrote {path}")
     return 0

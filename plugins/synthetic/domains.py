@@ -2,7 +2,7 @@
 
 Each domain is one fixed camera: the scene (background, walkways, clutter), the camera (how tall a
 person looks at each image row, how top-down the view is), the crowd (how many people, on which
-paths, in which directions) and the sensor (light, colour, noise, blur). Domains differ along all
+routes, in which directions) and the sensor (light, colour, noise, blur). Domains differ along all
 of these axes at once, the way real VAD cameras do, so a detector trained on one domain meets a
 genuine domain shift on the others. Coordinates are fractions of the image: x to the right, y down.
 """
@@ -16,10 +16,12 @@ Colour = tuple[float, float, float]
 
 
 @dataclass(frozen=True)
-class Path:
-    """A route people take. It starts and ends outside the image, so walkers enter and leave.
+class Route:
+    """A polyline people walk along. Its ends lie outside the image, or far away where people
+    are tiny, so walkers enter and leave instead of popping up.
 
-    ``half_width`` is in person heights at the local depth, so lanes narrow with distance.
+    ``half_width`` is in person heights at the local depth, so lanes narrow with distance;
+    ``weight`` is the route's share of the crowd.
     """
 
     points: tuple[Point, ...]
@@ -70,8 +72,8 @@ class Domain:
     near_height: float
     squash: float
     density: float
-    paths: tuple[Path, ...]
-    off_paths: tuple[Path, ...]
+    routes: tuple[Route, ...]
+    off_routes: tuple[Route, ...]  # where nobody walks: trespassers use these
     sensor: Sensor
 
     def scale_at(self, y: float) -> float:
@@ -82,7 +84,7 @@ class Domain:
 
 CAMPUS = Domain(
     name="campus",
-    summary="daylight lawn crossed by a paved walkway, oblique camera, light traffic",
+    summary="daylight lawn with a two-way walkway and a one-way downhill path, light traffic",
     ground=(0.30, 0.50, 0.22),
     mottle=0.10,
     grain=0.04,
@@ -96,13 +98,13 @@ CAMPUS = Domain(
     near_height=0.22,
     squash=0.9,
     density=4.0,
-    paths=(
-        Path(((-0.15, 0.95), (1.15, 0.35)), half_width=0.9, weight=3.0),
-        Path(((0.35, -0.15), (0.52, 0.64), (-0.15, 0.95)), half_width=0.45, one_way=True),
+    routes=(
+        Route(((-0.15, 0.95), (1.15, 0.35)), half_width=0.9, weight=3.0),
+        Route(((0.30, -0.15), (0.62, 1.15)), half_width=0.45, one_way=True),
     ),
-    off_paths=(
-        Path(((0.55, 1.15), (1.15, 0.75)), half_width=0.3),
-        Path(((-0.15, 0.22), (0.25, 0.55)), half_width=0.3),
+    off_routes=(
+        Route(((0.82, 1.15), (1.15, 0.78)), half_width=0.3),
+        Route(((-0.15, 0.5), (0.22, -0.15)), half_width=0.3),
     ),
     sensor=Sensor(noise=0.015, vignette=0.15),
 )
@@ -128,11 +130,11 @@ STREET = Domain(
     near_height=0.34,
     squash=1.0,
     density=6.0,
-    paths=(
-        Path(((0.24, 1.25), (0.42, 0.07)), half_width=0.35, one_way=True),
-        Path(((0.47, 0.07), (0.58, 1.25)), half_width=0.35, one_way=True),
+    routes=(
+        Route(((0.24, 1.25), (0.42, 0.07)), half_width=0.35, one_way=True),
+        Route(((0.47, 0.07), (0.58, 1.25)), half_width=0.35, one_way=True),
     ),
-    off_paths=(Path(((0.98, 1.2), (0.6, 0.07)), half_width=0.2),),
+    off_routes=(Route(((0.98, 1.2), (0.6, 0.07)), half_width=0.2),),
     sensor=Sensor(noise=0.03, blur=1, grayscale=True, gain=0.95),
 )
 
@@ -157,12 +159,12 @@ PLAZA = Domain(
     near_height=0.2,
     squash=0.7,
     density=9.0,
-    paths=(
-        Path(((-0.1, 0.33), (1.1, 0.40)), half_width=1.5, one_way=True, weight=2.0),
-        Path(((0.62, -0.1), (0.55, 1.1)), half_width=0.9, weight=2.0),
-        Path(((-0.1, 0.92), (0.32, -0.1)), half_width=0.8),
+    routes=(
+        Route(((-0.1, 0.33), (1.1, 0.40)), half_width=1.5, one_way=True, weight=2.0),
+        Route(((0.62, -0.1), (0.55, 1.1)), half_width=0.9, weight=2.0),
+        Route(((-0.1, 0.92), (0.32, -0.1)), half_width=0.8),
     ),
-    off_paths=(Path(((1.1, 0.55), (0.70, 1.12)), half_width=0.3),),
+    off_routes=(Route(((1.1, 0.55), (0.70, 1.12)), half_width=0.3),),
     sensor=Sensor(gain=1.08, noise=0.012, saturation=1.15),
 )
 
@@ -190,17 +192,17 @@ CORRIDOR = Domain(
     near_height=0.48,
     squash=1.0,
     density=3.0,
-    paths=(
-        Path(((0.47, 0.40), (0.28, 1.35)), half_width=0.25, one_way=True),
-        Path(((0.72, 1.35), (0.53, 0.40)), half_width=0.25, one_way=True),
+    routes=(
+        Route(((0.47, 0.40), (0.28, 1.35)), half_width=0.25, one_way=True),
+        Route(((0.72, 1.35), (0.53, 0.40)), half_width=0.25, one_way=True),
     ),
-    off_paths=(Path(((-0.1, 0.86), (1.1, 0.84)), half_width=0.05),),
+    off_routes=(Route(((-0.1, 0.86), (1.1, 0.84)), half_width=0.05),),
     sensor=Sensor(gain=0.85, noise=0.02, blur=1, tint=(1.06, 0.97, 0.82), flicker=0.03),
 )
 
 NIGHT = Domain(
     name="night",
-    summary="parking-lot sidewalk at night under a sodium lamp: dark, orange, very noisy",
+    summary="sidewalk and crosswalk at night under a sodium lamp: dark, orange, very noisy",
     ground=(0.30, 0.30, 0.32),
     mottle=0.06,
     grain=0.05,
@@ -208,6 +210,7 @@ NIGHT = Domain(
     regions=(
         Region(((0.0, 0.62), (1.0, 0.58), (1.0, 0.84), (0.0, 0.86)), (0.48, 0.47, 0.45)),
         Region(((0.0, 0.86), (1.0, 0.84), (1.0, 1.0), (0.0, 1.0)), (0.22, 0.22, 0.24)),
+        Region(((0.60, 0.845), (0.72, 0.842), (0.71, 1.0), (0.58, 1.0)), (0.62, 0.62, 0.60)),
         Region(((0.10, 0.10), (0.12, 0.10), (0.13, 0.55), (0.11, 0.55)), (0.80, 0.80, 0.75)),
         Region(((0.30, 0.10), (0.32, 0.10), (0.33, 0.55), (0.31, 0.55)), (0.80, 0.80, 0.75)),
     ),
@@ -219,11 +222,11 @@ NIGHT = Domain(
     near_height=0.26,
     squash=0.95,
     density=2.0,
-    paths=(
-        Path(((-0.15, 0.76), (1.15, 0.72)), half_width=0.5, weight=3.0),
-        Path(((0.80, -0.15), (0.66, 0.73), (-0.15, 0.76)), half_width=0.35, one_way=True),
+    routes=(
+        Route(((-0.15, 0.76), (1.15, 0.72)), half_width=0.5, weight=3.0),
+        Route(((0.80, -0.15), (0.62, 1.15)), half_width=0.35, one_way=True),
     ),
-    off_paths=(Path(((-0.15, 0.98), (1.15, 0.96)), half_width=0.1),),
+    off_routes=(Route(((-0.15, 0.98), (1.15, 0.96)), half_width=0.1),),
     sensor=Sensor(
         gain=0.42,
         noise=0.05,
@@ -236,7 +239,7 @@ NIGHT = Domain(
 
 STATION = Domain(
     name="station",
-    summary="busy concourse from a high camera: tiny people, dense counter-flows, pillars",
+    summary="busy concourse from a high camera: small people, dense counter-flows, dull colour",
     ground=(0.56, 0.59, 0.63),
     mottle=0.04,
     grain=0.03,
@@ -253,12 +256,12 @@ STATION = Domain(
     near_height=0.17,
     squash=0.85,
     density=14.0,
-    paths=(
-        Path(((-0.1, 0.30), (1.1, 0.42)), half_width=2.0, one_way=True, weight=3.0),
-        Path(((1.1, 0.72), (-0.1, 0.62)), half_width=1.6, one_way=True, weight=2.0),
-        Path(((0.52, -0.1), (0.45, 1.1)), half_width=0.8),
+    routes=(
+        Route(((-0.1, 0.30), (1.1, 0.42)), half_width=2.0, one_way=True, weight=3.0),
+        Route(((1.1, 0.72), (-0.1, 0.62)), half_width=1.6, one_way=True, weight=2.0),
+        Route(((0.52, -0.1), (0.45, 1.1)), half_width=0.8),
     ),
-    off_paths=(Path(((-0.1, 0.12), (1.1, 0.12)), half_width=0.05),),
+    off_routes=(Route(((-0.1, 0.12), (1.1, 0.12)), half_width=0.05),),
     sensor=Sensor(noise=0.02, blur=1, saturation=0.55, tint=(0.95, 1.0, 1.08)),
 )
 
@@ -284,8 +287,8 @@ BRIDGE = Domain(
     near_height=0.30,
     squash=1.0,
     density=3.0,
-    paths=(Path(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),),
-    off_paths=(Path(((-0.15, 0.97), (1.15, 0.97)), half_width=0.05),),
+    routes=(Route(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),),
+    off_routes=(Route(((-0.15, 0.97), (1.15, 0.97)), half_width=0.05),),
     sensor=Sensor(gain=1.05, noise=0.015, haze=0.3, haze_colour=(0.85, 0.88, 0.92)),
 )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 MIN_RADIUS_PX = 0.55  # limbs never vanish at low resolution
 
@@ -138,7 +139,14 @@ def draw(canvas: np.ndarray, actor: Actor, mask: np.ndarray | None = None) -> np
     return np.unique(frames[t[abnormal]])
 
 
-def _capsule(u0, v0, u1, v1, radius, inner=0.0) -> np.ndarray:
+def _capsule(
+    u0: ArrayLike,
+    v0: ArrayLike,
+    u1: ArrayLike,
+    v1: ArrayLike,
+    radius: float,
+    inner: float = 0.0,
+) -> np.ndarray:
     """Stack per-frame (or scalar) endpoint coordinates into an (n, 6) capsule array."""
     arrays = np.broadcast_arrays(
         *(np.asarray(a, dtype=np.float32) for a in (u0, v0, u1, v1, radius, inner))
@@ -263,9 +271,10 @@ def vehicle(kind: str, n: int) -> np.ndarray:
 
 
 def vehicle_colours(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Body, then cabin windows (car) or a darker shade (van cab, cart handle), then wheels."""
     paint = VEHICLE_PAINT[rng.integers(len(VEHICLE_PAINT))]
-    second = np.array((0.55, 0.70, 0.85), np.float32) if kind != "cart" else DARK
-    return np.stack([paint, second if kind == "car" else paint * 0.8, DARK, DARK])
+    cabin = np.array((0.55, 0.70, 0.85), np.float32) if kind == "car" else paint * 0.8
+    return np.stack([paint, cabin, DARK, DARK])
 
 
 def crate(n: int) -> np.ndarray:
@@ -286,7 +295,7 @@ def bicycle(distance: np.ndarray) -> np.ndarray:
     """A rider on a bicycle; the pedals turn with the distance covered."""
     n = len(distance)
     crank = 2.0 * np.pi * distance / 1.2
-    pedal_u = 0.0 + 0.09 * np.cos(crank)
+    pedal_u = 0.09 * np.cos(crank)
     pedal_v = 0.18 + 0.09 * np.sin(crank)
     hip_u, hip_v = -0.06, 0.55
     parts = [
@@ -330,7 +339,7 @@ def thrown_object(spin: np.ndarray) -> np.ndarray:
 
 
 def hand(spread: np.ndarray) -> np.ndarray:
-    """An open hand for gesture clips: palm, four fingers fanning with ``spread``, thumb.
+    """An open hand for gesture clips: palm, four fingers fanning with ``spread``, thumb, sleeve.
 
     One unit is the hand's length; the origin is the wrist.
     """

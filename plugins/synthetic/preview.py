@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 from vadbench_plugins.synthetic.anomalies import anomaly_code
+from vadbench_plugins.synthetic.cache import TI
 from vadbench_plugins.synthetic.domains import DOMAINS
 from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video
 from vadbench_plugins.synthetic.ti import TI_ACTIONS
@@ -65,23 +66,32 @@ def _chunks(items: list[tuple[np.ndarray, str]]) -> list[list[tuple[np.ndarray, 
     return [items[i : i + COLUMNS] for i in range(0, len(items), COLUMNS)]
 
 
+def _visibility(masks: np.ndarray) -> np.ndarray:
+    """Mask area per frame, counted in full only where the object is wholly inside the image."""
+    area = masks.sum(axis=(1, 2)).astype(np.float64)
+    border = masks[:, [0, -1], :].any(axis=(1, 2)) | masks[:, :, [0, -1]].any(axis=(1, 2))
+    return np.where(border, area / masks[0].size, area)
+
+
 def domain_sheet(domain: str, params: GeneratorParams) -> Image.Image:
-    """Row 1: normal training frames. Then one abnormal test frame per anomaly type (the frame
-    where it is largest), its mask outlined in magenta."""
+    """Row 1: normal training frames. Then one abnormal test frame per anomaly type (where it
+    is largest and wholly in view), its mask outlined in magenta."""
     factor = max(1, TILE_PX // params.resolution)
     train = render_video(domain, params, "train", 0).frames
     picks = np.linspace(0, len(train) - 1, COLUMNS).astype(int)
     normal = [(_upscale(train[i], factor), f"normal #{i}") for i in picks]
-    best: dict[str, tuple[int, np.ndarray, np.ndarray]] = {}
+    best: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
     for index in range(params.test_videos):
         video = render_video(domain, params, "test", index)
         assert video.pixel_mask is not None and video.anomaly_type is not None
-        area = video.pixel_mask.sum(axis=(1, 2))
         for kind in params.anomaly_types:
             frames = np.flatnonzero(video.anomaly_type == anomaly_code(kind))
-            if len(frames) and (kind not in best or area[frames].max() > best[kind][0]):
-                i = frames[np.argmax(area[frames])]
-                best[kind] = (int(area[i]), video.frames[i], video.pixel_mask[i])
+            if len(frames) == 0:
+                continue
+            score = _visibility(video.pixel_mask[frames])
+            i = frames[np.argmax(score)]
+            if kind not in best or score.max() > best[kind][0]:
+                best[kind] = (float(score.max()), video.frames[i], video.pixel_mask[i])
         if len(best) == len(params.anomaly_types):
             break
     abnormal = [
@@ -94,7 +104,7 @@ def domain_sheet(domain: str, params: GeneratorParams) -> Image.Image:
 
 
 def ti_sheet(params: GeneratorParams) -> Image.Image:
-    """One mid-clip frame of each TI action (two frames apart in time, to show the motion)."""
+    """The middle frame of the first clip of each TI action."""
     factor = max(1, TILE_PX // params.resolution)
     tiles = []
     for index in range(min(len(TI_ACTIONS), max(params.ti_videos, 1))):
@@ -109,7 +119,7 @@ def write_previews(out: Path, domains: Sequence[str], params: GeneratorParams) -
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name in domains:
-        sheet = ti_sheet(params) if name == "ti" else domain_sheet(name, params)
+        sheet = ti_sheet(params) if name == TI else domain_sheet(name, params)
         path = out / f"{name}.png"
         sheet.save(path, optimize=True)
         written.append(path)

@@ -59,7 +59,7 @@ class RenderedVideo:
     def labels(self) -> np.ndarray | None:
         if self.pixel_mask is None:
             return None
-        return self.pixel_mask.any(axis=(1, 2)).astype(np.uint8)
+        return np.asarray(self.pixel_mask.any(axis=(1, 2)), dtype=np.uint8)
 
 
 def anomaly_order(params: GeneratorParams, domain: str, index: int) -> list[str]:

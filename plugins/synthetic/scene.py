@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import zoom
-from vadbench_plugins.synthetic.domains import DOMAINS, Domain, Path, Sensor
+from vadbench_plugins.synthetic.domains import DOMAINS, Domain, Route, Sensor
 from vadbench_plugins.synthetic.figures import Actor, draw, gait, person_colours
 
 WALK_SPEED = 0.07  # body heights per frame: an ordinary pace crosses the image in 60-90 frames
@@ -47,8 +47,8 @@ def polygon_mask(vertices: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Route:
-    """A path sampled in pixels: its centre line, unit normals and lane half-widths."""
+class PixelRoute:
+    """A route sampled in pixels: its centre line, unit normals and lane half-widths."""
 
     centre: np.ndarray  # (K, 2) x, y
     normal: np.ndarray  # (K, 2)
@@ -60,8 +60,8 @@ class Route:
         """The points of a walker keeping ``offset`` (-1..1) of the half-width from the centre."""
         return self.centre + offset * self.half_width[:, None] * self.normal
 
-    def reversed(self) -> Route:
-        return Route(
+    def reversed(self) -> PixelRoute:
+        return PixelRoute(
             self.centre[::-1].copy(),
             -self.normal[::-1],
             self.half_width[::-1].copy(),
@@ -81,19 +81,19 @@ class Scene:
     def __init__(self, domain: Domain, seed: int, size: int) -> None:
         self.domain = domain
         self.size = size
-        self.routes = [self._route(p) for p in domain.paths]
-        self.off_routes = [self._route(p) for p in domain.off_paths]
+        self.routes = [self._route(p) for p in domain.routes]
+        self.off_routes = [self._route(p) for p in domain.off_routes]
         rng = rng_for(seed, domain.name, "scene")
         self.background = self._background(rng)
         self.light = self._light(domain.sensor)
 
-    def scale_px(self, y: np.ndarray) -> np.ndarray:
+    def scale_px(self, y: np.ndarray | float) -> np.ndarray:
         """Person height in pixels at pixel row ``y``."""
         d = self.domain
         depth = (np.asarray(y, dtype=np.float32) / self.size - d.horizon) / (1.0 - d.horizon)
         return self.size * d.near_height * np.maximum(depth, 0.08)
 
-    def _route(self, path: Path) -> Route:
+    def _route(self, path: Route) -> PixelRoute:
         points = np.array(path.points, dtype=np.float32) * self.size
         lengths = np.linalg.norm(np.diff(points, axis=0), axis=1)
         along = np.concatenate([[0.0], np.cumsum(lengths)])
@@ -103,9 +103,9 @@ class Scene:
         tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
         normal = np.stack([-tangent[:, 1], tangent[:, 0]], axis=1)
         half_width = path.half_width * self.scale_px(centre[:, 1])
-        return Route(centre, normal, half_width, path.one_way, path.weight)
+        return PixelRoute(centre, normal, half_width, path.one_way, path.weight)
 
-    def interior(self, route: Route, margin: float = 0.12) -> np.ndarray:
+    def interior(self, route: PixelRoute, margin: float = 0.12) -> np.ndarray:
         """Indices of route samples well inside the image, where an event is fully visible."""
         x, y = route.centre[:, 0] / self.size, route.centre[:, 1] / self.size
         inside = (x > margin) & (x < 1 - margin) & (y > margin + 0.1) & (y < 1 - margin / 2)
@@ -153,7 +153,7 @@ class Scene:
         cols = np.arange(n)[None, :]
         for _ in range(d.clutter):
             y, x = candidates[rng.integers(len(candidates))]
-            scale = float(self.scale_px(np.float32(y)))
+            scale = float(self.scale_px(float(y)))
             half_w = max(1.0, scale * rng.uniform(0.2, 0.6))
             tall = max(2.0, scale * rng.uniform(0.3, 1.2))
             box = (np.abs(cols - x) <= half_w) & (rows <= y) & (rows >= y - tall) & allowed
@@ -218,7 +218,7 @@ def traveller(
     body: BodyBuilder,
     colours: np.ndarray,
     *,
-    size: float = 1.0,
+    height_factor: float = 1.0,
     pause: tuple[int, int] | None = None,
 ) -> Actor | None:
     """A sprite moving along ``lane`` from ``first_frame`` on (negative: already under way).
@@ -244,7 +244,7 @@ def traveller(
         start,
         x,
         y,
-        scale * size,
+        scale * height_factor,
         capsules,
         colours,
         facing,
@@ -252,13 +252,38 @@ def traveller(
     )
 
 
-def pick_direction(route: Route, rng: np.random.Generator) -> Route:
+def pick_direction(route: PixelRoute, rng: np.random.Generator) -> PixelRoute:
     return route if route.one_way or rng.random() < 0.5 else route.reversed()
 
 
 def walker_body(rng: np.random.Generator, *, running: bool = False) -> BodyBuilder:
     phase = float(rng.uniform(0, 2 * np.pi))
     return lambda distance, direction: gait(distance, direction, phase, running=running)
+
+
+def walker(
+    scene: Scene,
+    rng: np.random.Generator,
+    lane: np.ndarray,
+    first_frame: float,
+    num_frames: int,
+    *,
+    speed: float = WALK_SPEED,
+    running: bool = False,
+    pause: tuple[int, int] | None = None,
+) -> Actor | None:
+    """One person on ``lane``: the building block of normal and behavioural events."""
+    return traveller(
+        scene,
+        lane,
+        speed,
+        first_frame,
+        num_frames,
+        walker_body(rng, running=running),
+        person_colours(rng),
+        height_factor=float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)),
+        pause=pause,
+    )
 
 
 def pedestrians(scene: Scene, rng: np.random.Generator, num_frames: int) -> list[Actor]:
@@ -342,28 +367,3 @@ def apply_sensor(
     if sensor.grayscale:
         frames = np.repeat(frames[..., None], 3, axis=-1)
     return frames
-
-
-def walker(
-    scene: Scene,
-    rng: np.random.Generator,
-    lane: np.ndarray,
-    first_frame: float,
-    num_frames: int,
-    *,
-    speed: float = WALK_SPEED,
-    running: bool = False,
-    pause: tuple[int, int] | None = None,
-) -> Actor | None:
-    """One person on ``lane``: the building block of normal and behavioural events."""
-    return traveller(
-        scene,
-        lane,
-        speed,
-        first_frame,
-        num_frames,
-        walker_body(rng, running=running),
-        person_colours(rng),
-        size=float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15)),
-        pause=pause,
-    )

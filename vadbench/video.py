@@ -1,0 +1,406 @@
+"""Video files read through PyAV: the one decoding path every dataset plugin uses.
+
+Datasets hold thousands of long videos, so nothing is decoded until a reader asks for frames,
+and only the frames asked for (plus those between the nearest keyframe and them) are decoded.
+Readers are small picklable objects (a path and a size); the decoders behind them live in a
+bounded per-process pool, so iterating a dataset of any length keeps a constant number of files
+open, and a reader that continues where its last call stopped (``Video.iter_clips``, overlapping
+scoring chunks) resumes the open decoder instead of decoding from the start again.
+
+Frame ``i`` is always the ``i``-th frame the decoder outputs from the start of the first video
+stream. A jump elsewhere seeks to the keyframe before it, and it is only used when the file's
+timestamps map one-to-one onto those frames (every video packet has a distinct timestamp and
+there are exactly as many as frames); otherwise the reader decodes from the start, which is
+slower but never off by a frame.
+
+Frame counts come from the container (AVI header, MP4 sample table) when it states one, and from
+decoding every frame when it does not or when asked to. A file that ends before its stated count
+(truncated or corrupt) is a DataError naming the file and the frame index, never a short read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import av
+import av.error
+import numpy as np
+
+from vadbench.api import DataError, FrameReader, MaskReader, Video
+
+VIDEO_SUFFIXES = frozenset(
+    {".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+)
+FrameCounting = Literal["metadata", "decode"]
+
+# Decoders kept open per process. Four covers one sequential reader per worker thread plus a
+# random-access trainer revisiting a few videos; each holds at most RECENT_FRAMES frames.
+OPEN_DECODERS = 4
+# Frames kept after each read so the next, overlapping read (scoring chunks overlap by the
+# model's context) needs no seek; larger than any model's context in vadbench.
+RECENT_FRAMES = 16
+# A read starting at most this many frames after the decoder's position decodes forward
+# instead of seeking: cheaper than a seek followed by decoding a whole GOP.
+FORWARD_WITHOUT_SEEK = 48
+TIMESTAMP_TABLES = 256
+
+_DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError)
+
+
+def is_video_file(path: Path) -> bool:
+    """A visible file with a known video suffix (``._clip.avi`` AppleDouble files are not)."""
+    return not path.name.startswith(".") and path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _open_container(path: Path) -> Any:
+    try:
+        container = av.open(str(path), mode="r")
+    except _DECODE_ERRORS as error:
+        raise DataError(f"{path}: cannot open video ({error})") from error
+    if not container.streams.video:
+        container.close()
+        raise DataError(f"{path}: the file holds no video stream")
+    return container
+
+
+def count_frames(path: Path, method: FrameCounting = "metadata") -> int:
+    """Number of frames of the first video stream.
+
+    ``metadata`` trusts the count the container states and decodes only when it states none
+    (MKV, WebM); a file shorter than its stated count is caught when read. ``decode`` decodes
+    every frame: exact, and the remedy for files whose header is wrong.
+    """
+    container = _open_container(path)
+    try:
+        stream = container.streams.video[0]
+        if method == "metadata" and stream.frames > 0:
+            return int(stream.frames)
+        decoded = 0
+        try:
+            for _ in container.decode(stream):
+                decoded += 1
+        except _DECODE_ERRORS as error:
+            raise DataError(f"{path}: frame {decoded} cannot be decoded ({error})") from error
+    finally:
+        container.close()
+    if decoded == 0:
+        raise DataError(f"{path}: no frame could be decoded")
+    return decoded
+
+
+class _FrameTimestamps:
+    """Presentation timestamps of every frame, in frame order; built by demuxing (no decoding)."""
+
+    def __init__(self, pts: np.ndarray) -> None:
+        self.pts = pts
+
+    def index_of(self, pts: int | None) -> int | None:
+        if pts is None:
+            return None
+        position = int(np.searchsorted(self.pts, pts))
+        if position < len(self.pts) and self.pts[position] == pts:
+            return position
+        return None
+
+
+def _read_timestamps(path: Path, num_frames: int) -> _FrameTimestamps | None:
+    """The file's frame timestamps, or None when they cannot identify frames one-to-one."""
+    try:
+        container = av.open(str(path), mode="r")
+    except _DECODE_ERRORS:
+        return None
+    try:
+        stream = container.streams.video[0]
+        stamps = [
+            packet.pts
+            for packet in container.demux(stream)
+            if packet.size > 0 and packet.pts is not None and not packet.is_discard
+        ]
+    except _DECODE_ERRORS:
+        return None
+    finally:
+        container.close()
+    pts = np.unique(np.asarray(stamps, dtype=np.int64))
+    if len(pts) != len(stamps) or len(pts) != num_frames:
+        return None
+    return _FrameTimestamps(pts)
+
+
+class _Decoder:
+    """An open file positioned somewhere in its stream, with the last frames it converted."""
+
+    def __init__(self, path: Path, size: tuple[int, int] | None, num_frames: int) -> None:
+        self.path = path
+        self.size = size
+        self.num_frames = num_frames
+        self.lock = threading.Lock()
+        self._container: Any = None
+        self._stream: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._peeked: Any = None
+        self._next = 0
+        self._recent: deque[np.ndarray] = deque(maxlen=RECENT_FRAMES)
+        self._timestamps: _FrameTimestamps | None = None
+        self._seekable = True
+        self._positioned_by_seek = False
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = self._stream = self._frames = self._peeked = None
+        self._recent.clear()
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        first_recent = self._next - len(self._recent)
+        if (
+            self._frames is None
+            or start < first_recent
+            or start > self._next + FORWARD_WITHOUT_SEEK
+        ):
+            self._position_at_or_before(start)
+            first_recent = self._next - len(self._recent)
+        frames = [
+            self._recent[index - first_recent] for index in range(start, min(stop, self._next))
+        ]
+        while self._next < stop:
+            frame = self._pull()
+            index = self._next
+            self._next += 1
+            if index < start:  # decoded only to reach ``start``: never converted
+                self._recent.clear()
+                continue
+            converted = self._convert(frame, index)
+            self._recent.append(converted)
+            frames.append(converted)
+        return np.stack(frames)
+
+    def _position_at_or_before(self, start: int) -> None:
+        """Leave the decoder at a frame index <= start: by a keyframe seek, else from frame 0."""
+        self._recent.clear()
+        if start == 0 or not self._seekable:
+            self._restart()
+            return
+        if self._timestamps is None:
+            self._timestamps = _timestamp_tables.get(self.path, self.num_frames)
+        if self._timestamps is None:
+            self._seekable = False
+            self._restart()
+            return
+        for target in (start, start - RECENT_FRAMES, start - 4 * RECENT_FRAMES):
+            if target <= 0:  # nothing earlier to seek to: decoding from the start is as cheap
+                self._restart()
+                return
+            landed = self._seek(target)
+            if landed is not None and landed[1] <= start:
+                self._peeked, self._next = landed
+                self._positioned_by_seek = True
+                return
+        self._seekable = False  # the keyframe index misleads: read this file sequentially
+        self._restart()
+
+    def _seek(self, target: int) -> tuple[Any, int] | None:
+        """Seek to the keyframe before frame ``target``; the first frame decoded there, indexed."""
+        assert self._timestamps is not None
+        self._ensure_open()
+        try:
+            self._container.seek(
+                int(self._timestamps.pts[target]), stream=self._stream, backward=True
+            )
+            self._frames = self._container.decode(self._stream)
+            landed = next(self._frames, None)
+        except _DECODE_ERRORS:
+            return None
+        index = self._timestamps.index_of(landed.pts) if landed is not None else None
+        return None if index is None else (landed, index)
+
+    def _restart(self) -> None:
+        self.close()
+        self._ensure_open()
+        self._frames = self._container.decode(self._stream)
+        self._next = 0
+        self._positioned_by_seek = False
+
+    def _ensure_open(self) -> None:
+        if self._container is None:
+            self._container = _open_container(self.path)
+            self._stream = self._container.streams.video[0]
+
+    def _pull(self) -> Any:
+        """The next decoded frame; checks that a frame reached by seeking is the expected one."""
+        index = self._next
+        if self._peeked is not None:
+            frame, self._peeked = self._peeked, None
+            return frame
+        assert self._frames is not None
+        try:
+            frame = next(self._frames, None)
+        except _DECODE_ERRORS as error:
+            self.close()
+            raise DataError(f"{self.path}: frame {index} cannot be decoded ({error})") from error
+        if frame is None:
+            self.close()
+            raise DataError(
+                f"{self.path}: frame {index} cannot be decoded: the stream ends there although "
+                f"{self.num_frames} frames were counted (a truncated or corrupt file; "
+                "frame_count: decode counts the decodable frames instead)"
+            )
+        if self._positioned_by_seek:
+            assert self._timestamps is not None
+            if self._timestamps.index_of(frame.pts) != index:
+                self._seekable = False
+                raise _LostTrack
+        return frame
+
+    def _convert(self, frame: Any, index: int) -> np.ndarray:
+        try:
+            if self.size is None:
+                return np.asarray(frame.to_ndarray(format="rgb24"))
+            height, width = self.size
+            return np.asarray(
+                frame.to_ndarray(
+                    format="rgb24", width=width, height=height, interpolation="BILINEAR"
+                )
+            )
+        except _DECODE_ERRORS as error:
+            raise DataError(f"{self.path}: frame {index} cannot be converted ({error})") from error
+
+
+class _LostTrack(Exception):
+    """A frame reached after a seek is not the one expected: re-read from the start."""
+
+
+class _TimestampTables:
+    """Per-file frame timestamps, bounded: a seek needs them, a sequential read never does."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._tables: OrderedDict[Path, _FrameTimestamps | None] = OrderedDict()
+
+    def get(self, path: Path, num_frames: int) -> _FrameTimestamps | None:
+        with self._lock:
+            if path in self._tables:
+                self._tables.move_to_end(path)
+                return self._tables[path]
+        table = _read_timestamps(path, num_frames)
+        with self._lock:
+            self._tables[path] = table
+            while len(self._tables) > TIMESTAMP_TABLES:
+                self._tables.popitem(last=False)
+        return table
+
+    def forget(self) -> None:
+        self._lock = threading.Lock()
+        self._tables = OrderedDict()
+
+
+class _DecoderPool:
+    """The decoders open in this process, least recently used closed first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._decoders: OrderedDict[tuple[Path, tuple[int, int] | None, int], _Decoder] = (
+            OrderedDict()
+        )
+
+    def get(self, path: Path, size: tuple[int, int] | None, num_frames: int) -> _Decoder:
+        key = (path, size, num_frames)
+        evicted: list[_Decoder] = []
+        with self._lock:
+            decoder = self._decoders.get(key)
+            if decoder is None:
+                decoder = self._decoders[key] = _Decoder(path, size, num_frames)
+            self._decoders.move_to_end(key)
+            while len(self._decoders) > OPEN_DECODERS:
+                evicted.append(self._decoders.popitem(last=False)[1])
+        for old in evicted:
+            with old.lock:
+                old.close()
+        return decoder
+
+    def close_all(self) -> None:
+        with self._lock:
+            decoders = list(self._decoders.values())
+            self._decoders.clear()
+        for decoder in decoders:
+            with decoder.lock:
+                decoder.close()
+
+    def forget(self) -> None:
+        """After a fork: the child must not share the parent's file positions."""
+        self._lock = threading.Lock()
+        self._decoders = OrderedDict()
+
+
+_pool = _DecoderPool()
+_timestamp_tables = _TimestampTables()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_pool.forget)
+    os.register_at_fork(after_in_child=_timestamp_tables.forget)
+
+
+def release_decoders() -> None:
+    """Close every decoder this process holds open (they reopen on the next read)."""
+    _pool.close_all()
+
+
+class VideoFileReader:
+    """Reads frames ``start``..``stop`` of one video file as (n, H, W, 3) uint8 RGB.
+
+    Holds only the path, size and frame count, so it pickles into data-loader workers; the open
+    decoder lives in the process-wide pool. ``size`` is (height, width) for a bilinear resize
+    done by the decoder's scaler in the same pass as the colour conversion.
+    """
+
+    def __init__(self, path: Path, num_frames: int, size: tuple[int, int] | None = None) -> None:
+        self.path = Path(path)
+        self.num_frames = num_frames
+        self.size = size
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        if not 0 <= start < stop <= self.num_frames:
+            if start == stop and 0 <= start <= self.num_frames:
+                height, width = self.size or self._native_size()
+                return np.empty((0, height, width, 3), dtype=np.uint8)
+            raise IndexError(f"{self.path}: frames {start}:{stop} of {self.num_frames}")
+        decoder = _pool.get(self.path, self.size, self.num_frames)
+        with decoder.lock:
+            try:
+                return decoder.read(start, stop)
+            except _LostTrack:
+                decoder.close()
+                return decoder.read(start, stop)
+
+    def _native_size(self) -> tuple[int, int]:
+        container = _open_container(self.path)
+        try:
+            context = container.streams.video[0].codec_context
+            return int(context.height), int(context.width)
+        finally:
+            container.close()
+
+
+def video_from_file(
+    path: Path,
+    video_id: str,
+    *,
+    size: tuple[int, int] | None = None,
+    labels: np.ndarray | None = None,
+    read_mask: MaskReader | None = None,
+    frame_count: FrameCounting = "metadata",
+    num_frames: int | None = None,
+) -> Video:
+    """A Video over one file: counts its frames now unless ``num_frames`` already did (cheap
+    with metadata), and decodes on demand."""
+    if num_frames is None:
+        num_frames = count_frames(path, frame_count)
+    if labels is not None and len(labels) != num_frames:
+        raise DataError(f"{path}: {len(labels)} frame labels for {num_frames} frames")
+    reader: FrameReader = VideoFileReader(path, num_frames, size)
+    return Video(
+        id=video_id, num_frames=num_frames, read_frames=reader, labels=labels, read_mask=read_mask
+    )
