@@ -15,11 +15,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from vadbench.config import build_plan, read_matrix
 from vadbench.plugins import load_plugins
-from vadbench.protocol import anomaly_scores
+from vadbench.protocol import anomaly_scores, roc_auc
 from vadbench.store import read_json, read_scores
 
 
@@ -57,12 +56,12 @@ def main() -> None:
                     members = (kept == 0) | (names == name)
                     by_type[str(name)][0].append(anomaly[members])
                     by_type[str(name)][1].append((names[members] == name).astype(int))
-            auc = roc_auc_score(np.concatenate(all_labels), np.concatenate(all_scores))
+            auc = roc_auc(np.concatenate(all_labels), np.concatenate(all_scores))
             print(f"{target.key:<12} {auc:9.3f}")
     print(f"\n{'anomaly type':<12} {'micro AUC':>9} {'frames':>7}")
     for name in sorted(by_type):
         scores, labels = (np.concatenate(parts) for parts in by_type[name])
-        print(f"{name:<12} {roc_auc_score(labels, scores):9.3f} {int(labels.sum()):7d}")
+        print(f"{name:<12} {roc_auc(labels, scores):9.3f} {int(labels.sum()):7d}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
 from vadbench.api import (
     DataError,
@@ -63,6 +62,13 @@ def anomaly_scores(scores: np.ndarray, score_kind: ScoreKind) -> np.ndarray:
     return 1.0 - normalised if score_kind == "normality" else normalised
 
 
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's ROC AUC, imported on first use: it costs a second at CLI start-up."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
 def micro_auc(data: DetectionInput) -> MetricResult:
     """One ROC AUC over all frames of all videos concatenated."""
     labels = np.concatenate(data.labels) if data.labels else np.zeros(0)
@@ -71,7 +77,7 @@ def micro_auc(data: DetectionInput) -> MetricResult:
             "micro_auc", None, "AUC", True, note="target has frames of only one class"
         )
     scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
-    return MetricResult("micro_auc", float(roc_auc_score(labels, scores)), "AUC", True)
+    return MetricResult("micro_auc", roc_auc(labels, scores), "AUC", True)
 
 
 def per_video_auc(data: DetectionInput) -> dict[str, float]:
@@ -79,7 +85,7 @@ def per_video_auc(data: DetectionInput) -> dict[str, float]:
     result = {}
     for video_id, scores, labels in zip(data.video_ids, data.scores, data.labels, strict=True):
         if len(np.unique(labels)) == 2:
-            result[video_id] = float(roc_auc_score(labels, anomaly_scores(scores, data.score_kind)))
+            result[video_id] = roc_auc(labels, anomaly_scores(scores, data.score_kind))
     return result
 
 

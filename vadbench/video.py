@@ -24,6 +24,7 @@ import os
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -215,6 +216,8 @@ class _Decoder:
             landed = next(self._frames, None)
         except _DECODE_ERRORS:
             return None
+        if landed is not None:
+            _counter.add(1)
         index = self._timestamps.index_of(landed.pts) if landed is not None else None
         return None if index is None else (landed, index)
 
@@ -245,10 +248,11 @@ class _Decoder:
         if frame is None:
             self.close()
             raise DataError(
-                f"{self.path}: frame {index} cannot be decoded: the stream ends there although "
+                f"{self.path}: frame {index} cannot be decoded: the stream ends there, although "
                 f"{self.num_frames} frames were counted (a truncated or corrupt file; "
                 "frame_count: decode counts the decodable frames instead)"
             )
+        _counter.add(1)
         if self._positioned_by_seek:
             assert self._timestamps is not None
             if self._timestamps.index_of(frame.pts) != index:
@@ -298,6 +302,18 @@ class _TimestampTables:
         self._tables = OrderedDict()
 
 
+class _DecodeCounter:
+    """Frames decoded by readers in this process: what a read really cost, for benchmarks."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.frames = 0
+
+    def add(self, frames: int) -> None:
+        with self._lock:
+            self.frames += frames
+
+
 class _DecoderPool:
     """The decoders open in this process, least recently used closed first."""
 
@@ -322,6 +338,9 @@ class _DecoderPool:
                 old.close()
         return decoder
 
+    def __len__(self) -> int:
+        return len(self._decoders)
+
     def close_all(self) -> None:
         with self._lock:
             decoders = list(self._decoders.values())
@@ -338,9 +357,22 @@ class _DecoderPool:
 
 _pool = _DecoderPool()
 _timestamp_tables = _TimestampTables()
+_counter = _DecodeCounter()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_pool.forget)
     os.register_at_fork(after_in_child=_timestamp_tables.forget)
+
+
+@dataclass(frozen=True)
+class DecodeStats:
+    """How much decoding readers did in this process, and how many files they hold open."""
+
+    frames_decoded: int
+    open_decoders: int
+
+
+def decode_stats() -> DecodeStats:
+    return DecodeStats(_counter.frames, len(_pool))
 
 
 def release_decoders() -> None:
