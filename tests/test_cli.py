@@ -202,3 +202,26 @@ def test_changed_metric_list_reevaluates_stored_scores_without_the_model(
     assert "trained" not in again.stdout and "loaded checkpoint" not in again.stdout
     table = pd.read_csv(workspace / "results" / "tiny" / "results.csv")
     assert set(table.metric) == {"micro_auc"}
+
+
+def test_processes_executor_gives_the_local_leaderboard(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    assert vadbench_cli("run", "matrix.yaml", "--results-dir", "local").returncode == 0
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text().replace(
+            "name: tiny",
+            "name: tiny\nexecutor: processes\nexecutor_options: {workers: 2}\nthreads: 1",
+        )
+    )
+    parallel = vadbench_cli("run", "matrix.yaml")
+    assert parallel.returncode == 0, parallel.stdout + parallel.stderr
+    assert parallel.stdout.count("trained, 2 target(s) evaluated (") == 2  # workers: no efficiency
+    assert parallel.stdout.count("efficiency measured") == 2  # measured after, one at a time
+    assert leaderboard(workspace) == (workspace / "local" / "tiny" / "leaderboard.md").read_text()
+
+
+def test_only_names_an_unknown_cell(workspace: Path, vadbench_cli: CliRunner) -> None:
+    result = vadbench_cli("run", "matrix.yaml", "--only", "nope")
+    assert result.returncode == 2 and "--only: matrix.yaml plans no cell 'nope'" in result.stdout

@@ -270,21 +270,27 @@ class ReporterSpec:
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work an executor runs: a callable that stores its own results."""
+    """One unit of work an executor runs: a callable that stores its own results.
+
+    ``argv`` are the ``vadbench`` command-line arguments that run the same task alone in a fresh
+    process (``python -m vadbench.cli *argv``), for executors that place work elsewhere.
+    """
 
     key: str
     label: str
     run: Callable[[], None]
+    argv: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class ExecutorSpec:
-    """An executor decides where tasks run. ``execute(tasks)`` runs each; failures are stored
-    by the task itself, so an executor only needs to call ``task.run()`` somewhere."""
+    """An executor decides where tasks run. ``execute(tasks, options)`` runs each, in this
+    process (``task.run()``) or elsewhere (``task.argv``); results and failures are stored by the
+    task itself. ``options`` come from the matrix's ``executor_options``."""
 
     name: str
     description: str
-    execute: Callable[[Sequence[Task]], None]
+    execute: Callable[[Sequence[Task], Mapping[str, Any]], None]
     origin: str = ""
 
 

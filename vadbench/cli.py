@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -21,7 +22,7 @@ from rich.table import Table
 from vadbench.api import ConfigError, Task, VadbenchError
 from vadbench.config import Cell, build_plan, read_matrix
 from vadbench.environment import describe_environment
-from vadbench.plugins import HOOK_TO_KIND, Registry, load_plugins
+from vadbench.plugins import HOOK_TO_KIND, Registry, did_you_mean, load_plugins
 from vadbench.profile import (
     profile_from_arguments,
     profile_json,
@@ -33,7 +34,7 @@ from vadbench.profile import (
 )
 from vadbench.progress import progress_for
 from vadbench.results import load_results, summary_counts
-from vadbench.runner import CellOutcome, CellRunner, RunSummary, write_run_file
+from vadbench.runner import CellOutcome, CellRunner, write_run_file
 from vadbench.store import RunStore, atomic_write_bytes, read_json
 
 LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands")
@@ -72,6 +73,12 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     _common(run)
     run.add_argument("matrix", type=Path)
     run.add_argument("--force", action="store_true", help="recompute finished cells")
+    run.add_argument(
+        "--only", action="append", default=[], metavar="CELL", help="run only this cell"
+    )
+    run.add_argument(
+        "--no-efficiency", action="store_true", help="leave efficiency metrics for later"
+    )
     run.add_argument(
         "--results-dir",
         type=Path,
@@ -174,34 +181,84 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
 
 def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     raw, matrix = read_matrix(args.matrix)
+    if matrix.threads is not None:
+        torch.set_num_threads(matrix.threads)
     plan = build_plan(args.matrix, raw, matrix, registry)
     store = RunStore(args.results_dir / plan.name)
-    write_run_file(plan, store, describe_environment())
-    executor = registry.executors.get(plan.matrix.executor)
-    outcomes: list[CellOutcome] = []
-    console.print(
-        f"run [bold]{plan.name}[/]: {len(plan.cells)} cell(s), "
-        f"{sum(len(c.targets) for c in plan.cells)} target evaluation(s) → {store.root}"
-    )
+    cells = _selected_cells(plan.cells, args.only, args.matrix)
+    if not args.only:  # a worker running part of a run leaves the run file to its parent
+        write_run_file(plan, store, describe_environment())
+        console.print(
+            f"run [bold]{escape(plan.name)}[/]: {len(plan.cells)} cell(s), "
+            f"{sum(len(c.targets) for c in plan.cells)} target evaluation(s) → {store.root}"
+        )
     with progress_for(console) as progress:
-        runner = CellRunner(plan, store, progress, force=args.force)
+        runner = CellRunner(
+            plan, store, progress, force=args.force, efficiency=not args.no_efficiency
+        )
 
         def task_for(cell: Cell) -> Task:
             def run_cell() -> None:
                 started = time.perf_counter()
                 outcome = runner.run(cell)
-                outcomes.append(outcome)
                 console.print(_describe_outcome(outcome, time.perf_counter() - started))
 
-            return Task(cell.id, cell.id, run_cell)
+            return Task(cell.id, cell.id, run_cell, _worker_argv(args, cell))
 
-        executor.execute([task_for(cell) for cell in plan.cells])
-    summary = RunSummary(store.root, outcomes)
+        tasks = [task_for(cell) for cell in cells]
+        if args.only:
+            for task in tasks:
+                task.run()
+            return 1 if _failed_cells(store, cells) else 0
+        registry.executors.get(plan.matrix.executor).execute(tasks, plan.matrix.executor_options)
+        # Efficiency is measured here, one cell at a time, for cells that a parallel executor
+        # trained elsewhere: timings taken while other cells train would not be honest.
+        runner.force = False
+        for cell in cells:
+            started = time.perf_counter()
+            outcome = runner.run(cell)
+            if outcome.measured_efficiency:
+                console.print(_describe_outcome(outcome, time.perf_counter() - started))
     code = _report(store.root, plan.matrix.reporters, registry, console)
-    if summary.failed:
-        console.print(f"[red]{len(summary.failed)} cell(s) had failures[/] (see the table above)")
+    failed = _failed_cells(store, cells)
+    if failed:
+        console.print(f"[red]{len(failed)} cell(s) had failures[/] (see the table above)")
         return 1
     return code
+
+
+def _selected_cells(cells: list[Cell], only: list[str], matrix: Path) -> list[Cell]:
+    if not only:
+        return cells
+    known = {cell.id: cell for cell in cells}
+    for cell_id in only:
+        if cell_id not in known:
+            hint = did_you_mean(cell_id, known)
+            raise ConfigError(f"--only: {matrix.name} plans no cell {cell_id!r}{hint}")
+    return [known[cell_id] for cell_id in only]
+
+
+def _worker_argv(args: argparse.Namespace, cell: Cell) -> tuple[str, ...]:
+    """The command line that runs one cell alone, for executors that use other processes."""
+    argv = ["run", str(args.matrix), "--only", cell.id, "--no-efficiency"]
+    argv += ["--results-dir", str(args.results_dir)]
+    argv += [f"--plugin={path}" for path in args.plugin]
+    argv += [f"--block={name}" for name in args.block]
+    if args.force:
+        argv.append("--force")
+    return tuple(argv)
+
+
+def _failed_cells(store: RunStore, cells: list[Cell]) -> list[str]:
+    """Cells whose latest attempt recorded a failure, in the cell or in one of its targets."""
+    failed = []
+    for cell in cells:
+        paths = [store.cell_dir(cell.id) / "failure.json"] + [
+            store.target_dir(cell.id, target.key) / "failure.json" for target in cell.targets
+        ]
+        if any(path.is_file() for path in paths):
+            failed.append(cell.id)
+    return failed
 
 
 def _describe_outcome(outcome: CellOutcome, seconds: float) -> str:
@@ -216,6 +273,8 @@ def _describe_outcome(outcome: CellOutcome, seconds: float) -> str:
         parts.append(f"{outcome.targets_from_stored_scores} from stored scores")
     if outcome.targets_skipped:
         parts.append(f"{outcome.targets_skipped} target(s) already done, skipped")
+    if outcome.measured_efficiency:
+        parts.append("efficiency measured")
     if outcome.failed:
         parts.append(f"[red]FAILED[/] {outcome.message}")
     return f"  {outcome.cell_id}: {', '.join(parts) or 'nothing to do'} ({seconds:.1f}s)"

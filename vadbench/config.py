@@ -79,6 +79,8 @@ class MatrixFile(_Strict):
     device: str = "cpu"
     seeds: list[int] = Field(default_factory=lambda: [0])
     executor: str = "local"
+    executor_options: dict[str, Any] = Field(default_factory=dict)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
     matrix: list[MatrixRow]

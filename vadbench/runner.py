@@ -48,6 +48,7 @@ class CellOutcome:
     targets_done: int = 0
     targets_skipped: int = 0
     targets_from_stored_scores: int = 0
+    measured_efficiency: bool = False
     failed: bool = False
     message: str = ""
 
@@ -78,11 +79,14 @@ def resolve_device(device: str) -> str:
 class CellRunner:
     """Runs cells of one plan against one run folder."""
 
-    def __init__(self, plan: Plan, store: RunStore, progress: Progress, force: bool) -> None:
+    def __init__(
+        self, plan: Plan, store: RunStore, progress: Progress, force: bool, efficiency: bool = True
+    ) -> None:
         self.plan = plan
         self.store = store
         self.progress = progress
         self.force = force
+        self.efficiency = efficiency
 
     def run(self, cell: Cell) -> CellOutcome:
         outcome = CellOutcome(cell.id)
@@ -95,7 +99,7 @@ class CellRunner:
         try:
             if to_score or self._needs_efficiency(cell):
                 method = self._fitted_method(cell, outcome)
-                self._efficiency(cell, method)
+                self._efficiency(cell, method, outcome)
         except StageError as wrapped:
             self._record_failure(cell_dir / "failure.json", cell.hash, wrapped, outcome)
             return outcome
@@ -123,8 +127,10 @@ class CellRunner:
 
     def _needs_efficiency(self, cell: Cell) -> bool:
         names = [m.name for m in self.plan.efficiency_metrics]
-        return bool(names) and (
-            self.force or not self.store.finished_efficiency(cell.id, cell.hash, names)
+        return (
+            self.efficiency
+            and bool(names)
+            and (self.force or not self.store.finished_efficiency(cell.id, cell.hash, names))
         )
 
     @staticmethod
@@ -217,7 +223,7 @@ class CellRunner:
         partial.rename(checkpoint)
         return method
 
-    def _efficiency(self, cell: Cell, method: Method) -> None:
+    def _efficiency(self, cell: Cell, method: Method, outcome: CellOutcome) -> None:
         if not self._needs_efficiency(cell):
             return
         try:
@@ -226,6 +232,7 @@ class CellRunner:
             )
         except Exception as error:
             raise StageError("efficiency metrics", error) from error
+        outcome.measured_efficiency = True
         atomic_write_json(
             self.store.cell_dir(cell.id) / "efficiency.json",
             {
@@ -357,16 +364,6 @@ def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0] if text else ""
     return f"{type(error).__name__}: {first}" if not isinstance(error, VadbenchError) else first
-
-
-@dataclass
-class RunSummary:
-    run_dir: Path
-    outcomes: list[CellOutcome]
-
-    @property
-    def failed(self) -> list[CellOutcome]:
-        return [o for o in self.outcomes if o.failed]
 
 
 def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from vadbench.api import ExecutorSpec, Task
 from vadbench.hookspecs import hookimpl
 
 
-def execute_in_order(tasks: Sequence[Task]) -> None:
+def execute_in_order(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
     for task in tasks:
         task.run()
 

@@ -1,0 +1,57 @@
+"""The ``processes`` executor: runs cells in parallel worker processes on this machine.
+
+Each cell runs as ``python -m vadbench.cli run MATRIX --only CELL`` in its own process, so cells
+share nothing but the results folder (every write there is atomic) and the data cache (written
+atomically too). A worker's output is printed when its cell ends, so lines never interleave.
+Set ``threads`` in the matrix so that workers × threads does not exceed the cores.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from vadbench.api import ConfigError, ExecutorSpec, Task
+from vadbench.hookspecs import hookimpl
+
+_print_lock = threading.Lock()
+
+
+def _run_in_subprocess(task: Task) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", *task.argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    with _print_lock:
+        sys.stdout.write(done.stdout)
+        if done.returncode not in (0, 1):  # 1: the cell failed and recorded why
+            sys.stdout.write(f"  {task.label}: worker process exited with code {done.returncode}\n")
+        sys.stdout.flush()
+
+
+def execute_in_processes(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
+    workers = options.get("workers", os.cpu_count() or 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"executor_options.workers: expected a positive integer, got {workers!r}")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(_run_in_subprocess, task) for task in tasks]:
+            future.result()
+
+
+@hookimpl
+def vadbench_register_executors(register: Any) -> None:
+    register(
+        ExecutorSpec(
+            name="processes",
+            description="run cells in parallel worker processes (executor_options: workers)",
+            execute=execute_in_processes,
+        )
+    )
