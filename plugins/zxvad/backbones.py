@@ -52,7 +52,7 @@ class StagedNetwork(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def train(self, mode: bool = True) -> StagedNetwork:
-        """Always eval: batch-norm statistics of R must never move, even inside a training parent."""
+        """Always eval: R's batch-norm statistics must never move, even under a training parent."""
         return super().train(False)
 
     def forward(self, images: torch.Tensor, stage: int = STAGE_COUNT) -> torch.Tensor:

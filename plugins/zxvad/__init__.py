@@ -1,0 +1,145 @@
+"""``zxvad``: Zero-shot Cross-domain Video Anomaly Detection (Aich, Peng, Roy-Chowdhury).
+
+A future-frame predictor (U-Net + memory, G) trained against a PatchGAN D and regularised by a
+normalcy classifier N that learns how normal frames differ from pseudo-abnormal ones, which an
+untrained CNN R makes by pasting found objects into normal frames. Frames are scored by PSNR of
+G's prediction, as in FFP. Read top to bottom: options, generator, discriminators, backbones,
+synthesis, losses, frames, training, gallery; the Method and its registration are below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
+from vadbench_plugins.zxvad.gallery import gallery_command
+from vadbench_plugins.zxvad.losses import to_unit_range
+from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
+from vadbench_plugins.zxvad.training import Trainer, build_generator, train
+
+from vadbench.api import (
+    ConfigError,
+    FitContext,
+    ModelSpec,
+    Video,
+    VideoSource,
+)
+from vadbench.hookspecs import hookimpl
+
+WEIGHTS_FILE = "zxvad.pt"
+OPTIONS_FILE = "options.json"
+MEGABYTE = 1024 * 1024
+
+
+def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Per-sample PSNR for pixels in [0, 1]; identical frames cap at 100 dB instead of inf."""
+    mse = ((prediction - truth) ** 2).flatten(1).mean(dim=1).clamp_min(1e-10)
+    return 10 * torch.log10(1.0 / mse)
+
+
+class ZxVAD:
+    """The Method: fit trains G, D, N; score runs G alone, one PSNR per frame T..N-1."""
+
+    score_kind = "normality"
+
+    def __init__(self, options: ZxVADOptions, device: str) -> None:
+        self.options = options
+        self.device = device
+        self.context_frames = options.context_frames
+        self.generator = build_generator(options).to(device).eval()
+        self.trainer: Trainer | None = None
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
+        """Train on ``source``; objects come from ``aux`` when the matrix gives one."""
+        o = self.options
+        torch.manual_seed(ctx.seed)
+        rng = np.random.default_rng(ctx.seed)
+        self.device = ctx.device
+        cache = o.frame_cache_mb * MEGABYTE
+        clips = FrameSampler(source, o.context_frames + 1, o.image_size, ctx.device, cache)
+        objects = clips
+        if aux is not None:
+            objects = FrameSampler(aux, 1, o.image_size, ctx.device, cache)
+        self.trainer = Trainer(o, ctx.device)
+        self.generator = self.trainer.networks.generator
+        train(self.trainer, clips, objects, rng, ctx.progress.task("zxvad train", o.train_steps))
+        self.generator.eval()
+
+    @torch.no_grad()
+    def score(self, video: Video) -> np.ndarray:
+        """PSNR of G's prediction against the true frame, for frames T..N-1."""
+        t, size = self.context_frames, self.options.image_size
+        self.generator.eval()
+        scores: list[torch.Tensor] = []
+        batch: list[np.ndarray] = []
+
+        def flush() -> None:
+            clips = to_model_frames(np.stack(batch), size, self.device)
+            predicted = self.generator(clips[:, :t].flatten(1, 2))
+            scores.append(psnr(to_unit_range(predicted), to_unit_range(clips[:, t])))
+            batch.clear()
+
+        for clip in video.iter_clips(t + 1):
+            batch.append(clip)
+            if len(batch) == self.options.score_batch_size:
+                flush()
+        if batch:
+            flush()
+        return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+
+    def save(self, folder: Path) -> None:
+        """Weights of every trained network (tensors only) and the options as JSON."""
+        if self.trainer is None:
+            state = {"generator": self.generator.state_dict()}
+        else:
+            n = self.trainer.networks
+            state = {
+                "generator": n.generator.state_dict(),
+                "discriminator": n.discriminator.state_dict(),
+                "classifier": n.classifier.state_dict(),
+                "relative_attention": n.relative_attention.state_dict(),
+            }
+        torch.save(state, folder / WEIGHTS_FILE)
+        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json(indent=2))
+
+    def load(self, folder: Path) -> None:
+        stored = ZxVADOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
+        if stored != self.options:
+            raise ConfigError(f"{folder}: checkpoint options differ from the requested ones")
+        state = torch.load(folder / WEIGHTS_FILE, map_location=self.device, weights_only=True)
+        self.generator.load_state_dict(state["generator"])
+        self.generator.eval()
+
+    def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        size = self.options.image_size
+        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
+        return self.generator.eval(), (example,)
+
+
+def create(options: ZxVADOptions, device: str) -> ZxVAD:
+    return ZxVAD(options, device)
+
+
+@hookimpl
+def vadbench_register_models(register: Any) -> None:
+    register(
+        ModelSpec(
+            name="zxvad",
+            description="zxVAD: memory U-Net predictor + normalcy classifier trained on "
+            "pseudo-anomalies from an untrained CNN (PSNR score)",
+            options=ZxVADOptions,
+            create=create,
+            presets={"paper": PAPER_PRESET, "cpu": CPU_PRESET},
+            version="1",
+        )
+    )
+
+
+@hookimpl
+def vadbench_register_commands(register: Any) -> None:
+    register(gallery_command())
