@@ -313,6 +313,9 @@ class _DecodeCounter:
         with self._lock:
             self.frames += frames
 
+    def forget(self) -> None:
+        self._lock = threading.Lock()
+
 
 class _DecoderPool:
     """The decoders open in this process, least recently used closed first."""
@@ -322,6 +325,7 @@ class _DecoderPool:
         self._decoders: OrderedDict[tuple[Path, tuple[int, int] | None, int], _Decoder] = (
             OrderedDict()
         )
+        self._inherited: list[_Decoder] = []
 
     def get(self, path: Path, size: tuple[int, int] | None, num_frames: int) -> _Decoder:
         key = (path, size, num_frames)
@@ -350,7 +354,10 @@ class _DecoderPool:
                 decoder.close()
 
     def forget(self) -> None:
-        """After a fork: the child must not share the parent's file positions."""
+        """After a fork: the child must not share the parent's file positions, nor free the
+        parent's decoders, whose codec threads do not exist in the child (freeing one would
+        wait for them forever). They are kept, unused, for the life of the child."""
+        self._inherited.extend(self._decoders.values())
         self._lock = threading.Lock()
         self._decoders = OrderedDict()
 
@@ -361,6 +368,7 @@ _counter = _DecodeCounter()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_pool.forget)
     os.register_at_fork(after_in_child=_timestamp_tables.forget)
+    os.register_at_fork(after_in_child=_counter.forget)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,208 @@
+"""Clip-loading throughput of the real-dataset readers, and their memory as datasets grow.
+
+    python benchmarks/bench_data_loading.py [--repeats 5] [--frames 300] [--size 360x640]
+
+Throughput: one synthetic camera video (moving object over a textured background, ``--size``
+H x W) is written as an MPEG-4 .avi (Avenue/ShanghaiTech style), an H.264 .mp4 (UCF-Crime
+style) and a folder of JPEGs (FFP/ShanghaiTech test style), then read at 256x256 RGB through
+the dataset plugins (``videofolder`` over each): sequentially in 64-frame chunks (how models
+score and ``iter_clips`` reads) and as random 5-frame clips (how trainers sample). Printed as
+frames/s, the median over ``--repeats`` and the spread (min-max). The process is pinned to one
+core, so the numbers are per core.
+
+Memory: datasets of growing size (the same short video linked N times) are iterated end to
+end, each in a fresh process; the peak RSS and the peak of Python-level allocations
+(tracemalloc, in a separate run) must stay flat as N grows, since readers hold no frames and
+a bounded pool of open decoders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
+
+from vadbench.api import Video
+from vadbench.video import decode_stats, release_decoders
+
+TARGET = (256, 256)
+CHUNK = 64
+CLIP = 5
+MEMORY_SIZES = (8, 32, 128)
+
+
+def camera_frames(count: int, height: int, width: int, seed: int = 0) -> list[np.ndarray]:
+    """A textured static background, a moving bright box and sensor noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    background = (90 + 40 * np.sin(x / 23.0) * np.cos(y / 17.0)).astype(np.float32)
+    frames = []
+    for index in range(count):
+        image = background + rng.normal(0, 3, background.shape).astype(np.float32)
+        top = (index * 3) % (height - 40)
+        left = (index * 5) % (width - 30)
+        image[top : top + 40, left : left + 30] = 220
+        grey = np.clip(image, 0, 255).astype(np.uint8)
+        frames.append(np.stack([grey, grey, (grey * 0.8).astype(np.uint8)], axis=-1))
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], codec: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    height, width = frames[0].shape[:2]
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.codec_context.gop_size = 25
+        for pixels in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, "rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def write_jpegs(folder: Path, frames: list[np.ndarray]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for index, pixels in enumerate(frames):
+        Image.fromarray(pixels).save(folder / f"{index:03d}.jpg", quality=90)
+
+
+def one_video(root: Path) -> Video:
+    options = VideoFolderOptions(root=root, frame_size=TARGET)
+    return open_videofolder(options).source("train").videos()[0]
+
+
+def sequential(video: Video) -> int:
+    for start in range(0, video.num_frames, CHUNK):
+        video.frames(start, min(start + CHUNK, video.num_frames))
+    return video.num_frames
+
+
+def random_clips(video: Video, clips: int = 40) -> int:
+    rng = np.random.default_rng(0)
+    for start in rng.integers(0, video.num_frames - CLIP + 1, clips):
+        video.frames(int(start), int(start) + CLIP)
+    return clips * CLIP
+
+
+def rate(read: Callable[[Video], int], video: Video, repeats: int) -> list[float]:
+    rates = []
+    for _ in range(repeats):
+        release_decoders()  # every repeat starts cold, as a new video does
+        started = time.perf_counter()
+        frames = read(video)
+        rates.append(frames / (time.perf_counter() - started))
+    return rates
+
+
+def summary(rates: list[float]) -> str:
+    return f"{statistics.median(rates):8.0f} frames/s  (spread {min(rates):.0f}-{max(rates):.0f})"
+
+
+def throughput(work: Path, frames: int, size: tuple[int, int], repeats: int) -> None:
+    content = camera_frames(frames, *size)
+    write_video(work / "avi" / "train" / "camera.avi", content, "mpeg4")
+    write_video(work / "mp4" / "train" / "camera.mp4", content, "libx264")
+    write_jpegs(work / "jpg" / "train" / "camera", content)
+    print(
+        f"clip loading at {TARGET[0]}x{TARGET[1]} RGB uint8 from {size[0]}x{size[1]} sources, "
+        f"{frames} frames, one core, median of {repeats}:"
+    )
+    for label, folder in (
+        ("MPEG-4 .avi", "avi"),
+        ("H.264 .mp4", "mp4"),
+        ("JPEG folder", "jpg"),
+    ):
+        video = one_video(work / folder)
+        print(f"  {label:12s} sequential  {summary(rate(sequential, video, repeats))}")
+        before = decode_stats().frames_decoded
+        random_rates = rate(random_clips, video, repeats)
+        decoded = (decode_stats().frames_decoded - before) / repeats
+        cost = f"  [{decoded / (40 * CLIP):.1f} frames decoded per frame]" if decoded else ""
+        print(f"  {label:12s} random {CLIP}-frame clips {summary(random_rates)}{cost}")
+
+
+def memory_child(root: Path, traced: bool) -> None:
+    """Iterate a whole dataset as a model would, then print the peak memory as JSON: RSS
+    (without tracemalloc, whose bookkeeping would inflate it) or traced Python allocations."""
+    if traced:
+        tracemalloc.start()
+    dataset = open_videofolder(VideoFolderOptions(root=root, frame_size=TARGET))
+    clips = sum(1 for video in dataset.source("train").videos() for _ in video.iter_clips(CLIP))
+    peak = tracemalloc.get_traced_memory()[1] / 2**20 if traced else peak_rss_mib()
+    print(json.dumps({"clips": clips, "peak_mib": peak}))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak RSS. Linux's ru_maxrss would include the parent's at fork time
+    (kept across exec), so the high-water mark of /proc/self/status is used where it exists."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child_peak(root: Path, traced: bool) -> dict[str, float]:
+    command = [sys.executable, __file__, "--memory-child", str(root)]
+    result = subprocess.run(
+        command + (["--traced"] if traced else []), capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def memory(work: Path) -> None:
+    source = work / "memory-source.avi"
+    write_video(source, camera_frames(100, 240, 320, seed=1), "mpeg4")
+    print("peak memory while iterating every 5-frame clip of a dataset (fresh process each):")
+    for count in MEMORY_SIZES:
+        root = work / f"memory-{count}"
+        for index in range(count):
+            link = root / "train" / f"video {index:04d}.avi"
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(source)
+        rss, traced = child_peak(root, traced=False), child_peak(root, traced=True)
+        print(
+            f"  {count:4d} videos x 100 frames: {int(rss['clips']):6d} clips, "
+            f"peak RSS {rss['peak_mib']:6.1f} MiB, "
+            f"peak Python allocations {traced['peak_mib']:5.1f} MiB"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--size", default="360x640", help="source H x W")
+    parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--traced", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.memory_child is not None:
+        memory_child(args.memory_child, args.traced)
+        return
+    height, width = (int(part) for part in args.size.lower().split("x"))
+    with tempfile.TemporaryDirectory(prefix="vadbench-bench-") as temporary:
+        work = Path(temporary)
+        throughput(work, args.frames, (height, width), args.repeats)
+        memory(work)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The ``ucfcrime`` loader: videos found by name across download folders, the official training
+list (normal videos by default) and the 290-line temporal annotation read 1-based inclusive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
+
+from tests.dataset_fixtures import annotation_line, build_ucfcrime, frame_index, write_appledouble
+from vadbench.api import ConfigError, DataError
+
+TRAIN_LIST = [
+    "Abuse/Abuse001_x264.mp4",
+    "Training_Normal_Videos_Anomaly/Normal_Videos003_x264.mp4",
+]
+ANNOTATION = [
+    annotation_line("Abuse028_x264.mp4", "Abuse", [(5, 10)]),
+    annotation_line("Arson011_x264.mp4", "Arson", [(3, 6), (30, 45)]),  # ends past frame 40
+    annotation_line("Normal_Videos_003_x264.mp4", "Normal", []),
+]
+
+
+@pytest.fixture
+def ucf(tmp_path: Path) -> Path:
+    root = build_ucfcrime(
+        tmp_path / "UCF Crime",
+        {
+            "Anomaly-Videos-Part-1/Abuse/Abuse001_x264.mp4": ("libx264", 20),
+            "Anomaly-Videos-Part-1/Abuse/Abuse028_x264.mp4": ("libx264", 30),
+            "Anomaly-Videos-Part-2/Arson/Arson011_x264.mp4": ("libx264", 40),
+            "Training_Normal_Videos_Anomaly/Normal_Videos003_x264.mp4": ("libx264", 10),
+            "Testing_Normal_Videos_Anomaly/Normal_Videos_003_x264.mp4": ("libx264", 12),
+            # the same name in another download folder: the annotation's class folder wins
+            "Normal_Videos_for_Event_Recognition/Normal_Videos_003_x264.mp4": ("mjpeg", 7),
+        },
+        TRAIN_LIST,
+        ANNOTATION,
+    )
+    write_appledouble(root / "Anomaly-Videos-Part-1" / "Abuse", "Abuse028_x264.mp4")
+    write_appledouble(root, "Temporal_Anomaly_Annotation_for_Testing_Videos.txt")
+    return root
+
+
+def test_training_uses_the_normal_videos(ucf: Path) -> None:
+    train = open_ucfcrime(UcfCrimeOptions(root=ucf)).source("train").videos()
+    assert [(v.id, v.num_frames) for v in train] == [("Normal_Videos003_x264", 10)]
+    assert [frame_index(f) for f in train[0].frames(7, 10)] == [7, 8, 9]
+    options = UcfCrimeOptions(root=ucf, train_videos="all")
+    everything = open_ucfcrime(options).source("train").videos()
+    assert [v.id for v in everything] == ["Abuse001_x264", "Normal_Videos003_x264"]
+
+
+def test_annotation_is_one_based_inclusive_per_decoded_frame(ucf: Path) -> None:
+    test = open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test").videos()
+    assert [(v.id, v.num_frames) for v in test] == [
+        ("Abuse028_x264", 30), ("Arson011_x264", 40), ("Normal_Videos_003_x264", 12)
+    ]  # fmt: skip
+    assert list(np.flatnonzero(test[0].labels)) == list(range(4, 10))  # frames 5..10
+    arson = np.flatnonzero(test[1].labels)
+    assert list(arson) == [2, 3, 4, 5, *range(29, 40)]  # 30..45 clipped to the 40 frames
+    assert not test[2].labels.any()
+    normal = test[2].frames(0, 12)  # the Testing_Normal copy, not the 7-frame one
+    assert [frame_index(f) for f in normal] == list(range(12))
+
+
+def test_python_slice_reading(ucf: Path) -> None:
+    options = UcfCrimeOptions(root=ucf, annotation_indexing="python_slice")
+    test = open_ucfcrime(options).source("test").videos()
+    assert list(np.flatnonzero(test[0].labels)) == list(range(5, 10))
+
+
+def test_listed_video_that_is_missing(ucf: Path) -> None:
+    (ucf / "Anomaly-Videos-Part-2" / "Arson" / "Arson011_x264.mp4").unlink()
+    with pytest.raises(DataError, match=r"Arson011_x264\.mp4, listed in .*Annotation.*, is not"):
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+
+
+def test_ambiguous_name_is_an_error(ucf: Path) -> None:
+    (ucf / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").rename(
+        ucf / "Testing_Normal_Videos_Anomaly" / "elsewhere.mp4"
+    )
+    copy = ucf / "Extra" / "Normal_Videos_003_x264.mp4"
+    copy.parent.mkdir()
+    copy.write_bytes((ucf / "Testing_Normal_Videos_Anomaly" / "elsewhere.mp4").read_bytes())
+    with pytest.raises(DataError, match=r"Normal_Videos_003_x264\.mp4, listed in .* is ambiguous"):
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("Abuse028_x264.mp4  Abuse  5  10  -1", r":1: expected 6 fields, found 5"),
+        ("Abuse028_x264.mp4  Abuse  5  -1  -1  -1", r":1: an event with only one end"),
+        ("Abuse028_x264.mp4  Abuse  5  x  -1  -1", r":1: frame numbers must be integers"),
+        ("Abuse028_x264.mp4  Abuse  31  40  -1  -1", r"event 31\.\.40 starts after the last of 30"),
+    ],
+)
+def test_bad_annotation_lines(ucf: Path, line: str, message: str) -> None:
+    annotation = ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    annotation.write_text(line + "\n")
+    with pytest.raises(DataError, match=message):
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+
+
+def test_duplicate_annotation_line(ucf: Path) -> None:
+    annotation = ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    annotation.write_text(annotation.read_text() + ANNOTATION[0] + "\n")
+    with pytest.raises(DataError, match=r":4: Abuse028_x264\.mp4 is listed twice"):
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+
+
+def test_explicit_annotation_file(ucf: Path, tmp_path: Path) -> None:
+    other = tmp_path / "Temporal_Anomaly_Annotation.txt"
+    other.write_text(ANNOTATION[0] + "\n")
+    options = UcfCrimeOptions(root=ucf, annotation_file=other)
+    assert [v.id for v in open_ucfcrime(options).source("test").videos()] == ["Abuse028_x264"]
+
+
+def test_root_without_videos(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist; expected UCF-Crime"):
+        open_ucfcrime(UcfCrimeOptions(root=tmp_path / "none"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="holds no video files; expected UCF-Crime"):
+        open_ucfcrime(UcfCrimeOptions(root=tmp_path / "empty"))
