@@ -1,0 +1,154 @@
+"""``ffp``: Future Frame Prediction (Liu et al., CVPR 2018), the classic prediction baseline.
+
+A U-Net predicts frame T+1 from T=4 frames and is trained against a patch discriminator with a
+least-squares GAN loss plus intensity and gradient losses. It is the backbone zxVAD builds on,
+without the memory module and normalcy classifier, so it isolates what those add. The
+optical-flow loss of the paper is left out (it needs a pretrained FlowNet). Frames score by PSNR
+(high = normal).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from vadbench_plugins.ffp.data import ClipSampler, scoring_chunks, stacked_windows
+from vadbench_plugins.ffp.losses import LossWeights
+from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_normal
+from vadbench_plugins.ffp.training import train
+
+from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.hookspecs import hookimpl
+
+CHECKPOINT = "ffp.pt"
+OPTIONS_FILE = "options.json"
+
+
+class FFPOptions(Options):
+    """Defaults are the PyTorch port's (feiyuhuahuo/Anomaly_Prediction) at 256×256."""
+
+    context_frames: int = Field(4, ge=1, le=16, description="input frames; frame T+1 is predicted")
+    image_size: int = Field(256, ge=16, multiple_of=8, description="square training/test size")
+    widths: tuple[int, int, int, int] = Field(
+        (64, 128, 256, 512), description="U-Net channels per level, doubling"
+    )
+    discriminator_widths: tuple[int, ...] = Field(
+        (128, 256, 512, 512), min_length=2, description="strides 2, …, 2, 1"
+    )
+    batch_size: int = Field(4, ge=1)
+    train_steps: int = Field(80_000, ge=1, description="the port's default iterations")
+    generator_lr: float = Field(2e-4, gt=0, description="the port's 1e-4 for UCSD")
+    discriminator_lr: float = Field(2e-5, gt=0, description="the port's 1e-5 for UCSD")
+    intensity_weight: float = Field(1.0, ge=0)
+    gradient_weight: float = Field(1.0, ge=0)
+    adversarial_weight: float = Field(0.05, ge=0)
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.intensity_weight, self.gradient_weight, self.adversarial_weight)
+
+
+class FFP:
+    """The Method: generator (used per test frame) and discriminator (training only)."""
+
+    score_kind = "normality"
+
+    def __init__(self, options: FFPOptions, device: str) -> None:
+        self.options = options
+        self.device = device
+        self.context_frames = options.context_frames
+        self.generator = FFPGenerator(options.context_frames, options.widths).to(device)
+        self.discriminator = PatchDiscriminator(options.discriminator_widths).to(device)
+        self.generator.apply(init_normal)
+        self.discriminator.apply(init_normal)
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
+        """Trains on ``source`` only; FFP has no use for auxiliary data, so ``aux`` is ignored."""
+        torch.manual_seed(ctx.seed)
+        self.device = ctx.device
+        self.generator.to(ctx.device)
+        self.discriminator.to(ctx.device)
+        options = self.options
+        sampler = ClipSampler(
+            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
+        )
+        train(
+            self.generator,
+            self.discriminator,
+            sampler,
+            options.loss_weights(),
+            options.train_steps,
+            options.batch_size,
+            (options.generator_lr, options.discriminator_lr),
+            ctx.progress.task("ffp train", options.train_steps),
+        )
+        self.generator.eval()
+
+    def score(self, video: Video) -> np.ndarray:
+        """PSNR (pixels mapped to [0, 1]) of each predicted frame T..N-1 against the true frame."""
+        self.generator.eval()
+        scores = []
+        t = self.context_frames
+        with torch.no_grad():
+            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
+                inputs, target = stacked_windows(frames, t)
+                mse = ((self.generator(inputs) - target) / 2).pow(2).flatten(1).mean(dim=1)
+                scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
+        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    def save(self, folder: Path) -> None:
+        state = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+        }
+        torch.save(state, folder / CHECKPOINT)
+        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+
+    def load(self, folder: Path) -> None:
+        stored = FFPOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
+        if stored != self.options:
+            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
+        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.generator.eval()
+
+    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        """The generator; input: T frames stacked on channels, (1, 3T, H, W) in [-1, 1]."""
+        size = self.options.image_size
+        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
+        return self.generator, (example,)
+
+
+def create(options: FFPOptions, device: str) -> FFP:
+    return FFP(options, device)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "image_size": 64,
+        "widths": (8, 16, 32, 64),
+        "discriminator_widths": (16, 32, 64, 64),
+        "batch_size": 8,
+        "train_steps": 300,
+        "generator_lr": 1e-3,
+        "discriminator_lr": 1e-4,
+    },
+}
+
+
+@hookimpl
+def vadbench_register_models(register: Any) -> None:
+    register(
+        ModelSpec(
+            name="ffp",
+            description="Future Frame Prediction (Liu et al. 2018): U-Net + LS-GAN, no flow loss",
+            options=FFPOptions,
+            create=create,
+            presets=PRESETS,
+        )
+    )

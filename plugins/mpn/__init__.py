@@ -1,0 +1,217 @@
+"""``mpn``: the Meta Prototype Network (Lv et al., CVPR 2021), a few-shot cross-domain baseline.
+
+A future-frame predictor whose decoder features pass through a meta prototype unit: prototypes
+are built per input by attention over the features, and every feature is rebuilt from them and
+added back. Frames score by fusing the prediction's PSNR with the features' distance to their
+nearest prototype (see ``scoring``). vadbench trains it on the source videos and scores targets
+zero-shot, or adapts a copy on k target clips first (k-shot protocol); the official
+meta-training is available and off by default. docs/baselines.md lists every deviation from the
+official code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field, model_validator
+from vadbench_plugins.mpn.data import (
+    ClipSampler,
+    scoring_chunks,
+    stacked_windows,
+    support_clips,
+)
+from vadbench_plugins.mpn.losses import LossWeights, feature_distance
+from vadbench_plugins.mpn.model import MetaPrototypeNetwork
+from vadbench_plugins.mpn.scoring import FeatureScore, fuse_scores, gaussian_template
+from vadbench_plugins.mpn.training import adapt, initial_step_sizes, meta_train, train
+
+from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.hookspecs import hookimpl
+
+CHECKPOINT = "mpn.pt"
+OPTIONS_FILE = "options.json"
+
+
+class MPNOptions(Options):
+    """Defaults are the official code's (Train.py, Train_meta.py, Test.py) at 256×256."""
+
+    context_frames: int = Field(4, ge=1, le=16, description="input frames (official t_length-1)")
+    image_size: int = Field(256, ge=16, multiple_of=8, description="square training/test size")
+    widths: tuple[int, int, int, int] = Field(
+        (64, 128, 256, 512), description="encoder channels per level; features are 2×widths[0]"
+    )
+    prototypes: int = Field(10, ge=2, description="prototypes built per input (official psize)")
+    batch_size: int = Field(4, ge=1)
+    train_steps: int = Field(80_000, ge=1, description="Adam steps of plain training")
+    learning_rate: float = Field(1e-4, gt=0)
+    prediction_weight: float = Field(1.0, ge=0)
+    compactness_weight: float = Field(1.0, ge=0, description="official loss_fea_reconstruct")
+    separation_weight: float = Field(1e-4, ge=0, description="official loss_distinguish")
+    fusion_alpha: float = Field(
+        0.5, ge=0, le=1, description="weight of the PSNR term in the fused score (Test.py: 0.5)"
+    )
+    smoothing_taps: int = Field(15, ge=1, description="Gaussian smoothing window, odd")
+    smoothing_sigma: float = Field(2.0, gt=0)
+    feature_score: FeatureScore = Field(
+        "distance", description="'distance' (paper) or 'psnr' (official Test.py) normalised"
+    )
+    meta_training: bool = Field(False, description="run the official Meta-SGD phase after training")
+    meta_steps: int = Field(1000, ge=1, description="meta-updates, one task (video) each")
+    meta_task_clips: int = Field(4, ge=2, description="clips per task: half support, half query")
+    meta_learning_rate: float = Field(1e-6, gt=0, description="Adam lr of weights and step sizes")
+    adapt_steps: int = Field(1, ge=1, description="k-shot SGD steps (official test_iter)")
+    adapt_lr: float = Field(
+        1e-4, gt=0, description="k-shot step size; meta-training learns it per weight from here"
+    )
+
+    @model_validator(mode="after")
+    def _odd_smoothing(self) -> MPNOptions:
+        if self.smoothing_taps % 2 == 0:
+            raise ValueError("smoothing_taps must be odd so the window is centred on its frame")
+        return self
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.prediction_weight, self.compactness_weight, self.separation_weight)
+
+
+class MPN:
+    """The Method: owns the network and, after meta-training, the learned step sizes."""
+
+    score_kind = "normality"
+
+    def __init__(self, options: MPNOptions, device: str) -> None:
+        self.options = options
+        self.device = device
+        self.context_frames = options.context_frames
+        self.network = MetaPrototypeNetwork(
+            options.context_frames, options.widths, options.prototypes
+        ).to(device)
+        self.step_sizes = initial_step_sizes(self.network, options.adapt_lr)
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
+        """Trains on ``source`` only; MPN has no use for auxiliary data, so ``aux`` is ignored."""
+        torch.manual_seed(ctx.seed)
+        self.device = ctx.device
+        self.network.to(ctx.device)
+        options = self.options
+        sampler = ClipSampler(
+            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
+        )
+        train(
+            self.network,
+            sampler,
+            options.loss_weights(),
+            options.train_steps,
+            options.batch_size,
+            options.learning_rate,
+            ctx.progress.task("mpn train", options.train_steps),
+        )
+        if options.meta_training:
+            self.step_sizes = meta_train(
+                self.network,
+                sampler,
+                options.loss_weights(),
+                options.meta_steps,
+                options.meta_task_clips,
+                options.adapt_lr,
+                options.meta_learning_rate,
+                ctx.progress.task("mpn meta-train", options.meta_steps),
+            )
+        self.network.eval()
+
+    def adapt(self, support: VideoSource, ctx: FitContext) -> MPN:
+        """A copy adapted on the support clips with the (learned or fixed) step sizes."""
+        adapted = copy.deepcopy(self)
+        clips = support_clips(
+            support, self.context_frames + 1, self.options.image_size, self.device
+        )
+        adapt(
+            adapted.network,
+            clips,
+            self.options.loss_weights(),
+            adapted.step_sizes,
+            self.options.adapt_steps,
+            ctx.progress.task("mpn adapt", self.options.adapt_steps),
+        )
+        return adapted
+
+    def score(self, video: Video) -> np.ndarray:
+        """Fused normality of frames T..N-1 (see ``scoring``)."""
+        self.network.eval()
+        psnr, distance = [], []
+        t = self.context_frames
+        with torch.no_grad():
+            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
+                inputs, target = stacked_windows(frames, t)
+                output = self.network.run(inputs)
+                mse = ((output.prediction - target) / 2).pow(2).flatten(1).mean(dim=1)
+                psnr.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
+                readout = output.readout
+                distance.append(feature_distance(readout.queries, readout.nearest))
+        if not psnr:
+            return np.zeros(0)
+        return fuse_scores(
+            torch.cat(psnr).cpu().double().numpy(),
+            torch.cat(distance).cpu().double().numpy(),
+            self.options.fusion_alpha,
+            gaussian_template(self.options.smoothing_taps, self.options.smoothing_sigma),
+            self.options.feature_score,
+        )
+
+    def save(self, folder: Path) -> None:
+        state = {"network": self.network.state_dict(), "step_sizes": self.step_sizes}
+        torch.save(state, folder / CHECKPOINT)
+        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+
+    def load(self, folder: Path) -> None:
+        stored = MPNOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
+        if stored != self.options:
+            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
+        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        self.network.load_state_dict(state["network"])
+        self.step_sizes = dict(state["step_sizes"])
+        self.network.eval()
+
+    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        """The whole network; input: T frames stacked on channels, (1, 3T, H, W) in [-1, 1]."""
+        size = self.options.image_size
+        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
+        return self.network, (example,)
+
+
+def create(options: MPNOptions, device: str) -> MPN:
+    return MPN(options, device)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "image_size": 64,
+        "widths": (8, 16, 32, 64),
+        "batch_size": 8,
+        "train_steps": 300,
+        "learning_rate": 1e-3,
+        "meta_steps": 50,
+        "meta_learning_rate": 1e-4,
+        "adapt_steps": 3,
+    },
+}
+
+
+@hookimpl
+def vadbench_register_models(register: Any) -> None:
+    register(
+        ModelSpec(
+            name="mpn",
+            description="Meta Prototype Network (Lv et al. 2021): prototype-unit frame predictor",
+            options=MPNOptions,
+            create=create,
+            presets=PRESETS,
+            supports_adaptation=True,
+        )
+    )

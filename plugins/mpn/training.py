@@ -1,0 +1,142 @@
+"""MPN's three optimisation loops: plain training, meta-training, and k-shot adaptation.
+
+Plain training updates every weight with Adam on the three losses (official Train.py).
+Meta-training (official Train_meta.py, off by default) is Meta-SGD on the prototype unit and the
+output head only: each task is clips of one source video, split into a support half and a query
+half; one inner SGD step with learned per-parameter step sizes on the support half, and the
+query-half loss after that step updates both the weights and the step sizes.
+k-shot adaptation (official test_init) repeats that inner step on the target's support clips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from vadbench_plugins.mpn.data import ClipSampler, raise_if_not_finite, split_clips
+from vadbench_plugins.mpn.losses import LossWeights, mpn_losses
+from vadbench_plugins.mpn.model import MetaPrototypeNetwork
+
+Advance = Callable[[int], None]
+
+
+def clip_losses(
+    network: MetaPrototypeNetwork,
+    clips: torch.Tensor,
+    weights: LossWeights,
+    fast_weights: dict[str, torch.Tensor] | None = None,
+) -> dict[str, torch.Tensor]:
+    inputs, target = split_clips(clips)
+    return mpn_losses(network.run(inputs, fast_weights), target, weights)
+
+
+def train(
+    network: MetaPrototypeNetwork,
+    sampler: ClipSampler,
+    weights: LossWeights,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    advance: Advance,
+) -> None:
+    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    network.train()
+    for step in range(steps):
+        losses = clip_losses(network, sampler.batch(batch_size), weights)
+        raise_if_not_finite(losses, step, "mpn train")
+        optimizer.zero_grad()
+        losses["total"].backward()
+        optimizer.step()
+        advance(1)
+
+
+def initial_step_sizes(network: MetaPrototypeNetwork, value: float) -> dict[str, torch.Tensor]:
+    """One step size per adaptable weight element, all starting at ``value``."""
+    parameters = dict(network.named_parameters())
+    return {
+        name: torch.full_like(parameters[name], value)
+        for name in network.adaptable_parameter_names()
+    }
+
+
+def inner_step(
+    network: MetaPrototypeNetwork,
+    clips: torch.Tensor,
+    weights: LossWeights,
+    step_sizes: dict[str, torch.Tensor],
+    step: int,
+    stage: str,
+    create_graph: bool,
+) -> dict[str, torch.Tensor]:
+    """Fast weights after one SGD step with per-element step sizes on ``clips``."""
+    current = dict(network.named_parameters())
+    names = list(step_sizes)
+    losses = clip_losses(network, clips, weights)
+    raise_if_not_finite(losses, step, stage)
+    grads = torch.autograd.grad(
+        losses["total"], [current[n] for n in names], create_graph=create_graph
+    )
+    return {n: current[n] - step_sizes[n] * g for n, g in zip(names, grads, strict=True)}
+
+
+def meta_train(
+    network: MetaPrototypeNetwork,
+    sampler: ClipSampler,
+    weights: LossWeights,
+    steps: int,
+    task_clips: int,
+    initial_step_size: float,
+    meta_learning_rate: float,
+    advance: Advance,
+) -> dict[str, torch.Tensor]:
+    """Returns the learned step sizes; the prototype unit and head are updated in place."""
+    step_sizes = {
+        name: value.requires_grad_()
+        for name, value in initial_step_sizes(network, initial_step_size).items()
+    }
+    parameters = dict(network.named_parameters())
+    meta_parameters = [parameters[n] for n in step_sizes] + list(step_sizes.values())
+    optimizer = torch.optim.Adam(meta_parameters, lr=meta_learning_rate)
+    frozen = [p for n, p in parameters.items() if n not in step_sizes]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    network.train()
+    half = task_clips // 2
+    try:
+        for step in range(steps):
+            clips = sampler.task(task_clips)
+            fast = inner_step(
+                network, clips[:half], weights, step_sizes, step, "mpn meta", create_graph=True
+            )
+            query_losses = clip_losses(network, clips[half:], weights, fast)
+            raise_if_not_finite(query_losses, step, "mpn meta query")
+            optimizer.zero_grad()
+            query_losses["total"].backward()
+            optimizer.step()
+            advance(1)
+    finally:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
+    return {name: value.detach() for name, value in step_sizes.items()}
+
+
+def adapt(
+    network: MetaPrototypeNetwork,
+    support: torch.Tensor,
+    weights: LossWeights,
+    step_sizes: dict[str, torch.Tensor],
+    steps: int,
+    advance: Advance,
+) -> None:
+    """In place: ``steps`` SGD steps on the support clips (the caller passes a copy)."""
+    network.train()
+    parameters = dict(network.named_parameters())
+    for step in range(steps):
+        fast = inner_step(
+            network, support, weights, step_sizes, step, "mpn adapt", create_graph=False
+        )
+        with torch.no_grad():
+            for name, value in fast.items():
+                parameters[name].copy_(value)
+        advance(1)
+    network.eval()

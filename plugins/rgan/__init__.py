@@ -1,0 +1,222 @@
+"""``rgan``: few-shot scene-adaptive rGAN (Lu et al., ECCV 2020), a cross-domain baseline.
+
+A GAN whose generator runs a U-Net on each of T=3 input frames and feeds the results, in order,
+to an 8-layer ConvLSTM at full resolution that predicts frame T+1. Its defining training mode is
+MAML-style meta-learning over source videos (each video a task), so that a few gradient steps on
+k clips of a new scene adapt it; vadbench scores targets either zero-shot (trained on the source,
+never adapted) or after that k-shot adaptation. Frames score by PSNR (high = normal).
+docs/baselines.md lists every deviation from the official code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field, field_validator
+from vadbench_plugins.rgan.data import ClipSampler, scoring_chunks, support_clips
+from vadbench_plugins.rgan.losses import StructureLoss
+from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
+from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
+
+from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.hookspecs import hookimpl
+
+CHECKPOINT = "rgan.pt"
+OPTIONS_FILE = "options.json"
+
+
+class RGANOptions(Options):
+    """Defaults are the official code's (rGAN.py, train.py) at 256×256."""
+
+    context_frames: int = Field(3, ge=1, le=16, description="input frames; frame T+1 is predicted")
+    image_size: int = Field(256, ge=16, multiple_of=16, description="square training/test size")
+    unet_widths: tuple[int, int, int, int] = Field(
+        (64, 128, 256, 512), description="per-frame U-Net channels; the bottleneck repeats the last"
+    )
+    lstm_hidden: tuple[int, ...] = Field(
+        (16, 128, 256, 128, 64, 32, 16, 3), description="ConvLSTM layers; the last must be 3 (RGB)"
+    )
+    discriminator_widths: tuple[int, int, int, int] = Field((16, 32, 64, 128))
+    msssim_sigmas: tuple[float, ...] = Field(
+        (0.5, 1.0, 2.0, 4.0, 8.0), description="kornia MS-SSIM scales; the last sets the window"
+    )
+    training: Literal["meta", "standard"] = Field(
+        "meta", description="'meta': first-order MAML over videos (official); 'standard': plain GAN"
+    )
+    meta_steps: int = Field(2000, ge=1, description="meta-updates (official total_epochs)")
+    meta_tasks: int = Field(6, ge=1, description="videos per meta-update (official num_tasks)")
+    meta_shots: int = Field(1, ge=1, description="support clips per task; as many validate it")
+    train_steps: int = Field(80_000, ge=1, description="steps of 'standard' training")
+    batch_size: int = Field(4, ge=1, description="clips per step of 'standard' training")
+    generator_lr: float = Field(2e-4, gt=0)
+    discriminator_lr: float = Field(1e-5, gt=0)
+    adam_betas: tuple[float, float] = (0.5, 0.999)
+    adapt_lr: float = Field(1e-4, gt=0, description="Adam lr of the inner loop and k-shot steps")
+    adapt_steps: int = Field(1, ge=1, description="passes over the support clips (inner loop too)")
+
+    @field_validator("lstm_hidden")
+    @classmethod
+    def _rgb_output(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or value[-1] != 3:
+            raise ValueError("the last ConvLSTM layer is the RGB prediction: its width must be 3")
+        return value
+
+
+class RGAN:
+    """The Method: generator (used per test frame) and discriminator (training only)."""
+
+    score_kind = "normality"
+
+    def __init__(self, options: RGANOptions, device: str) -> None:
+        self.options = options
+        self.device = device
+        self.context_frames = options.context_frames
+        self.generator = RGANGenerator(options.unet_widths, options.lstm_hidden).to(device)
+        self.discriminator = RGANDiscriminator(options.discriminator_widths, options.image_size).to(
+            device
+        )
+        self.structure = StructureLoss(options.msssim_sigmas).to(device)
+
+    def _to(self, device: str) -> None:
+        self.device = device
+        for module in (self.generator, self.discriminator, self.structure):
+            module.to(device)
+
+    def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
+        """Trains on ``source`` only; rGAN has no use for auxiliary data, so ``aux`` is ignored."""
+        torch.manual_seed(ctx.seed)
+        self._to(ctx.device)
+        options = self.options
+        sampler = ClipSampler(
+            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
+        )
+        rates = (options.generator_lr, options.discriminator_lr)
+        if options.training == "meta":
+            meta_train(
+                self.generator,
+                self.discriminator,
+                sampler,
+                self.structure,
+                options.meta_steps,
+                options.meta_tasks,
+                options.meta_shots,
+                (options.adapt_lr, options.adapt_steps),
+                rates,
+                options.adam_betas,
+                ctx.progress.task("rgan meta-train", options.meta_steps),
+            )
+        else:
+            train(
+                self.generator,
+                self.discriminator,
+                sampler,
+                self.structure,
+                options.train_steps,
+                options.batch_size,
+                rates,
+                options.adam_betas,
+                ctx.progress.task("rgan train", options.train_steps),
+            )
+        self.generator.eval()
+
+    def adapt(self, support: VideoSource, ctx: FitContext) -> RGAN:
+        """A copy after the inner loop on the support clips; ``self`` is left untouched."""
+        adapted = copy.deepcopy(self)
+        clips = support_clips(
+            support, self.context_frames + 1, self.options.image_size, self.device
+        )
+        advance = ctx.progress.task("rgan adapt", 1)
+        adapt_in_place(
+            adapted.generator,
+            adapted.discriminator,
+            clips,
+            adapted.structure,
+            self.options.adapt_lr,
+            self.options.adapt_steps,
+            "rgan adapt",
+        )
+        advance(1)
+        adapted.generator.eval()
+        return adapted
+
+    def score(self, video: Video) -> np.ndarray:
+        """PSNR (pixels in [0, 1]) of each predicted frame T..N-1 against the true frame.
+
+        Same result as running the generator on every window, but the per-frame U-Net runs
+        once per frame rather than once per window that contains it (T times fewer passes).
+        """
+        self.generator.eval()
+        scores = []
+        t = self.context_frames
+        with torch.no_grad():
+            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
+                encoded = self.generator.encode(frames)
+                windows = torch.stack([encoded[i : i + t] for i in range(len(frames) - t)])
+                mse = (self.generator.recur(windows) - frames[t:]).pow(2).flatten(1).mean(dim=1)
+                scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
+        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    def save(self, folder: Path) -> None:
+        state = {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+        }
+        torch.save(state, folder / CHECKPOINT)
+        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+
+    def load(self, folder: Path) -> None:
+        stored = RGANOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
+        if stored != self.options:
+            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
+        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.generator.eval()
+
+    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        """The generator; input: the T frames as one (1, T, 3, H, W) tensor in [0, 1]."""
+        size = self.options.image_size
+        example = torch.zeros(1, self.context_frames, 3, size, size, device=self.device)
+        return self.generator, (example,)
+
+
+def create(options: RGANOptions, device: str) -> RGAN:
+    return RGAN(options, device)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "cpu": {
+        "image_size": 32,
+        "unet_widths": (8, 16, 32, 32),
+        "lstm_hidden": (4, 4, 4, 4, 4, 4, 4, 3),
+        "discriminator_widths": (8, 16, 32, 32),
+        "msssim_sigmas": (0.5, 1.0, 2.0),
+        "meta_steps": 150,
+        "meta_tasks": 2,
+        "train_steps": 300,
+        "batch_size": 8,
+        "generator_lr": 1e-3,
+        "discriminator_lr": 1e-4,
+        "adapt_lr": 1e-3,
+    },
+}
+
+
+@hookimpl
+def vadbench_register_models(register: Any) -> None:
+    register(
+        ModelSpec(
+            name="rgan",
+            description="rGAN (Lu et al. 2020): U-Net + ConvLSTM GAN predictor, MAML meta-trained",
+            options=RGANOptions,
+            create=create,
+            presets=PRESETS,
+            supports_adaptation=True,
+        )
+    )

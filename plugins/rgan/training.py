@@ -1,0 +1,144 @@
+"""rGAN's optimisation: one GAN step, plain training, MAML-style meta-training, k-shot adaptation.
+
+Meta-training follows the official train.py: every meta-update draws ``tasks`` source videos;
+on each, copies of the generator and discriminator take one inner Adam step per support clip
+(lr 1e-4, batch 1), the validation loss of the adapted copies on other clips of the same video
+gives first-order meta-gradients at the adapted weights, and their sum over tasks drives the outer
+Adam step. k-shot adaptation is exactly that inner loop, run on the target's support clips.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import torch
+from vadbench_plugins.rgan.data import ClipSampler, raise_if_not_finite, split_clips
+from vadbench_plugins.rgan.losses import StructureLoss, discriminator_loss, generator_losses
+from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
+
+Advance = Callable[[int], None]
+Betas = tuple[float, float]
+
+
+def clip_losses(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    clips: torch.Tensor,
+    structure: StructureLoss,
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    """Generator terms and discriminator loss on a batch of clips."""
+    inputs, target = split_clips(clips)
+    prediction = generator(inputs)
+    terms = generator_losses(prediction, target, discriminator(prediction), structure)
+    d_loss = discriminator_loss(discriminator(target), discriminator(prediction.detach()))
+    return terms, d_loss
+
+
+def gan_step(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    g_optimizer: torch.optim.Optimizer,
+    d_optimizer: torch.optim.Optimizer,
+    clips: torch.Tensor,
+    structure: StructureLoss,
+    step: int,
+    stage: str,
+) -> None:
+    """Generator update, then discriminator update on the same prediction (official order)."""
+    terms, d_loss = clip_losses(generator, discriminator, clips, structure)
+    raise_if_not_finite({**terms, "discriminator": d_loss}, step, stage)
+    g_optimizer.zero_grad()
+    terms["total"].backward()
+    g_optimizer.step()
+    d_optimizer.zero_grad()
+    d_loss.backward()
+    d_optimizer.step()
+
+
+def train(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    sampler: ClipSampler,
+    structure: StructureLoss,
+    steps: int,
+    batch_size: int,
+    learning_rates: tuple[float, float],
+    betas: Betas,
+    advance: Advance,
+) -> None:
+    """Plain (non-meta) GAN training on random source clips."""
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
+    generator.train()
+    for step in range(steps):
+        clips = sampler.batch(batch_size)
+        gan_step(generator, discriminator, g_optimizer, d_optimizer, clips, structure, step, "rgan")
+        advance(1)
+
+
+def adapt_in_place(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    support: torch.Tensor,
+    structure: StructureLoss,
+    learning_rate: float,
+    passes: int,
+    stage: str,
+) -> None:
+    """The inner loop: fresh Adam optimisers, one step per support clip, ``passes`` times."""
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rate)
+    generator.train()
+    for step in range(passes * len(support)):
+        clip = support[step % len(support)].unsqueeze(0)
+        gan_step(generator, discriminator, g_optimizer, d_optimizer, clip, structure, step, stage)
+
+
+def meta_train(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    sampler: ClipSampler,
+    structure: StructureLoss,
+    steps: int,
+    tasks: int,
+    shots: int,
+    inner: tuple[float, int],
+    learning_rates: tuple[float, float],
+    betas: Betas,
+    advance: Advance,
+) -> None:
+    """First-order MAML over source videos; ``inner`` is the (lr, passes) of the inner loop."""
+    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
+    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
+    inner_lr, inner_passes = inner
+    for step in range(steps):
+        g_grads = [torch.zeros_like(p) for p in generator.parameters()]
+        d_grads = [torch.zeros_like(p) for p in discriminator.parameters()]
+        for _ in range(tasks):
+            clips = sampler.task(2 * shots)
+            fast_g, fast_d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+            stage = f"rgan meta-train step {step}, inner loop"
+            adapt_in_place(fast_g, fast_d, clips[:shots], structure, inner_lr, inner_passes, stage)
+            terms, d_loss = clip_losses(fast_g, fast_d, clips[shots:], structure)
+            raise_if_not_finite({**terms, "discriminator": d_loss}, step, "rgan meta-train")
+            task_g = torch.autograd.grad(terms["total"], list(fast_g.parameters()))
+            task_d = torch.autograd.grad(d_loss, list(fast_d.parameters()))
+            for total, grad in zip(g_grads + d_grads, task_g + task_d, strict=True):
+                total.add_(grad)
+        refresh_batch_statistics(generator, clips[shots:])
+        for parameter, grad in zip(generator.parameters(), g_grads, strict=True):
+            parameter.grad = grad
+        for parameter, grad in zip(discriminator.parameters(), d_grads, strict=True):
+            parameter.grad = grad
+        g_optimizer.step()
+        d_optimizer.step()
+        advance(1)
+
+
+def refresh_batch_statistics(generator: RGANGenerator, clips: torch.Tensor) -> None:
+    """One training-mode forward so BatchNorm's running statistics follow the meta-updated
+    weights; the official code gets the same from its "dummy forward pass" per meta-update."""
+    generator.train()
+    with torch.no_grad():
+        generator(split_clips(clips)[0])
