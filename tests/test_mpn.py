@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 from vadbench_plugins.mpn import MPN, PRESETS, MPNOptions, vadbench_register_models
-from vadbench_plugins.mpn.data import scoring_chunks, stacked_windows
 from vadbench_plugins.mpn.losses import (
     LossWeights,
     compactness_loss,
@@ -25,6 +24,7 @@ from vadbench_plugins.mpn.scoring import fuse_scores, gaussian_template, min_max
 
 from tests.builders import moving_square_video
 from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
+from vadbench.clips import scoring_chunks, stacked_windows
 
 TINY = {
     "image_size": 16,

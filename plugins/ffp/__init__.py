@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import Field
-from vadbench_plugins.ffp.data import ClipSampler, scoring_chunks, stacked_windows
 from vadbench_plugins.ffp.losses import LossWeights
 from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_normal
 from vadbench_plugins.ffp.training import train
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
 
 CHECKPOINT = "ffp.pt"

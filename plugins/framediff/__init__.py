@@ -17,9 +17,8 @@ from pydantic import Field
 from torch import nn
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.clips import UNIT, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
-
-SCORE_CHUNK = 128
 
 
 class FrameDiffOptions(Options):
@@ -57,24 +56,13 @@ class FrameDiff:
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Nothing to learn: the prediction rule is fixed."""
 
-    def _tensor(self, frames: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(frames).to(self.device).permute(0, 3, 1, 2).float() / 255.0
-        size = self.options.image_size
-        if tensor.shape[-2:] != (size, size):
-            tensor = nn.functional.interpolate(
-                tensor, size=(size, size), mode="bilinear", align_corners=False
-            )
-        return tensor
-
     def score(self, video: Video) -> np.ndarray:
         """PSNR per predicted frame, reading the video in chunks so memory stays flat."""
-        t = self.context_frames
+        t, size = self.context_frames, self.options.image_size
         scores = []
-        for start in range(0, video.num_frames - t, SCORE_CHUNK):
-            stop = min(start + SCORE_CHUNK + t, video.num_frames)
-            frames = self._tensor(video.frames(start, stop))
-            windows = torch.stack([frames[i : i + t] for i in range(stop - start - t)])
-            scores.append(psnr(self.module(windows.flatten(1, 2)), frames[t:]))
+        for frames in scoring_chunks(video, t, size, self.device, UNIT):
+            inputs, targets = stacked_windows(frames, t)
+            scores.append(psnr(self.module(inputs), targets))
         return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
 
     def save(self, folder: Path) -> None:

@@ -18,12 +18,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from pydantic import Field, field_validator
-from vadbench_plugins.rgan.data import ClipSampler, scoring_chunks, support_clips
 from vadbench_plugins.rgan.losses import StructureLoss
 from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
 from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
 
 CHECKPOINT = "rgan.pt"
@@ -93,7 +93,7 @@ class RGAN:
         self._to(ctx.device)
         options = self.options
         sampler = ClipSampler(
-            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
+            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed, UNIT
         )
         rates = (options.generator_lr, options.discriminator_lr)
         if options.training == "meta":
@@ -128,7 +128,7 @@ class RGAN:
         """A copy after the inner loop on the support clips; ``self`` is left untouched."""
         adapted = copy.deepcopy(self)
         clips = support_clips(
-            support, self.context_frames + 1, self.options.image_size, self.device
+            support, self.context_frames + 1, self.options.image_size, self.device, UNIT
         )
         advance = ctx.progress.task("rgan adapt", 1)
         adapt_in_place(
@@ -154,7 +154,7 @@ class RGAN:
         scores = []
         t = self.context_frames
         with torch.no_grad():
-            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
+            for frames in scoring_chunks(video, t, self.options.image_size, self.device, UNIT):
                 encoded = self.generator.encode(frames)
                 windows = torch.stack([encoded[i : i + t] for i in range(len(frames) - t)])
                 mse = (self.generator.recur(windows) - frames[t:]).pow(2).flatten(1).mean(dim=1)

@@ -13,9 +13,10 @@ import copy
 from collections.abc import Callable
 
 import torch
-from vadbench_plugins.rgan.data import ClipSampler, raise_if_not_finite, split_clips
 from vadbench_plugins.rgan.losses import StructureLoss, discriminator_loss, generator_losses
 from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
+
+from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
 
 Advance = Callable[[int], None]
 Betas = tuple[float, float]
@@ -28,7 +29,7 @@ def clip_losses(
     structure: StructureLoss,
 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Generator terms and discriminator loss on a batch of clips."""
-    inputs, target = split_clips(clips)
+    inputs, target = split_clips(clips, stack_inputs=False)
     prediction = generator(inputs)
     terms = generator_losses(prediction, target, discriminator(prediction), structure)
     d_loss = discriminator_loss(discriminator(target), discriminator(prediction.detach()))
@@ -141,4 +142,4 @@ def refresh_batch_statistics(generator: RGANGenerator, clips: torch.Tensor) -> N
     weights; the official code gets the same from its "dummy forward pass" per meta-update."""
     generator.train()
     with torch.no_grad():
-        generator(split_clips(clips)[0])
+        generator(split_clips(clips, stack_inputs=False)[0])

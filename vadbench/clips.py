@@ -1,8 +1,6 @@
-"""How MPN reads frames: random training clips, a video's test windows, k-shot support clips.
-
-Frames are decoded on demand (a clip per draw), never a whole split in memory. MPN works on
-pixels in [-1, 1] (the official loader's ``/127.5 - 1``) with the T input frames stacked on the
-channel axis.
+"""Frames as tensors for frame-prediction models: training clips, k-shot support clips, scoring
+chunks, and the non-finite-loss guard. Shared by model plugins so that every model reads data the
+same way: decoded on demand (a clip per draw), never a whole split in memory.
 """
 
 from __future__ import annotations
@@ -16,25 +14,35 @@ import torch.nn.functional as F
 from vadbench.api import VadbenchError, Video, VideoSource
 
 SCORE_CHUNK = 64
+SIGNED = (-1.0, 1.0)  # FFP-style generators with a tanh output
+UNIT = (0.0, 1.0)  # ToTensor-style inputs
 
 
-def frames_to_tensor(frames: np.ndarray, size: int, device: str) -> torch.Tensor:
-    """uint8 (n, H, W, 3) → float (n, 3, size, size) in [-1, 1]."""
-    tensor = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+def frames_to_tensor(
+    frames: np.ndarray, size: int, device: str, value_range: tuple[float, float] = SIGNED
+) -> torch.Tensor:
+    """uint8 (n, H, W, 3) → float (n, 3, size, size) with pixels in ``value_range``."""
+    low, high = value_range
+    tensor = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float()
+    tensor = tensor * ((high - low) / 255.0) + low
     if tensor.shape[-2:] != (size, size):
         tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
     return tensor
 
 
-def split_clips(clips: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(b, T+1, 3, H, W) → inputs stacked on channels (b, 3T, H, W) and the target (b, 3, H, W)."""
-    return clips[:, :-1].flatten(1, 2), clips[:, -1]
-
-
 class ClipSampler:
-    """Draws clips of ``length`` consecutive frames from the training videos."""
+    """Draws clips of ``length`` consecutive frames (``(b, length, 3, size, size)``) from the
+    training videos of a source."""
 
-    def __init__(self, source: VideoSource, length: int, size: int, device: str, seed: int):
+    def __init__(
+        self,
+        source: VideoSource,
+        length: int,
+        size: int,
+        device: str,
+        seed: int,
+        value_range: tuple[float, float] = SIGNED,
+    ) -> None:
         self.videos = [v for v in source.videos() if v.num_frames >= length]
         if not self.videos:
             raise VadbenchError(
@@ -43,11 +51,13 @@ class ClipSampler:
         self.length = length
         self.size = size
         self.device = device
+        self.value_range = value_range
         self.rng = np.random.default_rng(seed)
         self.starts_per_video = np.array([v.num_frames - length + 1 for v in self.videos])
 
     def _clip(self, video: Video, start: int) -> torch.Tensor:
-        return frames_to_tensor(video.frames(start, start + self.length), self.size, self.device)
+        frames = video.frames(start, start + self.length)
+        return frames_to_tensor(frames, self.size, self.device, self.value_range)
 
     def batch(self, count: int) -> torch.Tensor:
         """``count`` clips drawn uniformly over every clip of every video, as a shuffled loader
@@ -62,7 +72,7 @@ class ClipSampler:
         return torch.stack(picks)
 
     def task(self, count: int) -> torch.Tensor:
-        """``count`` distinct clips of one random video: a meta-learning task."""
+        """``count`` clips of one random video: a meta-learning task (videos stand for scenes)."""
         video_index = int(self.rng.integers(len(self.videos)))
         starts = self.rng.choice(
             self.starts_per_video[video_index],
@@ -72,11 +82,25 @@ class ClipSampler:
         return torch.stack([self._clip(self.videos[video_index], int(s)) for s in starts])
 
 
-def support_clips(support: VideoSource, length: int, size: int, device: str) -> torch.Tensor:
-    """Every window of ``length`` frames of the k-shot support videos (one per clip the harness
-    draws, since each holds exactly ``length`` frames)."""
+def split_clips(
+    clips: torch.Tensor, stack_inputs: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(b, T+1, 3, H, W) → the T input frames and the target (b, 3, H, W). Inputs are stacked on
+    channels (b, 3T, H, W) unless ``stack_inputs`` is False (then (b, T, 3, H, W))."""
+    inputs = clips[:, :-1]
+    return (inputs.flatten(1, 2) if stack_inputs else inputs), clips[:, -1]
+
+
+def support_clips(
+    support: VideoSource,
+    length: int,
+    size: int,
+    device: str,
+    value_range: tuple[float, float] = SIGNED,
+) -> torch.Tensor:
+    """Every window of ``length`` frames of the k-shot support videos, (n, length, 3, H, W)."""
     clips = [
-        frames_to_tensor(window, size, device)
+        frames_to_tensor(window, size, device, value_range)
         for video in support.videos()
         for window in video.iter_clips(length)
     ]
@@ -85,13 +109,19 @@ def support_clips(support: VideoSource, length: int, size: int, device: str) -> 
     return torch.stack(clips)
 
 
-def scoring_chunks(video: Video, context: int, size: int, device: str) -> Iterator[torch.Tensor]:
+def scoring_chunks(
+    video: Video,
+    context: int,
+    size: int,
+    device: str,
+    value_range: tuple[float, float] = SIGNED,
+) -> Iterator[torch.Tensor]:
     """The video's frames in overlapping chunks (n, 3, H, W): each chunk's frames from index
-    ``context`` on are predicted exactly once over all chunks, and memory stays flat however long
-    the video is."""
+    ``context`` on are predicted exactly once over all chunks, and memory stays flat however
+    long the video is."""
     for start in range(0, video.num_frames - context, SCORE_CHUNK):
         stop = min(start + SCORE_CHUNK + context, video.num_frames)
-        yield frames_to_tensor(video.frames(start, stop), size, device)
+        yield frames_to_tensor(video.frames(start, stop), size, device, value_range)
 
 
 def stacked_windows(frames: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -102,7 +132,7 @@ def stacked_windows(frames: torch.Tensor, context: int) -> tuple[torch.Tensor, t
 
 
 def raise_if_not_finite(losses: Mapping[str, torch.Tensor], step: int, stage: str) -> None:
-    """Stops training with a message naming the loss and the step, instead of NaN weights."""
+    """Stop training with a message naming the loss and the step, instead of NaN weights."""
     for name, value in losses.items():
         if not torch.isfinite(value).all():
             raise VadbenchError(f"{stage}: loss {name!r} is not finite at step {step}")
