@@ -129,5 +129,5 @@ CPU_PRESET: dict[str, object] = {
     "object_stage": 1,
     "object_pool_size": 64,
     "batch_size": 8,
-    "train_steps": 300,
+    "train_steps": 1200,
 }
