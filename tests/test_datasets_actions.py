@@ -7,15 +7,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from vadbench_plugins.datasets.actions import (
-    Hmdb51Options,
-    JesterOptions,
-    Ucf101Options,
-    open_hmdb51,
-    open_jester,
-    open_ucf101,
-)
-from vadbench_plugins.datasets.common import spread_over_classes
 
 from tests.dataset_fixtures import (
     build_hmdb51,
@@ -25,6 +16,15 @@ from tests.dataset_fixtures import (
     write_appledouble,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.actions import (
+    Hmdb51Options,
+    JesterOptions,
+    Ucf101Options,
+    open_hmdb51,
+    open_jester,
+    open_ucf101,
+)
+from vadbench_plugins.datasets.common import spread_over_classes
 
 ODD_NAME = "(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0.avi"
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 from scipy.io import savemat
-from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
 
 from tests.dataset_fixtures import (
     build_avenue,
@@ -20,6 +19,7 @@ from tests.dataset_fixtures import (
     write_vol_label,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 AVENUE_TEST_LENGTHS = [

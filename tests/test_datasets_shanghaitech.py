@@ -8,12 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from vadbench_plugins.datasets.shanghaitech import (
-    SHT_DC_DEFAULT,
-    ScenePartition,
-    ShanghaiTechOptions,
-    open_shanghaitech,
-)
 
 from tests.dataset_fixtures import (
     build_shanghaitech,
@@ -22,6 +16,12 @@ from tests.dataset_fixtures import (
     write_frames,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.shanghaitech import (
+    SHT_DC_DEFAULT,
+    ScenePartition,
+    ShanghaiTechOptions,
+    open_shanghaitech,
+)
 
 
 @pytest.fixture

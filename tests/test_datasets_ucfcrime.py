@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
 
 from tests.dataset_fixtures import annotation_line, build_ucfcrime, frame_index, write_appledouble
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
 
 TRAIN_LIST = [
     "Abuse/Abuse001_x264.mp4",

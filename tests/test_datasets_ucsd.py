@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd, parse_gt_frames
 
 from tests.dataset_fixtures import (
     build_ucsd,
@@ -17,6 +16,7 @@ from tests.dataset_fixtures import (
     write_tiny_tiffs,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd, parse_gt_frames
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

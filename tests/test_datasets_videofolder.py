@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 from tests.dataset_fixtures import frame_index, write_appledouble, write_frames, write_video
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 LABELS = """video,start,end
 "cam 1 (night).avi",2,4

@@ -12,9 +12,9 @@ import time
 import pytest
 import torch
 from torch import nn
-from vadbench_plugins.metrics import efficiency
 
 from vadbench.api import EfficiencyInput
+from vadbench_plugins.metrics import efficiency
 
 
 class Small(nn.Module):

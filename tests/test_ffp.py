@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+from tests.builders import moving_square_video
+from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
 from vadbench_plugins.ffp import FFP, PRESETS, FFPOptions, vadbench_register_models
 from vadbench_plugins.ffp.losses import (
     LossWeights,
@@ -20,9 +23,6 @@ from vadbench_plugins.ffp.losses import (
     intensity_loss,
 )
 from vadbench_plugins.ffp.model import FFPGenerator
-
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
 
 TINY = {
     "image_size": 16,

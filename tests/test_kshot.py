@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 from tests.conftest import CliRunner, write_plugin
 from vadbench.api import DataError
 from vadbench.protocol import draw_support
+from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 ADAPTABLE_MODEL = """
 import json

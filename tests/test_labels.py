@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy.io import savemat
-from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 from tests.builders import png_bytes, write_frame_folder
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

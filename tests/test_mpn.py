@@ -10,6 +10,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+from tests.builders import moving_square_video
+from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
+from vadbench.clips import scoring_chunks, stacked_windows
 from vadbench_plugins.mpn import MPN, PRESETS, MPNOptions, vadbench_register_models
 from vadbench_plugins.mpn.losses import (
     LossWeights,
@@ -21,10 +25,6 @@ from vadbench_plugins.mpn.losses import (
 )
 from vadbench_plugins.mpn.model import MetaPrototypeUnit
 from vadbench_plugins.mpn.scoring import fuse_scores, gaussian_template, min_max, smooth
-
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
-from vadbench.clips import scoring_chunks, stacked_windows
 
 TINY = {
     "image_size": 16,

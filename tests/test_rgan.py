@@ -11,6 +11,9 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+
+from tests.builders import moving_square_video
+from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
 from vadbench_plugins.rgan import PRESETS, RGAN, RGANOptions, vadbench_register_models
 from vadbench_plugins.rgan.losses import (
     StructureLoss,
@@ -19,9 +22,6 @@ from vadbench_plugins.rgan.losses import (
     generator_losses,
 )
 from vadbench_plugins.rgan.model import RGANGenerator
-
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
 
 TINY = {
     "image_size": 16,

@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 from pydantic import ValidationError
+
+from vadbench.api import CommandSpec, ConfigError, DatasetSpec
 from vadbench_plugins import synthetic
 from vadbench_plugins.synthetic import cache
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES, anomaly_code
@@ -30,8 +32,6 @@ from vadbench_plugins.synthetic.cache import (
 from vadbench_plugins.synthetic.dataset import SyntheticDataset, SyntheticOptions
 from vadbench_plugins.synthetic.domains import DOMAIN_NAMES, DOMAINS
 from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video
-
-from vadbench.api import CommandSpec, ConfigError, DatasetSpec
 
 SMALL = GeneratorParams(
     resolution=32, frames_per_video=32, train_videos=2, test_videos=2, ti_videos=2

@@ -15,6 +15,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
+
+from tests.builders import write_square_dataset
+from vadbench import hookspecs
+from vadbench.api import FitContext, ListSource, Method, VadbenchError, Video
+from vadbench.plugins import load_plugins
 from vadbench_plugins import zxvad
 from vadbench_plugins.zxvad import gallery, losses
 from vadbench_plugins.zxvad.backbones import build_object_network
@@ -30,11 +35,6 @@ from vadbench_plugins.zxvad.training import (
     build_object_locator,
     train,
 )
-
-from tests.builders import write_square_dataset
-from vadbench import hookspecs
-from vadbench.api import FitContext, ListSource, Method, VadbenchError, Video
-from vadbench.plugins import load_plugins
 
 TINY = {
     "context_frames": 2,

@@ -144,7 +144,7 @@ def profile_markdown(rows: list[dict[str, Any]], profile: ProfileFile) -> str:
         "\n".join(lines),
     ]
     if profile.reference:
-        parts.append(f"Numbers in brackets: {profile.reference_source or 'reference values'}.")
+        parts.append(f"Numbers in brackets: {profile.reference_source or 'reference values'}")
     notes = profile_notes(rows)
     if notes:
         parts.append("Notes:\n" + "\n".join(f"- {note}" for note in notes))

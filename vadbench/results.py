@@ -114,8 +114,10 @@ def format_number(value: float) -> str:
     magnitude = abs(value)
     if magnitude >= 1000:
         return f"{value:,.0f}"
-    if magnitude >= 10:
+    if magnitude >= 100:
         return f"{value:.1f}"
+    if magnitude >= 10:
+        return f"{value:.2f}"
     if magnitude == 0 or magnitude >= 0.001:
         return f"{value:.3f}"
     return f"{value:.2e}"

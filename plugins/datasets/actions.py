@@ -23,6 +23,9 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
+from vadbench.hookspecs import hookimpl
 from vadbench_plugins.datasets.common import (
     DatasetOptions,
     ListedDataset,
@@ -37,9 +40,6 @@ from vadbench_plugins.datasets.common import (
     video_file_video,
     visible,
 )
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
 
 HMDB_SPLITS = "testTrainMulti_7030_splits"
 UCF_SPLITS = "ucfTrainTestlist"

@@ -25,6 +25,10 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 from scipy.io import loadmat, whosmat
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
+from vadbench.hookspecs import hookimpl
+from vadbench.video import count_frames
 from vadbench_plugins.datasets.common import (
     ListedDataset,
     VideoDatasetOptions,
@@ -37,10 +41,6 @@ from vadbench_plugins.datasets.common import (
     video_files,
 )
 from vadbench_plugins.datasets.frames import read_mat_labels, split_concatenated_labels
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "training_videos", "test": "testing_videos"}
 LABEL_MASK_FOLDER = "testing_label_mask"

@@ -16,10 +16,10 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from PIL import Image
 from pydantic import Field
-from vadbench_plugins.datasets.frames import list_frames, read_image
 
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
 from vadbench.video import FrameCounting, is_video_file, video_from_file
+from vadbench_plugins.datasets.frames import list_frames, read_image
 
 
 class DatasetOptions(Options):

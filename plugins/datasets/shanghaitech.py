@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Options, Split, Video
+from vadbench.hookspecs import hookimpl
 from vadbench_plugins.datasets.common import (
     ListedDataset,
     NpyMaskReader,
@@ -30,9 +33,6 @@ from vadbench_plugins.datasets.common import (
     video_files,
 )
 from vadbench_plugins.datasets.frames import list_frames, read_frame_masks
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Options, Split, Video
-from vadbench.hookspecs import hookimpl
 
 LAYOUT = (
     "<root>/training/videos/01_001.avi…, testing/frames/01_0014/000.jpg…, "

@@ -32,6 +32,10 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
+from vadbench.hookspecs import hookimpl
+from vadbench.video import count_frames, is_video_file
 from vadbench_plugins.datasets.common import (
     ListedDataset,
     VideoDatasetOptions,
@@ -41,10 +45,6 @@ from vadbench_plugins.datasets.common import (
     video_file_video,
     visible,
 )
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames, is_video_file
 
 ANNOTATION = re.compile(r"Temporal_Anomaly_Annotation.*\.txt", re.IGNORECASE)
 TRAIN_LIST = "Anomaly_Train.txt"

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
+from vadbench.hookspecs import hookimpl
 from vadbench_plugins.datasets.common import (
     DatasetOptions,
     ListedDataset,
@@ -34,9 +37,6 @@ from vadbench_plugins.datasets.common import (
     under_root,
 )
 from vadbench_plugins.datasets.frames import list_frames
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
 
 SUBSET_FOLDERS = {"ped1": "UCSDped1", "ped2": "UCSDped2"}
 # The FFP/MNAD value of Ped2 Test006 (datasets.md §1, trap b); Ped1 has no known disagreement.

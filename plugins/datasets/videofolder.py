@@ -23,6 +23,10 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field
+
+from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
+from vadbench.hookspecs import hookimpl
+from vadbench.video import count_frames
 from vadbench_plugins.datasets.common import (
     ListedDataset,
     VideoDatasetOptions,
@@ -35,10 +39,6 @@ from vadbench_plugins.datasets.common import (
     video_files,
 )
 from vadbench_plugins.datasets.frames import list_frames
-
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "train", "test": "test"}
 LABEL_COLUMNS = ("video", "start", "end")

@@ -16,13 +16,13 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import Field
-from vadbench_plugins.ffp.losses import LossWeights
-from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_normal
-from vadbench_plugins.ffp.training import train
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.ffp.losses import LossWeights
+from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_normal
+from vadbench_plugins.ffp.training import train
 
 CHECKPOINT = "ffp.pt"
 OPTIONS_FILE = "options.json"

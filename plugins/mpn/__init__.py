@@ -19,14 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import Field, model_validator
-from vadbench_plugins.mpn.losses import LossWeights, feature_distance
-from vadbench_plugins.mpn.model import MetaPrototypeNetwork
-from vadbench_plugins.mpn.scoring import FeatureScore, fuse_scores, gaussian_template
-from vadbench_plugins.mpn.training import adapt, initial_step_sizes, meta_train, train
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.mpn.losses import LossWeights, feature_distance
+from vadbench_plugins.mpn.model import MetaPrototypeNetwork
+from vadbench_plugins.mpn.scoring import FeatureScore, fuse_scores, gaussian_template
+from vadbench_plugins.mpn.training import adapt, initial_step_sizes, meta_train, train
 
 CHECKPOINT = "mpn.pt"
 OPTIONS_FILE = "options.json"

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+
 from vadbench_plugins.mpn.model import MPNOutput
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from vadbench_plugins.mpn.losses import LossWeights, mpn_losses
-from vadbench_plugins.mpn.model import MetaPrototypeNetwork
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench_plugins.mpn.losses import LossWeights, mpn_losses
+from vadbench_plugins.mpn.model import MetaPrototypeNetwork
 
 Advance = Callable[[int], None]
 

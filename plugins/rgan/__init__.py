@@ -18,13 +18,13 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from pydantic import Field, field_validator
-from vadbench_plugins.rgan.losses import StructureLoss
-from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
-from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
 from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.rgan.losses import StructureLoss
+from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
+from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
 
 CHECKPOINT = "rgan.pt"
 OPTIONS_FILE = "options.json"

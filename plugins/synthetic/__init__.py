@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vadbench_plugins.synthetic.commands import command_specs
-from vadbench_plugins.synthetic.dataset import dataset_spec
-
 from vadbench.api import CommandSpec, DatasetSpec
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.synthetic.commands import command_specs
+from vadbench_plugins.synthetic.dataset import dataset_spec
 
 
 @hookimpl

@@ -12,6 +12,7 @@ import itertools
 from collections.abc import Callable, Sequence
 
 import numpy as np
+
 from vadbench_plugins.synthetic.figures import (
     Actor,
     bicycle,

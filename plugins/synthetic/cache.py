@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from vadbench.api import DataError
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES
 from vadbench_plugins.synthetic.render import (
     GENERATOR_VERSION,
@@ -45,8 +47,6 @@ from vadbench_plugins.synthetic.render import (
     render_ti_clip,
     render_video,
 )
-
-from vadbench.api import DataError
 
 TI = "ti"
 MANIFEST = "manifest.json"

@@ -10,13 +10,13 @@ from typing import Any
 
 import numpy as np
 from pydantic import Field, field_validator
+
+from vadbench.api import ConfigError, DatasetSpec, ListSource, Options, Split
 from vadbench_plugins.datasets.frames import FramesDataset, FramesOptions, open_frames
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES
 from vadbench_plugins.synthetic.cache import TI, cache_key, default_cache_dir, ensure_domain
 from vadbench_plugins.synthetic.domains import DOMAIN_NAMES
 from vadbench_plugins.synthetic.render import GENERATOR_VERSION, GeneratorParams
-
-from vadbench.api import ConfigError, DatasetSpec, ListSource, Options, Split
 
 LAYOUT = (
     "rendered on first use into <cache_dir>/<key>/<domain>/ in the FFP/MNAD packaging: "

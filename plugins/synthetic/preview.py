@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+
 from vadbench_plugins.synthetic.anomalies import anomaly_code
 from vadbench_plugins.synthetic.cache import TI
 from vadbench_plugins.synthetic.domains import DOMAINS

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import numpy as np
+
+from vadbench.api import ConfigError
 from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES, anomaly_code, plan_anomalies
 from vadbench_plugins.synthetic.figures import draw
 from vadbench_plugins.synthetic.scene import (
@@ -20,8 +22,6 @@ from vadbench_plugins.synthetic.scene import (
     scene_for,
 )
 from vadbench_plugins.synthetic.ti import render_ti_frames
-
-from vadbench.api import ConfigError
 
 GENERATOR_VERSION = "1"
 MIN_ABNORMAL, MAX_ABNORMAL = 0.25, 0.80

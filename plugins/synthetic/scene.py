@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import zoom
+
 from vadbench_plugins.synthetic.domains import DOMAINS, Domain, Route, Sensor
 from vadbench_plugins.synthetic.figures import Actor, draw, gait, person_colours
 

@@ -7,6 +7,7 @@ or cluttered backgrounds, framed nothing like a surveillance camera.
 from __future__ import annotations
 
 import numpy as np
+
 from vadbench_plugins.synthetic.domains import Sensor
 from vadbench_plugins.synthetic.figures import SKIN, Actor, draw, hand, person, person_colours
 from vadbench_plugins.synthetic.scene import apply_sensor, rng_for

@@ -16,11 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
-from vadbench_plugins.zxvad.gallery import gallery_command
-from vadbench_plugins.zxvad.losses import to_unit_range
-from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
-from vadbench_plugins.zxvad.training import Trainer, build_generator, train
 
 from vadbench.api import (
     ConfigError,
@@ -30,6 +25,11 @@ from vadbench.api import (
     VideoSource,
 )
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
+from vadbench_plugins.zxvad.gallery import gallery_command
+from vadbench_plugins.zxvad.losses import to_unit_range
+from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
+from vadbench_plugins.zxvad.training import Trainer, build_generator, train
 
 WEIGHTS_FILE = "zxvad.pt"
 OPTIONS_FILE = "options.json"

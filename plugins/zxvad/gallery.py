@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
+
+from vadbench.api import CommandSpec, ConfigError, VideoSource
+from vadbench.config import open_matrix_dataset
 from vadbench_plugins.zxvad.frames import FrameSampler
 from vadbench_plugins.zxvad.options import ZxVADOptions
 from vadbench_plugins.zxvad.synthesis import synthesize
 from vadbench_plugins.zxvad.training import build_object_locator
-
-from vadbench.api import CommandSpec, ConfigError, VideoSource
-from vadbench.config import open_matrix_dataset
 
 ROW_LABELS = ("object (R's mask)", "normal frame", "pseudo-abnormal", "mask M~")
 MIN_TILE = 128

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
 from vadbench_plugins.zxvad.backbones import ObjectNetwork, build_object_network
 from vadbench_plugins.zxvad.losses import scda_attention
 

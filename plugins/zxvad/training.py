@@ -15,14 +15,14 @@ import kornia.augmentation as K
 import numpy as np
 import torch
 from torch import nn
+
+from vadbench.api import VadbenchError
 from vadbench_plugins.zxvad import losses
 from vadbench_plugins.zxvad.discriminators import PatchDiscriminator
 from vadbench_plugins.zxvad.frames import FrameSampler
 from vadbench_plugins.zxvad.generator import Generator
 from vadbench_plugins.zxvad.options import ZxVADOptions
 from vadbench_plugins.zxvad.synthesis import ObjectLocator, PseudoAnomalies, synthesize
-
-from vadbench.api import VadbenchError
 
 POOL_CHUNK = 32  # object frames per R forward pass when the pool is built
 
