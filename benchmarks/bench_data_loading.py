@@ -34,10 +34,10 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 from vadbench.api import Video
 from vadbench.video import decode_stats, release_decoders
+from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 TARGET = (256, 256)
 CHUNK = 64
