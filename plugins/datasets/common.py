@@ -19,7 +19,6 @@ from pydantic import Field
 
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
 from vadbench.video import FrameCounting, is_video_file, video_from_file
-from vadbench_plugins.datasets.frames import list_frames, read_image
 
 
 class DatasetOptions(Options):
@@ -51,6 +50,31 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return tuple(
         (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text)
     )
+
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Image files of one video folder in frame order (``9.jpg`` before ``10.jpg``)."""
+    files = [
+        p
+        for p in folder.iterdir()
+        if visible(p) and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    return sorted(files, key=lambda p: natural_key(p.stem))
+
+
+def read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
+    """One frame as RGB uint8 (H, W, 3), resized bilinearly to ``size`` (height, width)."""
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB")
+            if size is not None and rgb.size != (size[1], size[0]):
+                rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+            return np.asarray(rgb, dtype=np.uint8)
+    except (OSError, ValueError) as error:
+        raise DataError(f"{path}: cannot decode frame ({error})") from error
 
 
 def require_root(options: DatasetOptions, expected_tree: str) -> Path:

@@ -17,14 +17,12 @@ label source whose length or video count disagrees with the frames is an error n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 from scipy.io import loadmat
 
@@ -38,8 +36,14 @@ from vadbench.api import (
     Video,
 )
 from vadbench.hookspecs import hookimpl
+from vadbench_plugins.datasets.common import (
+    FrameFolderReader,
+    NpyMaskReader,
+    list_frames,
+    natural_key,
+    visible,
+)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 SPLIT_FOLDERS: dict[Split, str] = {"train": "training", "test": "testing"}
 LAYOUT = (
     "<root>/{training,testing}/frames/<video>/<frame>.{jpg,png,tif}; test labels from "
@@ -60,39 +64,9 @@ class FramesOptions(Options):
     frame_size: tuple[int, int] | None = Field(None, description="(height, width) to resize to")
 
 
-def _visible(path: Path) -> bool:
-    return not path.name.startswith(".")
-
-
-def _natural_key(path: Path) -> tuple[Any, ...]:
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem))
-
-
-def list_frames(folder: Path) -> list[Path]:
-    """Image files of one video folder in frame order."""
-    files = [
-        p
-        for p in folder.iterdir()
-        if _visible(p) and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    ]
-    return sorted(files, key=_natural_key)
-
-
 def list_videos(frames_root: Path) -> list[Path]:
-    return sorted(
-        (p for p in frames_root.iterdir() if _visible(p) and p.is_dir()), key=_natural_key
-    )
-
-
-def read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-            if size is not None and rgb.size != (size[1], size[0]):
-                rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot decode frame ({error})") from error
+    folders = (p for p in frames_root.iterdir() if visible(p) and p.is_dir())
+    return sorted(folders, key=lambda p: natural_key(p.name))
 
 
 def intervals_to_labels(intervals: np.ndarray, num_frames: int, where: str) -> np.ndarray:
@@ -155,7 +129,7 @@ def read_frame_masks(
     folder: Path, video_ids: Sequence[str], counts: Sequence[int]
 ) -> list[np.ndarray]:
     """Per-video 0/1 arrays from ``test_frame_mask/<video>.npy``."""
-    files = {p.stem: p for p in folder.glob("*.npy") if _visible(p)}
+    files = {p.stem: p for p in folder.glob("*.npy") if visible(p)}
     missing = [v for v in video_ids if v not in files]
     extra = sorted(set(files) - set(video_ids))
     if missing or extra:
@@ -262,7 +236,7 @@ class FramesDataset:
         for video_id, frames, video_labels in zip(ids, frame_lists, labels, strict=True):
             mask_file = pixel_masks / f"{video_id}.npy"
             mask_reader = (
-                _PixelMasks(mask_file, len(frames), self.options.frame_size)
+                NpyMaskReader(mask_file, len(frames), self.options.frame_size)
                 if split == "test" and mask_file.is_file()
                 else None
             )
@@ -270,46 +244,12 @@ class FramesDataset:
                 Video(
                     id=video_id,
                     num_frames=len(frames),
-                    read_frames=_FrameFiles(frames, self.options.frame_size),
+                    read_frames=FrameFolderReader(frames, self.options.frame_size),
                     labels=video_labels,
                     read_mask=mask_reader,
                 )
             )
         return tuple(videos)
-
-
-class _FrameFiles:
-    """Reads a range of frame files on demand."""
-
-    def __init__(self, files: Sequence[Path], size: tuple[int, int] | None) -> None:
-        self.files = files
-        self.size = size
-
-    def __call__(self, start: int, stop: int) -> np.ndarray:
-        return np.stack([read_image(path, self.size) for path in self.files[start:stop]])
-
-
-class _PixelMasks:
-    """Reads one frame's mask from a (T, H, W) npy without loading the whole array."""
-
-    def __init__(self, path: Path, num_frames: int, size: tuple[int, int] | None) -> None:
-        self.path = path
-        self.num_frames = num_frames
-        self.size = size
-
-    def __call__(self, index: int) -> np.ndarray:
-        masks = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        if masks.ndim != 3 or masks.shape[0] != self.num_frames:
-            raise DataError(
-                f"{self.path}: expected ({self.num_frames}, H, W) masks, got {masks.shape}"
-            )
-        mask = np.asarray(masks[index]) > 0
-        if self.size is not None and mask.shape != self.size:
-            image = Image.fromarray(mask.astype(np.uint8) * 255)
-            mask = (
-                np.asarray(image.resize((self.size[1], self.size[0]), Image.Resampling.NEAREST)) > 0
-            )
-        return mask
 
 
 def open_frames(options: FramesOptions) -> FramesDataset:

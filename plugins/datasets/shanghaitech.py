@@ -27,12 +27,13 @@ from vadbench_plugins.datasets.common import (
     NpyMaskReader,
     VideoDatasetOptions,
     frame_folder_video,
+    list_frames,
     require_root,
     subfolders,
     video_file_video,
     video_files,
 )
-from vadbench_plugins.datasets.frames import list_frames, read_frame_masks
+from vadbench_plugins.datasets.frames import read_frame_masks
 
 LAYOUT = (
     "<root>/training/videos/01_001.avi…, testing/frames/01_0014/000.jpg…, "

@@ -30,13 +30,13 @@ from vadbench_plugins.datasets.common import (
     MaskImageReader,
     check_numbering,
     frame_folder_video,
+    list_frames,
     natural_key,
     ranges_to_labels,
     require_root,
     subfolders,
     under_root,
 )
-from vadbench_plugins.datasets.frames import list_frames
 
 SUBSET_FOLDERS = {"ped1": "UCSDped1", "ped2": "UCSDped2"}
 # The FFP/MNAD value of Ped2 Test006 (datasets.md §1, trap b); Ped1 has no known disagreement.

@@ -31,6 +31,7 @@ from vadbench_plugins.datasets.common import (
     ListedDataset,
     VideoDatasetOptions,
     frame_folder_video,
+    list_frames,
     ranges_to_labels,
     require_root,
     subfolders,
@@ -38,7 +39,6 @@ from vadbench_plugins.datasets.common import (
     video_file_video,
     video_files,
 )
-from vadbench_plugins.datasets.frames import list_frames
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "train", "test": "test"}
 LABEL_COLUMNS = ("video", "start", "end")
