@@ -18,6 +18,7 @@ clips are opened, so a small subset of a large set is cheap.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -89,11 +90,11 @@ class OfficialSplitOptions(VideoDatasetOptions, ClassSpreadOptions):
 
 
 class Hmdb51Options(OfficialSplitOptions):
-    pass
+    """HMDB51: testTrainMulti_7030_splits/<class>_test_split{fold}.txt, tag 1 = train."""
 
 
 class Ucf101Options(OfficialSplitOptions):
-    pass
+    """UCF101: ucfTrainTestlist/{train,test}list0{fold}.txt, class from the folder name."""
 
 
 class JesterOptions(ClassSpreadOptions):
@@ -138,11 +139,13 @@ class ActionDataset(ListedDataset[ActionOptionsT]):
         chosen.sort(key=lambda clip: (natural_key(clip.label), natural_key(clip.video_id)))
         return [self.video(clip) for clip in chosen]
 
+    @abstractmethod
     def clips(self) -> list[ActionClip]:
-        raise NotImplementedError
+        """Every clip the chosen split file lists, with its class."""
 
+    @abstractmethod
     def video(self, clip: ActionClip) -> Video:
-        raise NotImplementedError
+        """The clip as a lazily decoded Video."""
 
     def splits_dir(self, option: Path | None, folder: str, expected_tree: str) -> Path:
         explicit = under_root(self.root, option)

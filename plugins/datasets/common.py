@@ -8,6 +8,7 @@ files through ``vadbench.video``, so every dataset decodes the same way.
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -313,7 +314,7 @@ def spread_over_classes(
     return chosen
 
 
-class ListedDataset(Generic[OptionsT]):
+class ListedDataset(ABC, Generic[OptionsT]):
     """Base of the dataset plugins here: a split is listed (and its frames counted) once, on
     first use, so opening stays cheap and repeated ``source`` calls cost nothing."""
 
@@ -336,6 +337,6 @@ class ListedDataset(Generic[OptionsT]):
     def fingerprint(self) -> Mapping[str, Any]:
         return options_fingerprint(self.format_name, self.options, self.root)
 
+    @abstractmethod
     def videos(self, split: Split) -> list[Video]:
         """The split's videos in their fixed order; raises DataError where the data disagrees."""
-        raise NotImplementedError
