@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from vadbench.api import FitContext, ListSource, Video
+
 
 def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
@@ -67,3 +69,39 @@ def write_square_dataset(
         mask_dir = root / "testing" / "test_frame_mask"
         mask_dir.mkdir(parents=True, exist_ok=True)
         np.save(mask_dir / f"{index:02d}.npy", np.asarray(labels, dtype=np.uint8))
+
+
+class SilentProgress:
+    """The Progress protocol with nothing shown, for fitting models inside tests."""
+
+    def task(self, description: str, total: int | None):
+        return lambda steps: None
+
+
+class ReadLog:
+    """Frames of one in-memory video; records every (start, stop) read."""
+
+    def __init__(self, frames: np.ndarray) -> None:
+        self.frames = frames
+        self.reads: list[tuple[int, int]] = []
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        self.reads.append((start, stop))
+        return self.frames[start:stop]
+
+
+def logged_video(name: str, length: int, seed: int, size: int = 16) -> tuple[Video, ReadLog]:
+    """An in-memory moving-square video and the log of the frame reads made on it."""
+    frames = np.stack(moving_square_video(length, size, None, np.random.default_rng(seed)))
+    log = ReadLog(frames)
+    return Video(name, length, log), log
+
+
+def fit_context(folder: Path) -> FitContext:
+    return FitContext(device="cpu", seed=0, progress=SilentProgress(), checkpoint_dir=folder)
+
+
+def square_source(*lengths: int) -> ListSource:
+    """A training source of in-memory moving-square videos of the given lengths."""
+    videos = tuple(logged_video(f"v{i}", n, i)[0] for i, n in enumerate(lengths))
+    return ListSource("src", "train", videos)

@@ -11,8 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
+from tests.builders import (
+    fit_context,
+    logged_video,
+    square_source,
+)
+from vadbench.api import ModelSpec, VadbenchError
 from vadbench_plugins.ffp import FFP, PRESETS, FFPOptions, vadbench_register_models
 from vadbench_plugins.ffp.losses import (
     LossWeights,
@@ -31,24 +35,6 @@ TINY = {
     "train_steps": 2,
     "batch_size": 2,
 }
-
-
-class Silent:
-    def task(self, description: str, total: int | None):
-        return lambda steps: None
-
-
-def video(name: str, length: int, seed: int, size: int = 16) -> Video:
-    frames = np.stack(moving_square_video(length, size, None, np.random.default_rng(seed)))
-    return Video(name, length, lambda start, stop: frames[start:stop])
-
-
-def context(tmp_path: Path) -> FitContext:
-    return FitContext(device="cpu", seed=0, progress=Silent(), checkpoint_dir=tmp_path)
-
-
-def source(*lengths: int) -> ListSource:
-    return ListSource("src", "train", tuple(video(f"v{i}", n, i) for i, n in enumerate(lengths)))
 
 
 def test_paper_preset_has_the_official_parameter_counts() -> None:
@@ -110,8 +96,8 @@ def test_generator_loss_weights_intensity_gradient_and_adversarial_terms() -> No
 def test_cpu_preset_fits_saves_loads_and_scores_every_predicted_frame(tmp_path: Path) -> None:
     options = FFPOptions(**{**PRESETS["cpu"], "train_steps": 2})
     method = FFP(options, "cpu")
-    method.fit(source(12, 9), None, context(tmp_path))
-    target = video("target", 70, seed=9, size=48)
+    method.fit(square_source(12, 9), None, fit_context(tmp_path))
+    target = logged_video("target", 70, seed=9, size=48)[0]
     scores = method.score(target)
     assert scores.shape == (70 - 4,)
     assert np.isfinite(scores).all()
@@ -135,7 +121,7 @@ def test_training_updates_both_networks(tmp_path: Path) -> None:
     method = FFP(FFPOptions(**TINY), "cpu")
     before = [p.detach().clone() for p in method.generator.parameters()]
     before_d = [p.detach().clone() for p in method.discriminator.parameters()]
-    method.fit(source(10, 10), None, context(tmp_path))
+    method.fit(square_source(10, 10), None, fit_context(tmp_path))
     generator = zip(method.generator.parameters(), before, strict=True)
     discriminator = zip(method.discriminator.parameters(), before_d, strict=True)
     assert all(not torch.equal(p, b) for p, b in generator)
@@ -145,4 +131,4 @@ def test_training_updates_both_networks(tmp_path: Path) -> None:
 def test_a_non_finite_loss_stops_training_naming_the_loss_and_step(tmp_path: Path) -> None:
     options = FFPOptions(**{**TINY, "generator_lr": 1e30, "train_steps": 3})
     with pytest.raises(VadbenchError, match=r"ffp train: loss '\w+' is not finite at step \d"):
-        FFP(options, "cpu").fit(source(10), None, context(tmp_path))
+        FFP(options, "cpu").fit(square_source(10), None, fit_context(tmp_path))

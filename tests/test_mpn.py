@@ -11,8 +11,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
+from tests.builders import (
+    fit_context,
+    logged_video,
+    square_source,
+)
+from vadbench.api import ListSource, ModelSpec, VadbenchError
 from vadbench.clips import scoring_chunks, stacked_windows
 from vadbench_plugins.mpn import MPN, PRESETS, MPNOptions, vadbench_register_models
 from vadbench_plugins.mpn.losses import (
@@ -34,37 +38,6 @@ TINY = {
     "train_steps": 2,
     "meta_steps": 2,
 }
-
-
-class Silent:
-    def task(self, description: str, total: int | None):
-        return lambda steps: None
-
-
-class ReadLog:
-    """Frames of one in-memory video; records every (start, stop) read."""
-
-    def __init__(self, frames: np.ndarray) -> None:
-        self.frames = frames
-        self.reads: list[tuple[int, int]] = []
-
-    def __call__(self, start: int, stop: int) -> np.ndarray:
-        self.reads.append((start, stop))
-        return self.frames[start:stop]
-
-
-def video(name: str, length: int, seed: int, size: int = 16) -> tuple[Video, ReadLog]:
-    frames = np.stack(moving_square_video(length, size, None, np.random.default_rng(seed)))
-    log = ReadLog(frames)
-    return Video(name, length, log), log
-
-
-def context(tmp_path: Path) -> FitContext:
-    return FitContext(device="cpu", seed=0, progress=Silent(), checkpoint_dir=tmp_path)
-
-
-def source(*lengths: int) -> ListSource:
-    return ListSource("src", "train", tuple(video(f"v{i}", n, i)[0] for i, n in enumerate(lengths)))
 
 
 def test_paper_preset_has_the_official_parameter_count() -> None:
@@ -206,7 +179,7 @@ def test_score_fuses_each_videos_own_psnr_and_distance() -> None:
     torch.manual_seed(5)
     options = MPNOptions(**TINY, fusion_alpha=0.7)
     method = MPN(options, "cpu")
-    clip, _ = video("target", 30, seed=6)
+    clip, _ = logged_video("target", 30, seed=6)
     scores = method.score(clip)
 
     psnr, distance = [], []
@@ -228,10 +201,10 @@ def test_adapt_returns_a_changed_copy_and_reads_only_the_support(tmp_path: Path)
     torch.manual_seed(7)
     method = MPN(MPNOptions(**TINY, adapt_lr=0.05, adapt_steps=2), "cpu")
     before = {k: v.clone() for k, v in method.network.state_dict().items()}
-    clips = [video(f"clip{i}", 5, seed=i) for i in range(3)]
+    clips = [logged_video(f"clip{i}", 5, seed=i) for i in range(3)]
     support = ListSource("target", "train", tuple(v for v, _ in clips))
 
-    adapted = method.adapt(support, context(tmp_path))
+    adapted = method.adapt(support, fit_context(tmp_path))
 
     assert adapted is not method and adapted.network is not method.network
     for name, value in method.network.state_dict().items():
@@ -247,7 +220,7 @@ def test_adapt_returns_a_changed_copy_and_reads_only_the_support(tmp_path: Path)
 def test_meta_training_learns_step_sizes_that_survive_save_and_load(tmp_path: Path) -> None:
     options = MPNOptions(**TINY, meta_training=True, adapt_lr=1e-3, meta_learning_rate=1e-2)
     method = MPN(options, "cpu")
-    method.fit(source(12, 12), None, context(tmp_path))
+    method.fit(square_source(12, 12), None, fit_context(tmp_path))
     learned = torch.cat([s.flatten() for s in method.step_sizes.values()])
     assert not torch.all(learned == 1e-3)
 
@@ -261,8 +234,8 @@ def test_meta_training_learns_step_sizes_that_survive_save_and_load(tmp_path: Pa
 def test_cpu_preset_fits_saves_loads_and_scores_every_predicted_frame(tmp_path: Path) -> None:
     options = MPNOptions(**{**PRESETS["cpu"], "train_steps": 2})
     method = MPN(options, "cpu")
-    method.fit(source(12, 9), None, context(tmp_path))
-    target, _ = video("target", 23, seed=9, size=32)
+    method.fit(square_source(12, 9), None, fit_context(tmp_path))
+    target, _ = logged_video("target", 23, seed=9, size=32)
     scores = method.score(target)
     assert scores.shape == (23 - 4,)
     assert np.isfinite(scores).all()
@@ -284,9 +257,9 @@ def test_load_refuses_a_checkpoint_of_other_options(tmp_path: Path) -> None:
 def test_a_non_finite_loss_stops_training_naming_the_loss_and_step(tmp_path: Path) -> None:
     method = MPN(MPNOptions(**{**TINY, "learning_rate": 1e30, "train_steps": 3}), "cpu")
     with pytest.raises(VadbenchError, match=r"mpn train: loss '\w+' is not finite at step \d"):
-        method.fit(source(12), None, context(tmp_path))
+        method.fit(square_source(12), None, fit_context(tmp_path))
 
 
 def test_training_needs_a_video_long_enough_for_one_clip(tmp_path: Path) -> None:
     with pytest.raises(VadbenchError, match="no training video"):
-        MPN(MPNOptions(**TINY), "cpu").fit(source(4), None, context(tmp_path))
+        MPN(MPNOptions(**TINY), "cpu").fit(square_source(4), None, fit_context(tmp_path))

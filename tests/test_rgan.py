@@ -12,8 +12,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tests.builders import moving_square_video
-from vadbench.api import FitContext, ListSource, ModelSpec, VadbenchError, Video
+from tests.builders import (
+    fit_context,
+    logged_video,
+    square_source,
+)
+from vadbench.api import ListSource, ModelSpec, VadbenchError
 from vadbench_plugins.rgan import PRESETS, RGAN, RGANOptions, vadbench_register_models
 from vadbench_plugins.rgan.losses import (
     StructureLoss,
@@ -34,37 +38,6 @@ TINY = {
     "train_steps": 2,
     "batch_size": 2,
 }
-
-
-class Silent:
-    def task(self, description: str, total: int | None):
-        return lambda steps: None
-
-
-class ReadLog:
-    """Frames of one in-memory video; records every (start, stop) read."""
-
-    def __init__(self, frames: np.ndarray) -> None:
-        self.frames = frames
-        self.reads: list[tuple[int, int]] = []
-
-    def __call__(self, start: int, stop: int) -> np.ndarray:
-        self.reads.append((start, stop))
-        return self.frames[start:stop]
-
-
-def video(name: str, length: int, seed: int, size: int = 16) -> tuple[Video, ReadLog]:
-    frames = np.stack(moving_square_video(length, size, None, np.random.default_rng(seed)))
-    log = ReadLog(frames)
-    return Video(name, length, log), log
-
-
-def context(tmp_path: Path) -> FitContext:
-    return FitContext(device="cpu", seed=0, progress=Silent(), checkpoint_dir=tmp_path)
-
-
-def source(*lengths: int) -> ListSource:
-    return ListSource("src", "train", tuple(video(f"v{i}", n, i)[0] for i, n in enumerate(lengths)))
 
 
 def test_paper_preset_has_the_official_parameter_counts() -> None:
@@ -193,10 +166,10 @@ def test_adapt_returns_a_changed_copy_and_reads_only_the_support(tmp_path: Path)
         for module in (method.generator, method.discriminator)
         for name, value in module.state_dict(prefix=f"{id(module)}.").items()
     }
-    clips = [video(f"clip{i}", 4, seed=i) for i in range(2)]
+    clips = [logged_video(f"clip{i}", 4, seed=i) for i in range(2)]
     support = ListSource("target", "train", tuple(v for v, _ in clips))
 
-    adapted = method.adapt(support, context(tmp_path))
+    adapted = method.adapt(support, fit_context(tmp_path))
 
     assert adapted is not method and adapted.generator is not method.generator
     for module in (method.generator, method.discriminator):
@@ -219,8 +192,8 @@ def test_cpu_preset_fits_saves_loads_and_scores_every_predicted_frame(
         **{**PRESETS["cpu"], "training": training, "meta_steps": 2, "train_steps": 2}
     )
     method = RGAN(options, "cpu")
-    method.fit(source(10, 8), None, context(tmp_path))
-    target, _ = video("target", 70, seed=9, size=24)
+    method.fit(square_source(10, 8), None, fit_context(tmp_path))
+    target, _ = logged_video("target", 70, seed=9, size=24)
     scores = method.score(target)
     assert scores.shape == (70 - 3,)
     assert np.isfinite(scores).all()
@@ -242,7 +215,7 @@ def test_meta_training_changes_the_shared_initialisation(tmp_path: Path) -> None
     torch.manual_seed(4)
     method = RGAN(RGANOptions(**TINY), "cpu")
     before = [p.detach().clone() for p in method.generator.parameters()]
-    method.fit(source(10, 10), None, context(tmp_path))
+    method.fit(square_source(10, 10), None, fit_context(tmp_path))
     after = list(method.generator.parameters())
     assert any(not torch.equal(a, b) for a, b in zip(after, before, strict=True))
 
@@ -250,4 +223,4 @@ def test_meta_training_changes_the_shared_initialisation(tmp_path: Path) -> None
 def test_a_non_finite_loss_stops_training_naming_the_loss_and_step(tmp_path: Path) -> None:
     options = RGANOptions(**{**TINY, "generator_lr": 1e30, "discriminator_lr": 1e30})
     with pytest.raises(VadbenchError, match=r"rgan meta-train.*loss '\w+' is not finite at step"):
-        RGAN(options, "cpu").fit(source(10, 10), None, context(tmp_path))
+        RGAN(options, "cpu").fit(square_source(10, 10), None, fit_context(tmp_path))
