@@ -19,6 +19,7 @@ from PIL import Image
 from tests.builders import write_square_dataset
 from vadbench import hookspecs
 from vadbench.api import FitContext, ListSource, Method, VadbenchError, Video
+from vadbench.checkpoints import OPTIONS_FILE
 from vadbench.plugins import load_plugins
 from vadbench_plugins import zxvad
 from vadbench_plugins.zxvad import gallery, losses
@@ -482,7 +483,7 @@ def test_fit_save_load_score_round_trip(tmp_path: Path, with_aux: bool) -> None:
     method.save(tmp_path)
     stored = torch.load(tmp_path / zxvad.WEIGHTS_FILE, weights_only=True)
     assert set(stored) == {"generator", "discriminator", "classifier", "relative_attention"}
-    assert json.loads((tmp_path / zxvad.OPTIONS_FILE).read_text())["image_size"] == 32
+    assert json.loads((tmp_path / OPTIONS_FILE).read_text())["image_size"] == 32
 
     video = square_video("test", 13, 40, seed=9)
     scores = method.score(video)

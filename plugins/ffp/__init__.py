@@ -9,7 +9,6 @@ optical-flow loss of the paper is left out (it needs a pretrained FlowNet). Fram
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import torch
 from pydantic import Field
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.ffp.losses import LossWeights
@@ -25,7 +25,6 @@ from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_no
 from vadbench_plugins.ffp.training import train
 
 CHECKPOINT = "ffp.pt"
-OPTIONS_FILE = "options.json"
 
 
 class FFPOptions(Options):
@@ -104,14 +103,10 @@ class FFP:
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
         }
-        torch.save(state, folder / CHECKPOINT)
-        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+        save_checkpoint(folder, self.options, state, CHECKPOINT)
 
     def load(self, folder: Path) -> None:
-        stored = FFPOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
-        if stored != self.options:
-            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
-        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.generator.eval()

@@ -7,7 +7,6 @@ blind to anything that does not move, which is what a useful benchmark must expo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,11 @@ from pydantic import Field
 from torch import nn
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import UNIT, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
+
+WEIGHTS_FILE = "framediff.pt"
 
 
 class FrameDiffOptions(Options):
@@ -66,12 +68,11 @@ class FrameDiff:
         return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
 
     def save(self, folder: Path) -> None:
-        (folder / "options.json").write_text(self.options.model_dump_json())
+        save_checkpoint(folder, self.options, {}, WEIGHTS_FILE)
 
     def load(self, folder: Path) -> None:
-        stored = FrameDiffOptions.model_validate(json.loads((folder / "options.json").read_text()))
-        if stored != self.options:
-            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
+        """Checks the checkpoint was written with these options: there are no weights."""
+        load_checkpoint(folder, self.options, WEIGHTS_FILE, self.device)
 
     def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         size = self.options.image_size

@@ -12,7 +12,6 @@ official code.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import torch
 from pydantic import Field, model_validator
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows, support_clips
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.mpn.losses import LossWeights, feature_distance
@@ -29,7 +29,6 @@ from vadbench_plugins.mpn.scoring import FeatureScore, fuse_scores, gaussian_tem
 from vadbench_plugins.mpn.training import adapt, initial_step_sizes, meta_train, train
 
 CHECKPOINT = "mpn.pt"
-OPTIONS_FILE = "options.json"
 
 
 class MPNOptions(Options):
@@ -160,14 +159,10 @@ class MPN:
 
     def save(self, folder: Path) -> None:
         state = {"network": self.network.state_dict(), "step_sizes": self.step_sizes}
-        torch.save(state, folder / CHECKPOINT)
-        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+        save_checkpoint(folder, self.options, state, CHECKPOINT)
 
     def load(self, folder: Path) -> None:
-        stored = MPNOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
-        if stored != self.options:
-            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
-        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
         self.network.load_state_dict(state["network"])
         self.step_sizes = dict(state["step_sizes"])
         self.network.eval()

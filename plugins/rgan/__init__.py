@@ -11,7 +11,6 @@ docs/baselines.md lists every deviation from the official code.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ import torch
 from pydantic import Field, field_validator
 
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.rgan.losses import StructureLoss
@@ -27,7 +27,6 @@ from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
 from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
 
 CHECKPOINT = "rgan.pt"
-OPTIONS_FILE = "options.json"
 
 
 class RGANOptions(Options):
@@ -166,14 +165,10 @@ class RGAN:
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
         }
-        torch.save(state, folder / CHECKPOINT)
-        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json())
+        save_checkpoint(folder, self.options, state, CHECKPOINT)
 
     def load(self, folder: Path) -> None:
-        stored = RGANOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
-        if stored != self.options:
-            raise ValueError(f"{folder}: checkpoint options {stored} differ from {self.options}")
-        state = torch.load(folder / CHECKPOINT, map_location=self.device, weights_only=True)
+        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.generator.eval()

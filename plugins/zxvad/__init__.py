@@ -9,7 +9,6 @@ synthesis, losses, frames, training, gallery; the Method and its registration ar
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,12 @@ import torch
 from torch import nn
 
 from vadbench.api import (
-    ConfigError,
     FitContext,
     ModelSpec,
     Video,
     VideoSource,
 )
+from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
 from vadbench_plugins.zxvad.gallery import gallery_command
@@ -32,7 +31,6 @@ from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOption
 from vadbench_plugins.zxvad.training import Trainer, build_generator, train
 
 WEIGHTS_FILE = "zxvad.pt"
-OPTIONS_FILE = "options.json"
 MEGABYTE = 1024 * 1024
 
 
@@ -104,14 +102,10 @@ class ZxVAD:
                 "classifier": n.classifier.state_dict(),
                 "relative_attention": n.relative_attention.state_dict(),
             }
-        torch.save(state, folder / WEIGHTS_FILE)
-        (folder / OPTIONS_FILE).write_text(self.options.model_dump_json(indent=2))
+        save_checkpoint(folder, self.options, state, WEIGHTS_FILE)
 
     def load(self, folder: Path) -> None:
-        stored = ZxVADOptions.model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
-        if stored != self.options:
-            raise ConfigError(f"{folder}: checkpoint options differ from the requested ones")
-        state = torch.load(folder / WEIGHTS_FILE, map_location=self.device, weights_only=True)
+        state = load_checkpoint(folder, self.options, WEIGHTS_FILE, self.device)
         self.generator.load_state_dict(state["generator"])
         self.generator.eval()
 
