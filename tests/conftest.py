@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,22 @@ matrix:
   - train: a
     test: [a, b]
 """
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Caches (synthetic renders, decoded frames) go to a folder of this test session, never
+    the user's ~/.cache; subprocesses inherit it through the environment."""
+    folder = tmp_path_factory.mktemp("vadbench-cache")
+    saved = {name: os.environ.get(name) for name in ("VADBENCH_CACHE", "VADBENCH_FRAME_CACHE")}
+    os.environ["VADBENCH_CACHE"] = str(folder)
+    os.environ.pop("VADBENCH_FRAME_CACHE", None)
+    yield folder
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -32,7 +32,8 @@ import av
 import av.error
 import numpy as np
 
-from vadbench.api import DataError, FrameReader, MaskReader, Video
+from vadbench.api import DataError, MaskReader, Video
+from vadbench.framecache import cached
 
 VIDEO_SUFFIXES = frozenset(
     {".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
@@ -415,6 +416,12 @@ class VideoFileReader:
                 decoder.close()
                 return decoder.read(start, stop)
 
+    def source_files(self) -> list[Path]:
+        return [self.path.absolute()]
+
+    def decode_settings(self) -> dict[str, Any]:
+        return {"reader": "pyav", "size": self.size, "pyav": av.__version__}
+
     def _native_size(self) -> tuple[int, int]:
         container = _open_container(self.path)
         try:
@@ -440,7 +447,7 @@ def video_from_file(
         num_frames = count_frames(path, frame_count)
     if labels is not None and len(labels) != num_frames:
         raise DataError(f"{path}: {len(labels)} frame labels for {num_frames} frames")
-    reader: FrameReader = VideoFileReader(path, num_frames, size)
+    reader = cached(VideoFileReader(path, num_frames, size), num_frames)
     return Video(
         id=video_id, num_frames=num_frames, read_frames=reader, labels=labels, read_mask=read_mask
     )

@@ -10,15 +10,17 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+import PIL
 from PIL import Image
 from pydantic import Field
 
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
+from vadbench.framecache import cached
 from vadbench.video import FrameCounting, is_video_file, video_from_file
 
 
@@ -159,6 +161,13 @@ class FrameFolderReader:
             [read_image(self.folder / name, self.size) for name in self.names[start:stop]]
         )
 
+    def source_files(self) -> Iterator[Path]:
+        folder = self.folder.absolute()
+        return (folder / name for name in self.names)
+
+    def decode_settings(self) -> dict[str, Any]:
+        return {"reader": "pillow", "size": self.size, "pillow": PIL.__version__}
+
 
 def frame_folder_video(
     folder: Path,
@@ -181,7 +190,7 @@ def frame_folder_video(
     return Video(
         id=video_id,
         num_frames=len(files),
-        read_frames=FrameFolderReader(files, size),
+        read_frames=cached(FrameFolderReader(files, size), len(files)),
         labels=labels,
         read_mask=read_mask,
     )

@@ -35,6 +35,7 @@ from vadbench.api import (
     Split,
     Video,
 )
+from vadbench.framecache import cached
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.datasets.common import (
     FrameFolderReader,
@@ -244,7 +245,9 @@ class FramesDataset:
                 Video(
                     id=video_id,
                     num_frames=len(frames),
-                    read_frames=FrameFolderReader(frames, self.options.frame_size),
+                    read_frames=cached(
+                        FrameFolderReader(frames, self.options.frame_size), len(frames)
+                    ),
                     labels=video_labels,
                     read_mask=mask_reader,
                 )
