@@ -1,5 +1,6 @@
-"""The PyAV decoding path (vadbench/video.py) on real files written with PyAV: exact frames by
-random and sequential access, decoding cost, resizing, frame counts and damaged files."""
+"""The PyAV decoding path (vadbench/video.py) on real files: exact frames by random and
+sequential access, decoding cost, resizing, frame counts and damaged files, for video files and
+for the images of frame folders."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from tests.dataset_fixtures import frame_index, truncate, write_video
+from tests.dataset_fixtures import (
+    frame_index,
+    grey_index,
+    indexed_frame,
+    truncate,
+    write_frames,
+    write_video,
+)
 from vadbench.api import DataError
 from vadbench.video import (
     OPEN_DECODERS,
     VideoFileReader,
     count_frames,
+    decode_image,
+    decode_images,
     decode_stats,
     release_decoders,
     video_from_file,
@@ -166,3 +177,68 @@ def test_labels_must_match_the_frame_count(tmp_path: Path) -> None:
     path = write_video(tmp_path / "l.avi", 8)
     with pytest.raises(DataError, match=r"l\.avi: 7 frame labels for 8 frames"):
         video_from_file(path, "l", labels=np.zeros(7, np.int8))
+
+
+IMAGE_CASES = [
+    ("{:03d}.jpg", False),
+    ("{:03d}.png", False),
+    ("{:03d}.png", True),
+    ("{:03d}.bmp", False),
+    ("{:03d}.tif", True),
+    ("{:03d}.tif", False),
+]
+
+
+@pytest.mark.parametrize(("name", "grey"), IMAGE_CASES)
+def test_images_decode_through_ffmpeg_in_any_order(tmp_path: Path, name: str, grey: bool) -> None:
+    """Decoders are reused between images where that is safe; no image may leak into the next."""
+    write_frames(tmp_path / "a", 12, name=name, grey=grey)
+    write_frames(tmp_path / "b", 12, name=name, grey=grey, size=(24, 40))
+    order = np.random.default_rng(1).permutation(24)
+    read = grey_index if grey else frame_index
+    before = decode_stats().frames_decoded
+    for item in order.tolist():
+        folder, index, shape = (
+            ("a", item, (16, 16, 3)) if item < 12 else ("b", item - 12, (24, 40, 3))
+        )
+        frame = decode_image(tmp_path / folder / name.format(index), None)
+        assert frame.dtype == np.uint8 and frame.shape == shape
+        assert read(frame) == index, (folder, index)
+    assert decode_stats().frames_decoded - before == 24
+
+
+def test_an_image_ffmpeg_refuses_goes_to_pillow(tmp_path: Path) -> None:
+    path = tmp_path / "rgba.tif"
+    Image.fromarray(indexed_frame(7)).convert("RGBA").save(path)
+    frame = decode_image(path, (8, 6))
+    assert frame.shape == (8, 6, 3) and frame_index(frame) == 7
+
+
+def test_a_damaged_jpeg_is_an_error_not_a_grey_frame(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cut frame.jpg"
+    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(path)
+    truncate(path)
+    with pytest.raises(DataError, match=r"cut frame\.jpg: cannot decode frame"):
+        decode_image(path, None)
+
+
+def test_parallel_decoding_returns_the_frames_in_order(tmp_path: Path) -> None:
+    write_frames(tmp_path / "frames", 40, size=(48, 64))
+    paths = [tmp_path / "frames" / f"{index:03d}.jpg" for index in range(40)]
+    together = decode_images(paths, (24, 32))
+    one_by_one = np.stack([decode_image(path, (24, 32)) for path in paths])
+    np.testing.assert_array_equal(together, one_by_one)
+    assert [frame_index(frame) for frame in together] == list(range(40))
+
+
+def decode_in_child(paths: list[Path]) -> list[int]:
+    return [frame_index(frame) for frame in decode_images(paths, None)]
+
+
+def test_forked_worker_decodes_images_with_its_own_threads(tmp_path: Path) -> None:
+    write_frames(tmp_path / "frames", 6)
+    paths = [tmp_path / "frames" / f"{index:03d}.jpg" for index in range(6)]
+    decode_images(paths, None)  # the parent's decoding threads exist before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply(decode_in_child, (paths,)) == list(range(6))

@@ -1,8 +1,8 @@
 """What the real-dataset plugins share: the options every one of them has, the layout check,
 videos over frame folders and video files, label and mask helpers, and class-spread sampling.
 
-Frame folders are read through the ``frames`` plugin's ``list_frames``/``read_image`` and video
-files through ``vadbench.video``, so every dataset decodes the same way.
+Frame folders and video files are both decoded by ``vadbench.video`` (FFmpeg through PyAV, the
+same scaler for both), so every dataset decodes the same way.
 """
 
 from __future__ import annotations
@@ -14,14 +14,20 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+import av
 import numpy as np
-import PIL
 from PIL import Image
 from pydantic import Field
 
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
 from vadbench.framecache import cached
-from vadbench.video import FrameCounting, is_video_file, video_from_file
+from vadbench.video import (
+    FrameCounting,
+    decode_images,
+    is_image_file,
+    is_video_file,
+    video_from_file,
+)
 
 
 class DatasetOptions(Options):
@@ -55,29 +61,10 @@ def natural_key(text: str) -> tuple[Any, ...]:
     )
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
-
-
 def list_frames(folder: Path) -> list[Path]:
     """Image files of one video folder in frame order (``9.jpg`` before ``10.jpg``)."""
-    files = [
-        p
-        for p in folder.iterdir()
-        if visible(p) and p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    files = [p for p in folder.iterdir() if is_image_file(p) and p.is_file()]
     return sorted(files, key=lambda p: natural_key(p.stem))
-
-
-def read_image(path: Path, size: tuple[int, int] | None) -> np.ndarray:
-    """One frame as RGB uint8 (H, W, 3), resized bilinearly to ``size`` (height, width)."""
-    try:
-        with Image.open(path) as image:
-            rgb = image.convert("RGB")
-            if size is not None and rgb.size != (size[1], size[0]):
-                rgb = rgb.resize((size[1], size[0]), Image.Resampling.BILINEAR)
-            return np.asarray(rgb, dtype=np.uint8)
-    except (OSError, ValueError) as error:
-        raise DataError(f"{path}: cannot decode frame ({error})") from error
 
 
 def require_root(options: DatasetOptions, expected_tree: str) -> Path:
@@ -157,16 +144,14 @@ class FrameFolderReader:
         self.size = size
 
     def __call__(self, start: int, stop: int) -> np.ndarray:
-        return np.stack(
-            [read_image(self.folder / name, self.size) for name in self.names[start:stop]]
-        )
+        return decode_images([self.folder / name for name in self.names[start:stop]], self.size)
 
     def source_files(self) -> Iterator[Path]:
         folder = self.folder.absolute()
         return (folder / name for name in self.names)
 
     def decode_settings(self) -> dict[str, Any]:
-        return {"reader": "pillow", "size": self.size, "pillow": PIL.__version__}
+        return {"reader": "pyav-image", "size": self.size, "pyav": av.__version__}
 
 
 def frame_folder_video(
