@@ -8,6 +8,8 @@ import logging
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -214,3 +216,25 @@ def test_budget_sizes(text: str, expected: int) -> None:
 def test_a_bad_budget_names_the_variable() -> None:
     with pytest.raises(ConfigError, match=r"VADBENCH_FRAME_CACHE='lots': expected a size"):
         parse_budget("lots")
+
+
+def vadbench(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "300"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_cache_command_reports_and_clears(tmp_path: Path, own_cache: Path) -> None:
+    video_from_file(write_video(tmp_path / "v.avi", 20, size=(32, 32)), "v").frames(0, 10)
+    report = vadbench("cache")
+    assert f"frame cache {own_cache}: 1 video(s)" in report
+    assert "budget 20.00 GiB" in report
+    assert "deleted 1 cached video(s)" in vadbench("cache", "--clear")
+    assert entries(own_cache) == []
+    assert ": 0 video(s)" in vadbench("cache")

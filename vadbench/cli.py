@@ -22,6 +22,7 @@ from rich.table import Table
 from vadbench.api import ConfigError, Task, VadbenchError
 from vadbench.config import Cell, build_plan, read_matrix
 from vadbench.environment import describe_environment
+from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
 from vadbench.plugins import HOOK_TO_KIND, Registry, did_you_mean, load_plugins
 from vadbench.profile import (
     profile_from_arguments,
@@ -111,6 +112,10 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list loaded plugins")
     _common(plugins)
 
+    cache = commands.add_parser("cache", help="the decoded-frame cache: size, budget, clear")
+    _common(cache)
+    cache.add_argument("--clear", action="store_true", help="delete every cached frame")
+
     for spec in registry.commands:
         sub = commands.add_parser(spec.name, help=spec.help)
         _common(sub)
@@ -176,6 +181,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _list(args.kind, registry, console)
     if args.command == "plugins":
         return _plugins(registry, console)
+    if args.command == "cache":
+        return _cache(args.clear, console)
     return registry.commands.get(args.command).run(args, registry)
 
 
@@ -371,6 +378,25 @@ def _plugins(registry: Registry, console: Console) -> int:
     if os.environ.get("VADBENCH_DISABLE_PLUGIN_AUTOLOAD", "") not in ("", "0"):
         console.print("third-party autoloading is disabled (VADBENCH_DISABLE_PLUGIN_AUTOLOAD)")
     return 0
+
+
+def _cache(clear: bool, console: Console) -> int:
+    if clear:
+        console.print(f"deleted {clear_cache()} cached video(s) from {escape(str(cache_dir()))}")
+        return 0
+    summary = summarise_cache()
+    budget = _gib(summary.budget) + " GiB" if summary.budget else f"off ({BUDGET_ENVIRONMENT})"
+    console.print(
+        f"frame cache {escape(str(summary.folder))}: {summary.entries} video(s), "
+        f"{_gib(summary.bytes_on_disk)} GiB on disk, {_gib(summary.bytes_when_full)} GiB when "
+        f"full, budget {budget}; set {BUDGET_ENVIRONMENT}=20G or off, or run "
+        "vadbench cache --clear"
+    )
+    return 0
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.2f}"
 
 
 if __name__ == "__main__":

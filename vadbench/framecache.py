@@ -424,6 +424,41 @@ def cache_stats() -> CacheStats:
     return CacheStats(_stats.hits, _stats.stored)
 
 
+@dataclass(frozen=True)
+class CacheSummary:
+    """What the cache folder holds: entries, the bytes they occupy on disk (frames stored so
+    far) and the bytes they would occupy full, which is what the budget counts."""
+
+    folder: Path
+    budget: int
+    entries: int
+    bytes_on_disk: int
+    bytes_when_full: int
+
+
+def summarise_cache() -> CacheSummary:
+    folder = cache_dir()
+    entries = _listing(folder) if folder.is_dir() else []
+    on_disk = 0
+    for path, _, _ in entries:
+        try:
+            on_disk += path.stat().st_blocks * 512
+        except (FileNotFoundError, AttributeError):
+            continue
+    full = sum(size for _, _, size in entries)
+    return CacheSummary(folder, cache_budget(), len(entries), on_disk, full)
+
+
+def clear_cache() -> int:
+    """Delete every entry (processes reading one keep their open copy); the count deleted."""
+    release_cache_files()
+    folder = cache_dir()
+    entries = _listing(folder) if folder.is_dir() else []
+    for path, _, _ in entries:
+        path.unlink(missing_ok=True)
+    return len(entries)
+
+
 def release_cache_files() -> None:
     """Close the entry files this process holds open (they reopen on the next read)."""
     _entries.close_all()
