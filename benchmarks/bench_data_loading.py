@@ -45,7 +45,6 @@ import numpy as np
 from PIL import Image
 
 from vadbench.api import Video
-from vadbench.environment import describe_environment
 from vadbench.framecache import (
     BUDGET_ENVIRONMENT,
     CACHE_ENVIRONMENT,
@@ -148,14 +147,18 @@ def emit(line: str) -> None:
 
 
 def write_report(path: Path, argv: list[str]) -> None:
+    # Imported here: it imports torch, which would weigh on the memory children's RSS.
+    from vadbench.environment import describe_environment
+
     environment = describe_environment()
+    git = environment["vadbench_git"]
+    revision = f"commit {git['commit'][:7]}{', with uncommitted changes' if git['dirty'] else ''}"
     command = " ".join(["python", "benchmarks/bench_data_loading.py", *argv])
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"# Clip loading throughput and memory\n\nHardware: {environment['cpu']}, "
         f"{os.cpu_count()} CPU threads, no GPU used; torch {environment['torch']}, "
-        f"PyAV {av.__version__}, vadbench {environment['vadbench']} "
-        f"(commit {environment['vadbench_git']['commit'][:7]}).\n\n"
+        f"PyAV {av.__version__}, vadbench {environment['vadbench']} ({revision}).\n\n"
         f"Command: `{command}`\n\n```\n" + "\n".join(REPORT) + "\n```\n"
     )
 
