@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +243,30 @@ def test_forked_worker_decodes_images_with_its_own_threads(tmp_path: Path) -> No
     decode_images(paths, None)  # the parent's decoding threads exist before the fork
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply(decode_in_child, (paths,)) == list(range(6))
+
+
+@pytest.mark.parametrize(("step", "overlap"), [(64, 0), (7, 4), (10, 0), (3, 2)])
+def test_chunks_read_ahead_cover_the_video_like_direct_reads(
+    tmp_path: Path, step: int, overlap: int
+) -> None:
+    video = video_from_file(write_video(tmp_path / "v.avi", 23), "v")
+    chunks = [[frame_index(f) for f in chunk] for chunk in video.iter_chunks(step, overlap)]
+    starts = range(0, 23 - overlap, step)
+    assert chunks == [list(range(s, min(s + step + overlap, 23))) for s in starts]
+
+
+def test_a_damaged_frame_read_ahead_fails_where_the_caller_reads_it(tmp_path: Path) -> None:
+    video = video_from_file(truncate(write_video(tmp_path / "cut.avi", 60)), "cut")
+    chunks = video.iter_chunks(8)
+    assert [frame_index(f) for f in next(chunks)] == list(range(8))
+    with pytest.raises(DataError, match=r"cut\.avi: frame \d+ cannot be decoded"):
+        list(chunks)
+
+
+def test_stopping_early_leaves_no_reader_behind(tmp_path: Path) -> None:
+    video = video_from_file(write_video(tmp_path / "v.avi", 40), "v")
+    for clip in video.iter_clips(5, chunk=8):
+        assert frame_index(clip[0]) == 0
+        break
+    names = [thread.name for thread in threading.enumerate()]
+    assert not [name for name in names if name.startswith("vadbench-read-ahead")]

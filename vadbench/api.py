@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -85,11 +86,29 @@ class Video:
     def iter_clips(self, length: int, chunk: int = 64) -> Iterator[np.ndarray]:
         """Every window of ``length`` consecutive frames, reading each frame from disk once."""
         window: deque[np.ndarray] = deque(maxlen=length)
-        for start in range(0, self.num_frames, chunk):
-            for frame in self.frames(start, min(start + chunk, self.num_frames)):
+        for frames in self.iter_chunks(chunk):
+            for frame in frames:
                 window.append(frame)
                 if len(window) == length:
                     yield np.stack(window)
+
+    def iter_chunks(self, step: int = 64, overlap: int = 0) -> Iterator[np.ndarray]:
+        """The frames in chunks of ``step + overlap`` that start ``step`` apart, until the last
+        frame. The next chunk is read in a background thread while the caller works on this
+        one, so decoding overlaps the model (decoders release the GIL)."""
+        starts = iter(range(0, max(self.num_frames - overlap, 0), step))
+
+        def read_next() -> np.ndarray | None:
+            start = next(starts, None)
+            if start is None:
+                return None
+            return self.frames(start, min(start + step + overlap, self.num_frames))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="vadbench-read-ahead") as reader:
+            pending = reader.submit(read_next)
+            while (frames := pending.result()) is not None:
+                pending = reader.submit(read_next)
+                yield frames
 
     @property
     def has_masks(self) -> bool:

@@ -119,9 +119,8 @@ def scoring_chunks(
     """The video's frames in overlapping chunks (n, 3, H, W): each chunk's frames from index
     ``context`` on are predicted exactly once over all chunks, and memory stays flat however
     long the video is."""
-    for start in range(0, video.num_frames - context, SCORE_CHUNK):
-        stop = min(start + SCORE_CHUNK + context, video.num_frames)
-        yield frames_to_tensor(video.frames(start, stop), size, device, value_range)
+    for frames in video.iter_chunks(SCORE_CHUNK, overlap=context):
+        yield frames_to_tensor(frames, size, device, value_range)
 
 
 def stacked_windows(frames: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
