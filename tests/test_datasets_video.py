@@ -21,7 +21,8 @@ from tests.dataset_fixtures import (
     write_frames,
     write_video,
 )
-from vadbench.api import DataError
+from vadbench import video as video_module
+from vadbench.api import ConfigError, DataError
 from vadbench.video import (
     OPEN_DECODERS,
     VideoFileReader,
@@ -224,7 +225,10 @@ def test_a_damaged_jpeg_is_an_error_not_a_grey_frame(tmp_path: Path) -> None:
         decode_image(path, None)
 
 
-def test_parallel_decoding_returns_the_frames_in_order(tmp_path: Path) -> None:
+def test_parallel_decoding_returns_the_frames_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VADBENCH_DECODE_THREADS", "4")  # threads even on a one-core runner
     write_frames(tmp_path / "frames", 40, size=(48, 64))
     paths = [tmp_path / "frames" / f"{index:03d}.jpg" for index in range(40)]
     together = decode_images(paths, (24, 32))
@@ -237,12 +241,27 @@ def decode_in_child(paths: list[Path]) -> list[int]:
     return [frame_index(frame) for frame in decode_images(paths, None)]
 
 
-def test_forked_worker_decodes_images_with_its_own_threads(tmp_path: Path) -> None:
+def test_forked_worker_decodes_images_with_its_own_threads(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VADBENCH_DECODE_THREADS", "4")
     write_frames(tmp_path / "frames", 6)
     paths = [tmp_path / "frames" / f"{index:03d}.jpg" for index in range(6)]
     decode_images(paths, None)  # the parent's decoding threads exist before the fork
     with multiprocessing.get_context("fork").Pool(1) as pool:
-        assert pool.apply(decode_in_child, (paths,)) == list(range(6))
+        child = pool.apply_async(decode_in_child, (paths,))
+        assert child.get(timeout=60) == list(range(6))  # a child waiting on no thread hangs
+
+
+def test_a_bad_thread_count_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(video_module, "_images", video_module._ImageDecoders())
+    monkeypatch.setenv("VADBENCH_DECODE_THREADS", "many")
+    write_frames(tmp_path / "frames", 2)
+    paths = [tmp_path / "frames" / f"{index:03d}.jpg" for index in range(2)]
+    with pytest.raises(ConfigError, match=r"VADBENCH_DECODE_THREADS='many': expected a whole"):
+        decode_images(paths, None)
 
 
 @pytest.mark.parametrize(("step", "overlap"), [(64, 0), (7, 4), (10, 0), (3, 2)])

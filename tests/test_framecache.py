@@ -8,6 +8,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.dataset_fixtures import frame_index, indexed_frame, truncate, write_frames, write_video
+from vadbench import framecache
 from vadbench.api import ConfigError, DataError, Video
 from vadbench.framecache import (
     SUFFIX,
@@ -238,3 +240,73 @@ def test_cache_command_reports_and_clears(tmp_path: Path, own_cache: Path) -> No
     assert "deleted 1 cached video(s)" in vadbench("cache", "--clear")
     assert entries(own_cache) == []
     assert ": 0 video(s)" in vadbench("cache")
+
+
+def fill_videos(paths: list[Path]) -> int:
+    """A worker's share of a run: read every frame of its videos."""
+    for path in paths:
+        video_from_file(path, path.stem).frames()
+    return len(paths)
+
+
+def test_processes_creating_entries_together_keep_the_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
+) -> None:
+    paths = [write_video(tmp_path / f"{i}.avi", 30) for i in range(12)]
+    video_from_file(paths[0], "probe").frames(0, 1)
+    entry_bytes = entries(own_cache)[0].stat().st_size
+    budget = int(entry_bytes * 4.5)
+    monkeypatch.setenv("VADBENCH_FRAME_CACHE", str(budget))
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        assert sum(pool.map(fill_videos, [paths[i::4] for i in range(4)])) == 12
+    assert sum(entry.stat().st_size for entry in entries(own_cache)) <= budget
+
+
+def test_an_entry_deleted_under_a_reader_is_created_again(tmp_path: Path) -> None:
+    """Another process evicted it: this one must not keep filling a deleted file."""
+    video = video_from_file(write_video(tmp_path / "v.avi", 20), "v")
+    video.frames(0, 5)
+    entry_path(video).unlink()
+    assert [frame_index(f) for f in video.frames(5, 10)] == list(range(5, 10))
+    assert entry_path(video).exists()
+    release_decoders()
+    assert decoded_during(lambda: video.frames(5, 10)) == 0
+
+
+def test_frames_lost_in_a_crash_are_decoded_again(tmp_path: Path) -> None:
+    """Flags that reached the disk while pixels did not: the checksum catches the zeros."""
+    video = video_from_file(write_video(tmp_path / "v.avi", 10, size=(16, 16)), "v")
+    video.frames()
+    path = entry_path(video)
+    frame_bytes = 16 * 16 * 3
+    with path.open("r+b") as entry:
+        entry.seek(path.stat().st_size - (10 - 4) * frame_bytes)
+        entry.write(bytes(2 * frame_bytes))  # frames 4 and 5 never written
+    release_cache_files()
+    assert [frame_index(f) for f in video.frames()] == list(range(10))
+    release_decoders()
+    assert decoded_during(lambda: video.frames()) == 0  # and stored again
+
+
+def test_a_folder_of_mixed_sizes_is_left_uncached_alone(tmp_path: Path) -> None:
+    """Native sizes that change within a video do not fit one entry: that video is decoded,
+    and the cache goes on serving the others."""
+    write_frames(tmp_path / "mixed", 4, size=(16, 16))
+    write_frames(tmp_path / "mixed", 2, size=(24, 24), first=4)
+    mixed = frame_folder_video(tmp_path / "mixed", "mixed", None)
+    assert mixed.frames(0, 4).shape == (4, 16, 16, 3)
+    for _ in range(2):
+        assert mixed.frames(4, 6).shape == (2, 24, 24, 3)
+    write_frames(tmp_path / "other", 3)
+    other = frame_folder_video(tmp_path / "other", "other", None)
+    assert [frame_index(f) for f in other.frames()] == [0, 1, 2]
+    assert entry_path(other).exists()
+
+
+def test_no_entry_when_the_disk_would_run_low(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, own_cache: Path
+) -> None:
+    monkeypatch.setattr(framecache, "KEEP_FREE", shutil.disk_usage(tmp_path).total)
+    video = video_from_file(write_video(tmp_path / "v.avi", 10), "v")
+    assert [frame_index(f) for f in video.frames(2, 6)] == [2, 3, 4, 5]
+    assert entries(own_cache) == []

@@ -52,6 +52,8 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# Reads frames start..stop of one video. ``Video.iter_chunks`` calls it from a read-ahead
+# thread (one call at a time per video), so it must not rely on thread-local state.
 FrameReader = Callable[[int, int], np.ndarray]
 MaskReader = Callable[[int], np.ndarray]
 

@@ -1,17 +1,20 @@
 """Decoded frames kept on disk, so each frame of a dataset is decoded once per machine.
 
-Decoding a 640x360 JPEG and resizing it costs about a millisecond of one core, more than the
-CPU preset of a small model spends on the frame. Training reads every frame many times (random
+Decoding a 640x360 JPEG and resizing it to 256x256 costs about 0.9 ms of one core, a quarter of
+what the zxVAD CPU preset spends on a frame. Training reads every frame many times (random
 clips, epoch after epoch) and a matrix scores every target once per cell, so readers keep each
 frame they decode, at the size the dataset asked for, in one raw file per video: reading it back
 is a copy from the page cache.
 
-Entries are filled lazily: a header, one "filled" byte per frame, then the frames as
-(n, H, W, 3) uint8. A frame's bytes are written before its flag, with plain ``pwrite`` calls, so
-a reader in any process sees a frame either as missing (and decodes it) or whole. An entry's name
-is a hash of the source files' paths, sizes and modification times, the frame size and the
-decoder's version: editing a file makes a new entry, never a stale read. The whole cache stays
-under a budget (least recently used entries are deleted first) and under the free disk space.
+An entry is a header, one "stored" byte and one checksum per frame, then the frames as
+(n, H, W, 3) uint8, filled as frames are read. A frame's pixels and checksum are written before
+its flag, with plain ``pwrite`` calls, so a reader in any process sees a frame either as missing
+(and decodes it) or whole; the checksum catches pixels that never reached the disk before a
+machine crash. An entry's name is a hash of the source files' paths, inodes, sizes and
+modification times, the frame size and the decoder's version: editing a file makes a new entry,
+never a stale read. Entries are allocated whole when created, and the folder's total is kept in
+a shared file under a lock, so that processes filling the cache together stay within the budget
+(least recently used entries are deleted first) and leave free disk space.
 
 ``VADBENCH_FRAME_CACHE`` sets the budget (``20G``, ``500M``) or turns the cache off (``off``,
 ``0``); it lives in ``$VADBENCH_CACHE/frames`` (default ``~/.cache/vadbench/frames``). Any
@@ -20,6 +23,8 @@ failure of the cache (a full disk, a read-only home) falls back to decoding, wit
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
 import json
 import logging
@@ -29,10 +34,11 @@ import shutil
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -45,12 +51,16 @@ DEFAULT_BUDGET = 20 * 2**30
 KEEP_FREE = 2 * 2**30
 # Entry files kept open per process; each is one file descriptor.
 OPEN_ENTRIES = 32
-# How long a process trusts its own tally of the cache's size before listing the folder again
-# (other processes add entries too).
+# How long the shared total is trusted before the folder is listed again (entries deleted by
+# hand are noticed then); also how often a read refreshes its entry's recency.
 RESCAN_AFTER_S = 60.0
-FORMAT = b"VADBENCH-FRAMES-1\n"
+# Eviction makes room down to this share of the budget, so that it runs rarely.
+EVICT_TO = 0.9
+FORMAT = b"VADBENCH-FRAMES-2\n"
 HEADER_BYTES = 4096
 SUFFIX = ".frames"
+USAGE_FILE = ".usage"
+LOCK_FILE = ".lock"
 
 log = logging.getLogger(__name__)
 _UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
@@ -111,7 +121,9 @@ class CachedFrames:
     """A FrameReader that serves frames from the cache and decodes only the missing ones.
 
     Holds the wrapped reader and, once computed, the entry's key: it pickles into workers like
-    the reader it wraps. Frames come back as fresh arrays, never views of the cache.
+    the reader it wraps. Frames come back as fresh arrays, never views of the cache. Whatever
+    goes wrong with the cache, the frames are decoded instead; the reader's own errors (a
+    damaged file) pass through unchanged.
     """
 
     def __init__(self, reader: CacheableReader, num_frames: int) -> None:
@@ -126,23 +138,27 @@ class CachedFrames:
             key = self.key()
         except OSError:  # a source file is gone: the reader says which, as a DataError
             return self.reader(start, stop)
-        for _ in range(2):
-            try:
-                return self._read_through(_entries.get(key, self.num_frames), start, stop)
-            except _Closed:  # another thread closed the entry under us: open it again
-                continue
-            except OSError as error:
-                _entries.disable(str(error))
-                break
-        return self.reader(start, stop)
+        if _entries.is_unfit(key):
+            return self.reader(start, stop)
+        entry = _attempt(_entries.get, key, self.num_frames)
+        if entry is FAILED:
+            return self.reader(start, stop)
+        if entry is None:  # the first read: its frames decide the entry's shape
+            frames = self.reader(start, stop)
+            created = _attempt(_entries.create, key, self.num_frames, frames.shape[1:])
+            if isinstance(created, _Entry):
+                _attempt(created.store, start, frames)
+            return frames
+        return self._read_through(entry, start, stop)
 
     def key(self) -> str:
-        """A hash of the source files (path, size, mtime), the frame count and the settings."""
+        """A hash of the source files (path, inode, size, mtime), the frame count and the
+        decode settings."""
         if self._key is None:
             files = []
             for path in self.reader.source_files():
                 stat = path.stat()
-                files.append([str(path), stat.st_size, stat.st_mtime_ns])
+                files.append([str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns])
             payload = json.dumps(
                 {
                     "frames": self.num_frames,
@@ -155,22 +171,50 @@ class CachedFrames:
             self._key = hashlib.sha256(payload.encode()).hexdigest()[:32]
         return self._key
 
-    def _read_through(self, entry: _Entry | None, start: int, stop: int) -> np.ndarray:
-        if entry is None:  # first read: the frames decide the entry's shape
+    def _read_through(self, entry: _Entry, start: int, stop: int) -> np.ndarray:
+        missing = _attempt(entry.missing, start, stop)
+        if isinstance(missing, _Failed) or missing.all():
             frames = self.reader(start, stop)
-            entry = _entries.create(self.key(), self.num_frames, frames.shape[1:])
-            if entry is not None:
-                entry.store(start, frames)
-            return frames
-        missing = entry.filled(start, stop) == 0
-        if missing.all():
-            frames = self.reader(start, stop)
-            entry.store(start, frames)
+            if not isinstance(missing, _Failed):
+                _attempt(entry.store, start, frames)
             return frames
         for first, last in _runs(missing):
-            entry.store(start + first, self.reader(start + first, start + last))
-        _stats.add(hits=int(stop - start - missing.sum()))
-        return entry.load(start, stop)
+            decoded = self.reader(start + first, start + last)
+            if isinstance(_attempt(entry.store, start + first, decoded), _Failed):
+                return self.reader(start, stop)
+        loaded = _attempt(entry.load, start, stop)
+        if isinstance(loaded, _Failed):
+            return self.reader(start, stop)
+        frames, damaged = loaded
+        for first, last in _runs(damaged):  # pixels lost in a crash: decode them again
+            frames[first:last] = self.reader(start + first, start + last)
+            _attempt(entry.store, start + first, frames[first:last])
+        _stats.add(hits=int(stop - start - missing.sum() - damaged.sum()))
+        return frames
+
+
+class _Failed:
+    """What a cache operation returns when the cache had to step aside."""
+
+
+FAILED = _Failed()
+Result = TypeVar("Result")
+
+
+def _attempt(operation: Callable[..., Result], *args: Any) -> Result | _Failed:
+    """Run one cache operation. An entry closed meanwhile by another thread only skips the
+    cache for this read; a video whose frames do not fit its entry is left uncached; any other
+    failure of the cache folder (a full disk, no permission) turns it off for this process."""
+    try:
+        return operation(*args)
+    except _Closed:
+        return FAILED
+    except _Unfit as unfit:
+        _entries.mark_unfit(unfit.key)
+        return FAILED
+    except OSError as error:
+        _entries.disable(str(error))
+        return FAILED
 
 
 def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
@@ -179,49 +223,77 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
+def _checksums(frames: np.ndarray) -> np.ndarray:
+    """A 64-bit sum per frame: cheap, and different from the zeros of pixels never written
+    (unless the frame is black, and then the zeros are right)."""
+    flat = frames.reshape(len(frames), -1)
+    whole = flat.shape[1] // 8 * 8
+    sums = flat[:, :whole].view(np.uint64).sum(axis=1, dtype=np.uint64)
+    return sums + flat[:, whole:].sum(axis=1, dtype=np.uint64)
+
+
 class _Closed(Exception):
     """The entry was closed by another thread (evicted from the open set) while in use."""
 
 
+class _Unfit(Exception):
+    """Frames of another shape than the entry's (a frame folder of mixed native sizes)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 class _Entry:
-    """One open cache file: positional reads and writes, safe across threads and processes."""
+    """One open cache file: positional reads and writes, safe across threads and processes.
+
+    Every use of the descriptor holds the entry's lock, and closing takes it too, so a
+    descriptor is never used after another thread closed it (nor, reused, for another file).
+    """
 
     def __init__(self, path: Path, descriptor: int, num_frames: int, shape: tuple[int, ...]):
         self.path = path
         self.num_frames = num_frames
         self.shape = shape
         self.frame_bytes = int(np.prod(shape))
-        self.frames_offset = HEADER_BYTES + _round_up(num_frames, HEADER_BYTES)
+        self.sums_offset = HEADER_BYTES + _round_up(num_frames, HEADER_BYTES)
+        self.frames_offset = self.sums_offset + _round_up(8 * num_frames, HEADER_BYTES)
         self._descriptor = descriptor
         self._lock = threading.Lock()
+        self._touched = time.monotonic()
 
-    def filled(self, start: int, stop: int) -> np.ndarray:
+    def missing(self, start: int, stop: int) -> np.ndarray:
+        """Which of frames ``start``..``stop`` are not stored yet."""
+        flags = np.empty(stop - start, dtype=np.uint8)
         with self._lock:
-            data = os.pread(self._open(), stop - start, HEADER_BYTES + start)
-        if len(data) != stop - start:
-            raise OSError(f"{self.path}: ends inside its frame flags")
-        return np.frombuffer(data, dtype=np.uint8)
+            self._read_into(flags, HEADER_BYTES + start)
+            self._touch()
+        return flags == 0
 
-    def load(self, start: int, stop: int) -> np.ndarray:
+    def load(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stored frames, and which of them fail their checksum."""
         frames = np.empty((stop - start, *self.shape), dtype=np.uint8)
-        buffer, offset = memoryview(frames).cast("B"), self._frame_offset(start)
+        sums = np.empty(stop - start, dtype=np.uint64)
         with self._lock:
-            descriptor, done = self._open(), 0
-            while done < len(buffer):
-                count = os.preadv(descriptor, [buffer[done:]], offset + done)
-                if count == 0:
-                    raise OSError(f"{self.path}: ends before frame {stop - 1}")
-                done += count
-        return frames
+            self._read_into(sums, self.sums_offset + 8 * start)
+            self._read_into(frames, self._frame_offset(start))
+        return frames, _checksums(frames) != sums
 
     def store(self, start: int, frames: np.ndarray) -> None:
         if frames.shape[1:] != self.shape or frames.dtype != np.uint8:
-            raise OSError(f"{self.path}: frames of shape {frames.shape[1:]}, not {self.shape}")
+            raise _Unfit(self.path.stem)
+        frames = np.ascontiguousarray(frames)
         with self._lock:
             descriptor = self._open()
-            _write_all(descriptor, np.ascontiguousarray(frames).data, self._frame_offset(start))
-            _write_all(descriptor, b"\x01" * len(frames), HEADER_BYTES + start)
+            _write_all(descriptor, frames, self._frame_offset(start))
+            _write_all(descriptor, _checksums(frames), self.sums_offset + 8 * start)
+            _write_all(descriptor, np.ones(len(frames), np.uint8), HEADER_BYTES + start)
         _stats.add(stored=len(frames))
+
+    def unlinked(self) -> bool:
+        """True once the file was deleted (evicted by any process): stop filling it."""
+        with self._lock:
+            return os.fstat(self._open()).st_nlink == 0
 
     def close(self) -> None:
         with self._lock:
@@ -229,17 +301,38 @@ class _Entry:
                 os.close(self._descriptor)
             self._descriptor = -1
 
+    def abandon(self) -> None:
+        """In a forked child: close the inherited descriptor; no other thread exists there."""
+        if self._descriptor >= 0:
+            os.close(self._descriptor)
+        self._descriptor = -1
+
     def _open(self) -> int:
         if self._descriptor < 0:
             raise _Closed
         return self._descriptor
 
+    def _touch(self) -> None:
+        """Mark the entry recently used (for eviction), at most once a minute."""
+        now = time.monotonic()
+        if now - self._touched > RESCAN_AFTER_S:
+            os.utime(self._open())
+            self._touched = now
+
+    def _read_into(self, array: np.ndarray, offset: int) -> None:
+        buffer, done, descriptor = memoryview(array).cast("B"), 0, self._open()
+        while done < len(buffer):
+            count = os.preadv(descriptor, [buffer[done:]], offset + done)
+            if count == 0:
+                raise OSError(f"{self.path}: ends before byte {offset + len(buffer)}")
+            done += count
+
     def _frame_offset(self, index: int) -> int:
         return self.frames_offset + index * self.frame_bytes
 
 
-def _write_all(descriptor: int, data: Any, offset: int) -> None:
-    view = memoryview(data).cast("B")
+def _write_all(descriptor: int, array: np.ndarray, offset: int) -> None:
+    view = memoryview(array).cast("B")
     while len(view):
         written = os.pwrite(descriptor, view, offset)
         view, offset = view[written:], offset + written
@@ -249,9 +342,14 @@ def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def _header(num_frames: int, shape: tuple[int, ...]) -> bytes:
+def _entry_bytes(num_frames: int, shape: tuple[int, ...]) -> int:
+    flags_and_sums = _round_up(num_frames, HEADER_BYTES) + _round_up(8 * num_frames, HEADER_BYTES)
+    return HEADER_BYTES + flags_and_sums + num_frames * int(np.prod(shape))
+
+
+def _header(num_frames: int, shape: tuple[int, ...]) -> np.ndarray:
     fields = json.dumps({"frames": num_frames, "shape": list(shape)}).encode()
-    return (FORMAT + fields + b"\n").ljust(HEADER_BYTES, b"\0")
+    return np.frombuffer((FORMAT + fields + b"\n").ljust(HEADER_BYTES, b"\0"), dtype=np.uint8)
 
 
 def _parse_header(data: bytes) -> tuple[int, tuple[int, ...]] | None:
@@ -264,59 +362,112 @@ def _parse_header(data: bytes) -> tuple[int, tuple[int, ...]] | None:
         return None
 
 
+def _allocate(descriptor: int, size: int) -> None:
+    """Reserve the entry's disk space now, so that filling it can never fill the disk; where
+    the file system cannot reserve, the file is sparse and grows as frames arrive."""
+    if hasattr(os, "posix_fallocate"):
+        try:
+            os.posix_fallocate(descriptor, 0, size)
+            return
+        except OSError as error:
+            if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                raise
+    os.ftruncate(descriptor, size)
+
+
+class _NoRoom(Exception):
+    """The budget or the disk has no room for a new entry."""
+
+
 class _Entries:
     """The entries this process has open (bounded, least recently used closed first), and the
-    budget bookkeeping for creating new ones."""
+    shared bookkeeping that keeps every process's entries within the budget."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: OrderedDict[str, _Entry] = OrderedDict()
-        self._tallies: dict[Path, tuple[int, float]] = {}  # folder: bytes, when listed
         self._broken: set[Path] = set()
+        self._unfit: set[str] = set()
 
     def get(self, key: str, num_frames: int) -> _Entry | None:
-        """The entry ``key``, opened if needed; None when there is none yet."""
+        """The entry ``key``, opened if needed; None when there is none (or it was deleted)."""
         with self._lock:
-            if key in self._open:
+            entry = self._open.get(key)
+            if entry is not None:
                 self._open.move_to_end(key)
-                return self._open[key]
+        if entry is not None:
+            if not entry.unlinked():
+                return entry
+            self._drop(key)
         path = cache_dir() / f"{key}{SUFFIX}"
         try:
             descriptor = os.open(path, os.O_RDWR)
         except FileNotFoundError:
             return None
-        os.utime(descriptor)  # recency, for eviction
-        entry = self._adopt(path, descriptor, num_frames)
-        if entry is None:  # not an entry of this format: replaced on the next create
+        try:
+            os.utime(descriptor)  # recency, for eviction
+            opened = self._adopt(path, descriptor, num_frames)
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if opened is None:  # not an entry of this format: replaced on the next create
             path.unlink(missing_ok=True)
-        return entry
+        return opened
 
     def create(self, key: str, num_frames: int, shape: tuple[int, ...]) -> _Entry | None:
         """A new, empty entry, or None when the budget or the disk has no room for it."""
         folder = cache_dir()
-        size = HEADER_BYTES + _round_up(num_frames, HEADER_BYTES) + num_frames * int(np.prod(shape))
+        size = _entry_bytes(num_frames, shape)
         folder.mkdir(parents=True, exist_ok=True)
-        if not self._make_room(folder, size):
-            return None
         path = folder / f"{key}{SUFFIX}"
-        temporary = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
-        descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        with _folder_lock(folder):
+            try:
+                self._make_room(folder, size)
+            except _NoRoom:
+                return None
+            temporary = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
+            descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(descriptor, _header(num_frames, shape), 0)
+                _allocate(descriptor, size)
+                os.link(temporary, path)  # atomic, and never replaces another process's entry
+            except FileExistsError:
+                os.close(descriptor)
+                return self.get(key, num_frames)
+            except OSError as error:
+                os.close(descriptor)
+                if error.errno == errno.ENOSPC:
+                    return None
+                raise
+            finally:
+                temporary.unlink(missing_ok=True)
+            _write_usage(folder, _read_usage(folder)[0] + size)
         try:
-            _write_all(descriptor, _header(num_frames, shape), 0)
-            os.ftruncate(descriptor, size)  # sparse: disk is used as frames arrive
-            os.link(temporary, path)  # atomic, and never replaces another process's entry
-        except FileExistsError:
-            os.close(descriptor)
-            return self.get(key, num_frames)
-        except OSError:
+            return self._adopt(path, descriptor, num_frames)
+        except BaseException:
             os.close(descriptor)
             raise
-        finally:
-            temporary.unlink(missing_ok=True)
-        with self._lock:
-            used, listed_at = self._tallies.get(folder, (0, 0.0))
-            self._tallies[folder] = (used + size, listed_at)
-        return self._adopt(path, descriptor, num_frames)
+
+    def _make_room(self, folder: Path, size: int) -> None:
+        """Within the folder lock: delete least recently used entries until ``size`` more
+        bytes fit the budget, or raise _NoRoom."""
+        budget = cache_budget()
+        if size > budget:
+            raise _NoRoom
+        used, listed_at = _read_usage(folder)
+        if used + size > budget or time.time() - listed_at > RESCAN_AFTER_S:
+            listing = sorted(_listing(folder), key=lambda item: item.mtime)  # oldest first
+            used = sum(item.size for item in listing)
+            if used + size > budget:
+                for item in listing:
+                    if used + size <= EVICT_TO * budget:
+                        break
+                    item.path.unlink(missing_ok=True)  # readers elsewhere keep their copy
+                    self._drop(item.path.stem)
+                    used -= item.size
+            _write_usage(folder, used, listed=True)
+        if used + size > budget or shutil.disk_usage(folder).free - size < KEEP_FREE:
+            raise _NoRoom
 
     def _adopt(self, path: Path, descriptor: int, num_frames: int) -> _Entry | None:
         parsed = _parse_header(os.pread(descriptor, HEADER_BYTES, 0))
@@ -336,24 +487,11 @@ class _Entries:
             old.close()
         return entry
 
-    def _make_room(self, folder: Path, size: int) -> bool:
-        budget = cache_budget()
-        if size > budget or shutil.disk_usage(folder).free - size < KEEP_FREE:
-            return False
+    def _drop(self, key: str) -> None:
         with self._lock:
-            used, listed_at = self._tallies.get(folder, (0, -RESCAN_AFTER_S))
-        if time.monotonic() - listed_at < RESCAN_AFTER_S and used + size <= budget:
-            return True
-        entries = sorted(_listing(folder), key=lambda item: item[1])  # oldest first
-        total = sum(item[2] for item in entries)
-        for path, _, bytes_used in entries:
-            if total + size <= budget:
-                break
-            path.unlink(missing_ok=True)  # open readers elsewhere keep their data
-            total -= bytes_used
-        with self._lock:
-            self._tallies[folder] = (total, time.monotonic())
-        return total + size <= budget
+            entry = self._open.pop(key, None)
+        if entry is not None:
+            entry.close()
 
     def usable(self) -> bool:
         return cache_dir() not in self._broken
@@ -365,6 +503,12 @@ class _Entries:
             log.warning("frame cache %s not used: %s; decoding every read", folder, reason)
             self._broken.add(folder)
 
+    def is_unfit(self, key: str) -> bool:
+        return key in self._unfit
+
+    def mark_unfit(self, key: str) -> None:
+        self._unfit.add(key)
+
     def close_all(self) -> None:
         with self._lock:
             entries = list(self._open.values())
@@ -373,20 +517,62 @@ class _Entries:
             entry.close()
 
     def forget(self) -> None:
-        """After a fork: the child opens its own descriptors (the parent's stay the parent's)."""
+        """After a fork: close the parent's descriptors here (the parent keeps its own); the
+        child opens entries anew."""
+        for entry in self._open.values():
+            entry.abandon()
         self._lock = threading.Lock()
         self._open = OrderedDict()
 
 
-def _listing(folder: Path) -> list[tuple[Path, float, int]]:
-    """(path, mtime, nominal size) of every entry in the cache folder."""
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Serialises creating and evicting entries across processes (an advisory file lock)."""
+    descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def _read_usage(folder: Path) -> tuple[int, float]:
+    """The folder's total entry bytes as last written, and when it was last listed."""
+    try:
+        fields = json.loads((folder / USAGE_FILE).read_text())
+        return int(fields["bytes"]), float(fields["listed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, 0.0
+
+
+def _write_usage(folder: Path, used: int, listed: bool = False) -> None:
+    listed_at = time.time() if listed else _read_usage(folder)[1]
+    temporary = folder / f"{USAGE_FILE}.{os.getpid()}"
+    temporary.write_text(json.dumps({"bytes": used, "listed": listed_at}))
+    os.replace(temporary, folder / USAGE_FILE)
+
+
+@dataclass(frozen=True)
+class _Listed:
+    path: Path
+    mtime: float
+    size: int
+    on_disk: int
+
+
+def _listing(folder: Path) -> list[_Listed]:
+    """Every entry in the cache folder, with its recency and sizes."""
     found = []
-    for path in folder.glob(f"*{SUFFIX}"):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        found.append((path, stat.st_mtime, stat.st_size))
+    with os.scandir(folder) as scan:
+        for item in scan:
+            if not item.name.endswith(SUFFIX) or item.name.startswith("."):
+                continue
+            try:
+                stat = item.stat()
+            except FileNotFoundError:
+                continue
+            on_disk = getattr(stat, "st_blocks", stat.st_size // 512) * 512
+            found.append(_Listed(Path(item.path), stat.st_mtime, stat.st_size, on_disk))
     return found
 
 
@@ -439,13 +625,8 @@ class CacheSummary:
 def summarise_cache() -> CacheSummary:
     folder = cache_dir()
     entries = _listing(folder) if folder.is_dir() else []
-    on_disk = 0
-    for path, _, _ in entries:
-        try:
-            on_disk += path.stat().st_blocks * 512
-        except (FileNotFoundError, AttributeError):
-            continue
-    full = sum(size for _, _, size in entries)
+    on_disk = sum(entry.on_disk for entry in entries)
+    full = sum(entry.size for entry in entries)
     return CacheSummary(folder, cache_budget(), len(entries), on_disk, full)
 
 
@@ -453,9 +634,13 @@ def clear_cache() -> int:
     """Delete every entry (processes reading one keep their open copy); the count deleted."""
     release_cache_files()
     folder = cache_dir()
-    entries = _listing(folder) if folder.is_dir() else []
-    for path, _, _ in entries:
-        path.unlink(missing_ok=True)
+    if not folder.is_dir():
+        return 0
+    with _folder_lock(folder):
+        entries = _listing(folder)
+        for entry in entries:
+            entry.path.unlink(missing_ok=True)
+        _write_usage(folder, 0, listed=True)
     return len(entries)
 
 

@@ -35,7 +35,7 @@ import av.error
 import numpy as np
 from PIL import Image
 
-from vadbench.api import DataError, MaskReader, Video
+from vadbench.api import ConfigError, DataError, MaskReader, Video
 from vadbench.framecache import cached
 
 VIDEO_SUFFIXES = frozenset(
@@ -53,6 +53,7 @@ REUSABLE_IMAGE_DECODERS = frozenset({"mjpeg"})
 FrameCounting = Literal["metadata", "decode"]
 # Threads that decode the images of one frame-folder read; more rarely pay on one video.
 MAX_IMAGE_THREADS = 8
+THREADS_ENVIRONMENT = "VADBENCH_DECODE_THREADS"
 
 # Decoders kept open per process. Four covers one sequential reader per worker thread plus a
 # random-access trainer revisiting a few videos; each holds at most RECENT_FRAMES frames.
@@ -398,7 +399,7 @@ class _ImageDecoders:
             return decoders[codec]
         context = av.CodecContext.create(codec, "r")
         context.thread_count = 1  # parallel across images instead, by ``threads``
-        context.options = {"err_detect": "explode"}  # a damaged image fails, never greys
+        context.options = {"err_detect": "explode"}  # a truncated image fails, never greys
         if codec in REUSABLE_IMAGE_DECODERS:
             decoders[codec] = context
         return context
@@ -408,10 +409,11 @@ class _ImageDecoders:
         self._local.__dict__.get("decoders", {}).pop(codec, None)
 
     def threads(self) -> ThreadPoolExecutor | None:
-        """The decoding threads: one per core this process may use, none on one core."""
+        """The decoding threads: ``VADBENCH_DECODE_THREADS``, else one per core this process
+        may use (at most MAX_IMAGE_THREADS); none where that is one."""
         with self._lock:
             if self._threads is None:
-                count = min(MAX_IMAGE_THREADS, _usable_cores())
+                count = _decode_threads()
                 if count < 2:
                     return None
                 self._threads = ThreadPoolExecutor(count, thread_name_prefix="vadbench-decode")
@@ -424,10 +426,15 @@ class _ImageDecoders:
         self._threads = None
 
 
-def _usable_cores() -> int:
+def _decode_threads() -> int:
+    value = os.environ.get(THREADS_ENVIRONMENT)
+    if value is not None:
+        if not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"{THREADS_ENVIRONMENT}={value!r}: expected a whole number >= 1")
+        return int(value)
     if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+        return min(MAX_IMAGE_THREADS, len(os.sched_getaffinity(0)))
+    return min(MAX_IMAGE_THREADS, os.cpu_count() or 1)
 
 
 _pool = _DecoderPool()
