@@ -24,7 +24,6 @@ failure of the cache (a full disk, a read-only home) falls back to decoding, wit
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -43,6 +42,11 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from vadbench.api import ConfigError, FrameReader
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks nor positional reads; frames are decoded
+    fcntl = None  # type: ignore[assignment]
 
 BUDGET_ENVIRONMENT = "VADBENCH_FRAME_CACHE"
 CACHE_ENVIRONMENT = "VADBENCH_CACHE"
@@ -109,8 +113,8 @@ def cache_dir() -> Path:
 
 def cached(reader: FrameReader, num_frames: int) -> FrameReader:
     """``reader`` behind the frame cache, or unchanged when the cache is off or the platform
-    has no positional file IO (``os.preadv``, Linux and macOS)."""
-    if not isinstance(reader, CacheableReader) or not hasattr(os, "preadv"):
+    lacks positional file IO or file locks (the cache runs on Linux and macOS)."""
+    if not isinstance(reader, CacheableReader) or fcntl is None or not hasattr(os, "preadv"):
         return reader
     if num_frames == 0 or cache_budget() == 0:
         return reader
