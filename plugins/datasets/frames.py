@@ -35,11 +35,10 @@ from vadbench.api import (
     Split,
     Video,
 )
-from vadbench.framecache import cached
 from vadbench.hookspecs import hookimpl
 from vadbench_plugins.datasets.common import (
-    FrameFolderReader,
     NpyMaskReader,
+    frame_folder_video,
     list_frames,
     natural_key,
     visible,
@@ -234,7 +233,9 @@ class FramesDataset:
             labels = list(self._labels(ids, counts))
         pixel_masks = self.root / "testing" / "test_pixel_mask"
         videos = []
-        for video_id, frames, video_labels in zip(ids, frame_lists, labels, strict=True):
+        for folder, video_id, frames, video_labels in zip(
+            folders, ids, frame_lists, labels, strict=True
+        ):
             mask_file = pixel_masks / f"{video_id}.npy"
             mask_reader = (
                 NpyMaskReader(mask_file, len(frames), self.options.frame_size)
@@ -242,14 +243,13 @@ class FramesDataset:
                 else None
             )
             videos.append(
-                Video(
-                    id=video_id,
-                    num_frames=len(frames),
-                    read_frames=cached(
-                        FrameFolderReader(frames, self.options.frame_size), len(frames)
-                    ),
+                frame_folder_video(
+                    folder,
+                    video_id,
+                    self.options.frame_size,
                     labels=video_labels,
                     read_mask=mask_reader,
+                    frames=frames,
                 )
             )
         return tuple(videos)
