@@ -148,7 +148,13 @@ class ListSource:
 
 
 class Dataset(Protocol):
-    """An opened dataset. Opening must be cheap and check the layout; reading happens later."""
+    """An opened dataset. Opening must be cheap and check the layout; reading happens later.
+
+    A dataset may also define ``check_split(split) -> None``: a cheap check, called at
+    configuration time for every split a matrix will read, that raises ConfigError when the
+    split cannot exist (no test folder, a training-only set asked for its test split). Datasets
+    without it are checked only when the split is read.
+    """
 
     def source(self, split: Split) -> VideoSource: ...
 
