@@ -1,5 +1,5 @@
 """Builders of tiny copies of the real datasets in their distributed layouts
-(docs/datasets.md, /work/shared/reference/datasets.md), traps included.
+(docs/datasets.md), traps included.
 
 Every frame is a flat colour that encodes its index (``frame_index`` reads it back through any
 lossy codec), so a test can check that a loader returns exactly the frames it claims.
@@ -15,6 +15,12 @@ import av
 import numpy as np
 from PIL import Image
 from scipy.io import savemat
+
+from vadbench_plugins.datasets.frames import SHIPPED_LABELS
+
+# The MNAD label files that ship with the frames plugin (plugins/datasets/labels/README.md).
+PED2_LABELS = SHIPPED_LABELS / "frame_labels_ped2.npy"
+AVENUE_LABELS = SHIPPED_LABELS / "frame_labels_avenue.npy"
 
 STEP = 9  # levels between consecutive indices: three times the codec error (at most 3)
 LEVELS = 200 // STEP  # indices per channel

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from scipy.io import savemat
 
 from tests.dataset_fixtures import (
+    AVENUE_LABELS,
     build_avenue,
     frame_index,
     truncate,
@@ -21,7 +22,6 @@ from tests.dataset_fixtures import (
 from vadbench.api import ConfigError, DataError
 from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 AVENUE_TEST_LENGTHS = [
     1439, 1211, 923, 947, 1007, 1283, 605, 36, 1175, 841, 472,
     1271, 549, 507, 1001, 740, 426, 294, 248, 273, 76,
@@ -113,7 +113,7 @@ def test_file_labels_need_a_file() -> None:
 def test_mnad_labels_through_the_ffp_option(tmp_path: Path) -> None:
     """MNAD's frame_labels_avenue.npy on 21 test videos of the real lengths (no masks)."""
     root = build_avenue(tmp_path / "Avenue Dataset", [], AVENUE_TEST_LENGTHS)
-    label_file = SHARED_DATA / "frame_labels_avenue.npy"
+    label_file = AVENUE_LABELS
     options = AvenueOptions(root=root, frame_labels="file", label_file=label_file)
     test = open_avenue(options).source("test").videos()
     assert [v.num_frames for v in test] == AVENUE_TEST_LENGTHS

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.dataset_fixtures import (
+    PED2_LABELS,
     build_ucsd,
     grey_index,
     ucsd_m_text,
@@ -18,9 +19,7 @@ from tests.dataset_fixtures import (
 from vadbench.api import ConfigError, DataError
 from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd, parse_gt_frames
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
-# datasets.md §1: UCSDped2.m, 1-based inclusive; Test006 as the script copy writes it (1:162).
+# UCSDped2.m, 1-based inclusive; Test006 as the script copy writes it (1:162).
 PED2_RANGES_IN_SCRIPT = [
     [(61, 180)], [(95, 180)], [(1, 146)], [(31, 180)], [(1, 129)], [(1, 162)],
     [(46, 180)], [(1, 180)], [(1, 120)], [(1, 150)], [(1, 180)], [(88, 180)],
@@ -113,7 +112,7 @@ def test_ped2_script_ranges_give_the_mnad_labels(tmp_path: Path) -> None:
     for number, length in enumerate(PED2_TEST_LENGTHS, start=1):
         write_tiny_tiffs(root / "Test" / f"Test{number:03d}", length)
     (root / "Test" / "UCSDped2.m").write_text(ucsd_m_text(PED2_RANGES_IN_SCRIPT))
-    expected = np.load(SHARED_DATA / "frame_labels_ped2.npy").reshape(-1)
+    expected = np.load(PED2_LABELS).reshape(-1)
 
     standard = open_ucsd(UcsdOptions(root=root, subset="ped2")).source("test").videos()
     assert [v.num_frames for v in standard] == PED2_TEST_LENGTHS

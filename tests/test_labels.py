@@ -1,8 +1,10 @@
 """The real MNAD/MPN label files read through the frames loader, on fixtures of the real sets'
-video lengths (datasets.md §1-§3)."""
+video lengths (docs/datasets.md: UCSD, FFP/MNAD packaging, Avenue)."""
 
 from __future__ import annotations
 
+import importlib.resources
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +12,14 @@ import pytest
 from scipy.io import savemat
 
 from tests.builders import png_bytes, write_frame_folder
+from tests.dataset_fixtures import AVENUE_LABELS, PED2_LABELS
 from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.frames import FramesOptions, open_frames
-
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from vadbench_plugins.datasets.frames import (
+    SHIPPED_LABELS,
+    FramesOptions,
+    open_frames,
+    shipped_label_file,
+)
 
 PED2_TEST_LENGTHS = [180, 180, 150, 180, 150, 180, 180, 180, 120, 150, 180, 180]
 # UCSDped2.m gt_frame ranges, 1-based inclusive (Test006 is 1:159 as in FFP/MNAD).
@@ -58,7 +64,7 @@ def ped2_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("shape", ["as shipped (1, N)", "1-D"])
 def test_ped2_label_file_gives_the_published_ranges(ped2_root: Path, shape: str) -> None:
-    labels = np.load(SHARED_DATA / "frame_labels_ped2.npy")
+    labels = np.load(PED2_LABELS)
     assert labels.shape == (1, 2010)
     label_file = ped2_root / "labels.npy"
     np.save(label_file, labels if shape.startswith("as") else labels.reshape(-1))
@@ -77,13 +83,13 @@ def test_ped2_mat_intervals_match_the_npy(ped2_root: Path) -> None:
     savemat(ped2_root / "ped2.mat", {"gt": cells})
     from_mat = open_frames(FramesOptions(root=ped2_root, labels="mat")).source("test").videos()
     concatenated = np.concatenate([v.labels for v in from_mat])
-    np.testing.assert_array_equal(concatenated, np.load(SHARED_DATA / "frame_labels_ped2.npy")[0])
+    np.testing.assert_array_equal(concatenated, np.load(PED2_LABELS)[0])
 
 
 def test_avenue_label_file_splits_into_21_videos(tmp_path: Path) -> None:
     root = tmp_path / "avenue"
     build_packaging(root, AVENUE_TEST_LENGTHS, digits=4)
-    np.save(tmp_path / "frame_labels_avenue.npy", np.load(SHARED_DATA / "frame_labels_avenue.npy"))
+    np.save(tmp_path / "frame_labels_avenue.npy", np.load(AVENUE_LABELS))
     videos = open_frames(FramesOptions(root=root)).source("test").videos()
     assert [v.num_frames for v in videos] == AVENUE_TEST_LENGTHS
     assert sum(int(v.labels.sum()) for v in videos) == 3867
@@ -93,7 +99,7 @@ def test_avenue_label_file_splits_into_21_videos(tmp_path: Path) -> None:
     )
     np.testing.assert_array_equal(
         np.concatenate([v.labels for v in videos]),
-        np.load(SHARED_DATA / "frame_labels_avenue.npy")[0],
+        np.load(AVENUE_LABELS)[0],
     )
 
 
@@ -159,3 +165,31 @@ def test_pixel_masks_and_resize(tmp_path: Path) -> None:
     assert video.has_masks and not video.mask(0).any()
     assert video.mask(1).shape == (4, 6) and video.mask(1).sum() > 0
     assert list(video.labels) == [0, 1, 0]
+
+
+def test_label_files_ship_as_package_data() -> None:
+    """The label files are package data of the frames plugin, so an installed copy has them."""
+    resources = importlib.resources.files("vadbench_plugins.datasets") / "labels"
+    for name, shape, positives in [("ped2", (1, 2010), 1648), ("avenue", (1, 15324), 3867)]:
+        with (resources / f"frame_labels_{name}.npy").open("rb") as handle:
+            labels = np.load(handle, allow_pickle=False)
+        assert labels.shape == shape and int(labels.sum()) == positives
+        assert shipped_label_file(name) == SHIPPED_LABELS / f"frame_labels_{name}.npy"
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    package_data = pyproject["tool"]["setuptools"]["package-data"]["vadbench_plugins.datasets"]
+    assert "labels/*.npy" in package_data
+    assert shipped_label_file("ped1") is None
+
+
+def test_ped2_and_avenue_fall_back_on_the_shipped_labels(tmp_path: Path) -> None:
+    ped2 = tmp_path / "ped2"
+    build_packaging(ped2, PED2_TEST_LENGTHS, digits=3)
+    videos = open_frames(FramesOptions(root=ped2)).source("test").videos()
+    assert [anomalous_ranges(v.labels) for v in videos] == PED2_RANGES
+    np.save(ped2 / "frame_labels_ped2.npy", np.zeros(2010, np.uint8))  # a file of its own wins
+    videos = open_frames(FramesOptions(root=ped2)).source("test").videos()
+    assert not any(v.labels.any() for v in videos)
+    other = tmp_path / "ped1"
+    build_packaging(other, [5], digits=3)
+    with pytest.raises(DataError, match=r"no test labels for .*ped1: looked for"):
+        open_frames(FramesOptions(root=other)).source("test")

@@ -29,7 +29,8 @@ from scipy.io import loadmat, whosmat
 from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
 from vadbench.hookspecs import hookimpl
 from vadbench.video import count_frames
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     ListedDataset,
     VideoDatasetOptions,
     check_same_keys,
@@ -40,7 +41,7 @@ from vadbench_plugins.datasets.common import (
     video_file_video,
     video_files,
 )
-from vadbench_plugins.datasets.frames import read_mat_labels, split_concatenated_labels
+from .frames import read_mat_labels, split_concatenated_labels
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "training_videos", "test": "testing_videos"}
 LABEL_MASK_FOLDER = "testing_label_mask"

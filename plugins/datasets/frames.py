@@ -9,6 +9,10 @@
     <root>/testing/test_frame_mask/<video>.npy per-video 0/1 frame labels (ShanghaiTech)
     <root>/testing/test_pixel_mask/<video>.npy per-video (T, H, W) pixel masks, optional
 
+When a dataset called ``ped2`` or ``avenue`` has no label file of its own, the MNAD labels that
+ship with vadbench (``labels/frame_labels_<name>.npy`` next to this module) are used: the
+de-facto standard ground truth, so results compare with published numbers.
+
 Videos are the sorted sub-folders; frames are sorted by the number in their name, so unpadded
 names (``10.jpg`` after ``9.jpg``) keep their order. Names starting with a dot (AppleDouble
 ``._*`` files and other strays) are ignored. Labels never get silently clipped or padded: a
@@ -36,7 +40,8 @@ from vadbench.api import (
     Video,
 )
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     NpyMaskReader,
     frame_folder_video,
     list_frames,
@@ -45,6 +50,9 @@ from vadbench_plugins.datasets.common import (
 )
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "training", "test": "testing"}
+# The MNAD/MPN concatenated frame labels shipped as package data (labels/README.md).
+SHIPPED_LABELS = Path(__file__).resolve().parent / "labels"
+SHIPPED_NAMES = ("ped2", "avenue")
 LAYOUT = (
     "<root>/{training,testing}/frames/<video>/<frame>.{jpg,png,tif}; test labels from "
     "<root>/<name>.mat, frame_labels_<name>.npy or testing/test_frame_mask/<video>.npy"
@@ -62,6 +70,14 @@ class FramesOptions(Options):
     labels: Literal["auto", "mat", "npy", "frame_mask"] = "auto"
     label_file: Path | None = Field(None, description="explicit .mat or .npy label file")
     frame_size: tuple[int, int] | None = Field(None, description="(height, width) to resize to")
+
+
+def shipped_label_file(name: str) -> Path | None:
+    """The shipped ``frame_labels_<name>.npy`` (``ped2``, ``avenue``), or None for other names:
+    the standard labels travel with vadbench, so no download is needed to reproduce them."""
+    if name not in SHIPPED_NAMES:
+        return None
+    return SHIPPED_LABELS / f"frame_labels_{name}.npy"
 
 
 def list_videos(frames_root: Path) -> list[Path]:
@@ -184,12 +200,14 @@ class FramesDataset:
                 raise DataError(f"label file {path} does not exist")
             kind = "mat" if path.suffix == ".mat" else "npy"
             return kind, path
+        shipped = shipped_label_file(self.name)
         candidates = {
             "frame_mask": [self.root / "testing" / "test_frame_mask"],
             "mat": [self.root / f"{self.name}.mat"],
             "npy": [
                 self.root / f"frame_labels_{self.name}.npy",
                 self.root.parent / f"frame_labels_{self.name}.npy",
+                *([shipped] if shipped is not None else []),
             ],
         }
         kinds = list(candidates) if self.options.labels == "auto" else [self.options.labels]

@@ -22,7 +22,8 @@ from pydantic import Field, field_validator, model_validator
 
 from vadbench.api import ConfigError, DataError, DatasetSpec, Options, Split, Video
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     ListedDataset,
     NpyMaskReader,
     VideoDatasetOptions,
@@ -33,7 +34,7 @@ from vadbench_plugins.datasets.common import (
     video_file_video,
     video_files,
 )
-from vadbench_plugins.datasets.frames import read_frame_masks
+from .frames import read_frame_masks
 
 LAYOUT = (
     "<root>/training/videos/01_001.avi…, testing/frames/01_0014/000.jpg…, "

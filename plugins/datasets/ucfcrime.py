@@ -36,7 +36,8 @@ from pydantic import Field
 from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
 from vadbench.hookspecs import hookimpl
 from vadbench.video import count_frames, is_video_file
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     ListedDataset,
     VideoDatasetOptions,
     read_lines,

@@ -24,7 +24,8 @@ from pydantic import Field
 
 from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     DatasetOptions,
     ListedDataset,
     MaskImageReader,
@@ -39,7 +40,7 @@ from vadbench_plugins.datasets.common import (
 )
 
 SUBSET_FOLDERS = {"ped1": "UCSDped1", "ped2": "UCSDped2"}
-# The FFP/MNAD value of Ped2 Test006 (datasets.md §1, trap b); Ped1 has no known disagreement.
+# The FFP/MNAD value of Ped2 Test006 (docs/datasets.md, UCSD); Ped1 has no known disagreement.
 STANDARD_OVERRIDES: dict[str, dict[str, list[tuple[int, int]]]] = {
     "ped1": {},
     "ped2": {"Test006": [(1, 159)]},

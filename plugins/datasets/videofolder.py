@@ -27,7 +27,8 @@ from pydantic import Field
 from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
 from vadbench.hookspecs import hookimpl
 from vadbench.video import count_frames
-from vadbench_plugins.datasets.common import (
+
+from .common import (
     ListedDataset,
     VideoDatasetOptions,
     frame_folder_video,
