@@ -145,7 +145,7 @@ class CachedFrames:
         if _entries.is_unfit(key):
             return self.reader(start, stop)
         entry = _attempt(_entries.get, key, self.num_frames)
-        if entry is FAILED:
+        if isinstance(entry, _Failed):
             return self.reader(start, stop)
         if entry is None:  # the first read: its frames decide the entry's shape
             frames = self.reader(start, stop)
@@ -324,7 +324,7 @@ class _Entry:
             self._touched = now
 
     def _read_into(self, array: np.ndarray, offset: int) -> None:
-        buffer, done, descriptor = memoryview(array).cast("B"), 0, self._open()
+        buffer, done, descriptor = array.data.cast("B"), 0, self._open()
         while done < len(buffer):
             count = os.preadv(descriptor, [buffer[done:]], offset + done)
             if count == 0:
@@ -336,7 +336,7 @@ class _Entry:
 
 
 def _write_all(descriptor: int, array: np.ndarray, offset: int) -> None:
-    view = memoryview(array).cast("B")
+    view = array.data.cast("B")
     while len(view):
         written = os.pwrite(descriptor, view, offset)
         view, offset = view[written:], offset + written

@@ -16,13 +16,14 @@ import numpy as np
 import torch
 from pydantic import Field
 
-from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.ffp.losses import LossWeights
-from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator, init_normal
-from vadbench_plugins.ffp.training import train
+
+from .losses import LossWeights
+from .model import FFPGenerator, PatchDiscriminator, init_normal
+from .training import train
 
 CHECKPOINT = "ffp.pt"
 
@@ -53,7 +54,7 @@ class FFPOptions(Options):
 class FFP:
     """The Method: generator (used per test frame) and discriminator (training only)."""
 
-    score_kind = "normality"
+    score_kind: ScoreKind = "normality"
 
     def __init__(self, options: FFPOptions, device: str) -> None:
         self.options = options

@@ -11,8 +11,9 @@ from collections.abc import Callable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
-from vadbench_plugins.ffp.losses import LossWeights, discriminator_loss, generator_losses
-from vadbench_plugins.ffp.model import FFPGenerator, PatchDiscriminator
+
+from .losses import LossWeights, discriminator_loss, generator_losses
+from .model import FFPGenerator, PatchDiscriminator
 
 
 def train(

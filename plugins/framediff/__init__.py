@@ -15,7 +15,7 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import UNIT, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
@@ -47,7 +47,7 @@ def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 
 
 class FrameDiff:
-    score_kind = "normality"
+    score_kind: ScoreKind = "normality"
 
     def __init__(self, options: FrameDiffOptions, device: str) -> None:
         self.options = options

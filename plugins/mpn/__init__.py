@@ -19,14 +19,15 @@ import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows, support_clips
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.mpn.losses import LossWeights, feature_distance
-from vadbench_plugins.mpn.model import MetaPrototypeNetwork
-from vadbench_plugins.mpn.scoring import FeatureScore, fuse_scores, gaussian_template
-from vadbench_plugins.mpn.training import adapt, initial_step_sizes, meta_train, train
+
+from .losses import LossWeights, feature_distance
+from .model import MetaPrototypeNetwork
+from .scoring import FeatureScore, fuse_scores, gaussian_template
+from .training import adapt, initial_step_sizes, meta_train, train
 
 CHECKPOINT = "mpn.pt"
 
@@ -76,7 +77,7 @@ class MPNOptions(Options):
 class MPN:
     """The Method: owns the network and, after meta-training, the learned step sizes."""
 
-    score_kind = "normality"
+    score_kind: ScoreKind = "normality"
 
     def __init__(self, options: MPNOptions, device: str) -> None:
         self.options = options

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from vadbench_plugins.mpn.model import MPNOutput
+from .model import MPNOutput
 
 
 def prediction_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

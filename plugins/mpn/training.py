@@ -15,8 +15,9 @@ from collections.abc import Callable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
-from vadbench_plugins.mpn.losses import LossWeights, mpn_losses
-from vadbench_plugins.mpn.model import MetaPrototypeNetwork
+
+from .losses import LossWeights, mpn_losses
+from .model import MetaPrototypeNetwork
 
 Advance = Callable[[int], None]
 

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.rgan.losses import StructureLoss
-from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
-from vadbench_plugins.rgan.training import adapt_in_place, meta_train, train
+
+from .losses import StructureLoss
+from .model import RGANDiscriminator, RGANGenerator
+from .training import adapt_in_place, meta_train, train
 
 CHECKPOINT = "rgan.pt"
 
@@ -69,7 +70,7 @@ class RGANOptions(Options):
 class RGAN:
     """The Method: generator (used per test frame) and discriminator (training only)."""
 
-    score_kind = "normality"
+    score_kind: ScoreKind = "normality"
 
     def __init__(self, options: RGANOptions, device: str) -> None:
         self.options = options

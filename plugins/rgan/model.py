@@ -101,6 +101,7 @@ class ConvLSTM(nn.Module):
 
     def __init__(self, in_channels: int, hidden_channels: tuple[int, ...]) -> None:
         super().__init__()
+        self.hidden_channels = hidden_channels
         inputs = (in_channels, *hidden_channels[:-1])
         self.cells = nn.ModuleList(
             ConvLSTMCell(i, h) for i, h in zip(inputs, hidden_channels, strict=True)
@@ -108,7 +109,7 @@ class ConvLSTM(nn.Module):
 
     def zero_state(self, like: torch.Tensor) -> LSTMState:
         batch, _, height, width = like.shape
-        return [(like.new_zeros(batch, c.hidden_channels, height, width),) * 2 for c in self.cells]
+        return [(like.new_zeros(batch, h, height, width),) * 2 for h in self.hidden_channels]
 
     def step(self, x: torch.Tensor, state: LSTMState) -> tuple[torch.Tensor, LSTMState]:
         new_state = []

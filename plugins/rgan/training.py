@@ -15,8 +15,9 @@ from collections.abc import Callable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
-from vadbench_plugins.rgan.losses import StructureLoss, discriminator_loss, generator_losses
-from vadbench_plugins.rgan.model import RGANDiscriminator, RGANGenerator
+
+from .losses import StructureLoss, discriminator_loss, generator_losses
+from .model import RGANDiscriminator, RGANGenerator
 
 Advance = Callable[[int], None]
 Betas = tuple[float, float]

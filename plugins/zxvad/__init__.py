@@ -19,16 +19,18 @@ from torch import nn
 from vadbench.api import (
     FitContext,
     ModelSpec,
+    ScoreKind,
     Video,
     VideoSource,
 )
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
-from vadbench_plugins.zxvad.gallery import gallery_command
-from vadbench_plugins.zxvad.losses import to_unit_range
-from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
-from vadbench_plugins.zxvad.training import Trainer, build_generator, train
+
+from .frames import FrameSampler, to_model_frames
+from .gallery import gallery_command
+from .losses import to_unit_range
+from .options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
+from .training import Trainer, build_generator, train
 
 WEIGHTS_FILE = "zxvad.pt"
 MEGABYTE = 1024 * 1024
@@ -43,7 +45,7 @@ def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
 class ZxVAD:
     """The Method: fit trains G, D, N; score runs G alone, one PSNR per frame T..N-1."""
 
-    score_kind = "normality"
+    score_kind: ScoreKind = "normality"
 
     def __init__(self, options: ZxVADOptions, device: str) -> None:
         self.options = options

@@ -17,10 +17,11 @@ from PIL import Image, ImageDraw
 
 from vadbench.api import CommandSpec, ConfigError, VideoSource
 from vadbench.config import open_matrix_dataset
-from vadbench_plugins.zxvad.frames import FrameSampler
-from vadbench_plugins.zxvad.options import ZxVADOptions
-from vadbench_plugins.zxvad.synthesis import synthesize
-from vadbench_plugins.zxvad.training import build_object_locator
+
+from .frames import FrameSampler
+from .options import ZxVADOptions
+from .synthesis import synthesize
+from .training import build_object_locator
 
 ROW_LABELS = ("object (R's mask)", "normal frame", "pseudo-abnormal", "mask M~")
 MIN_TILE = 128

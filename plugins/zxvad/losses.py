@@ -93,7 +93,8 @@ def attention_affirmation_loss(
     ``abnormal_mask`` is M̃ at frame resolution (B, 1, H, W); it is area-averaged down to the
     attention map's size, so a cell half covered by the object has target 0.5.
     """
-    target = F.adaptive_avg_pool2d(abnormal_mask, abnormal_attention.shape[-2:])[:, 0]
+    height, width = abnormal_attention.shape[-2:]
+    target = F.adaptive_avg_pool2d(abnormal_mask, (height, width))[:, 0]
     return (
         0.5 * ((1.0 - normal_attention) ** 2).mean()
         + 0.5 * ((target - abnormal_attention) ** 2).mean()

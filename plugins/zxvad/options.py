@@ -8,8 +8,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from vadbench.api import Options
-from vadbench_plugins.zxvad.backbones import STAGE_COUNT, ObjectNetwork
-from vadbench_plugins.zxvad.synthesis import Centering, Mixing
+
+from .backbones import STAGE_COUNT, ObjectNetwork
+from .synthesis import Centering, Mixing
 
 Widths = tuple[int, int, int, int]
 PAPER_WIDTHS: Widths = (64, 128, 256, 512)

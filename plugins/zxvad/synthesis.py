@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vadbench_plugins.zxvad.backbones import ObjectNetwork, build_object_network
-from vadbench_plugins.zxvad.losses import scda_attention
+from .backbones import ObjectNetwork, build_object_network
+from .losses import scda_attention
 
 Mixing = Literal["scda", "mixup", "cutmix", "patch"]
 Centering = Literal["median", "imagenet", "none"]
@@ -34,6 +34,9 @@ class ObjectLocator(nn.Module):
     argues, gets switched off by the ReLUs; uncentred, a flat background drives the channel sum
     as much as the object does.
     """
+
+    mean: torch.Tensor  # buffers, registered in __init__
+    std: torch.Tensor
 
     def __init__(
         self,

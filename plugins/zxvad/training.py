@@ -17,12 +17,13 @@ import torch
 from torch import nn
 
 from vadbench.api import VadbenchError
-from vadbench_plugins.zxvad import losses
-from vadbench_plugins.zxvad.discriminators import PatchDiscriminator
-from vadbench_plugins.zxvad.frames import FrameSampler
-from vadbench_plugins.zxvad.generator import Generator
-from vadbench_plugins.zxvad.options import ZxVADOptions
-from vadbench_plugins.zxvad.synthesis import ObjectLocator, PseudoAnomalies, synthesize
+
+from . import losses
+from .discriminators import PatchDiscriminator
+from .frames import FrameSampler
+from .generator import Generator
+from .options import ZxVADOptions
+from .synthesis import ObjectLocator, PseudoAnomalies, synthesize
 
 POOL_CHUNK = 32  # object frames per R forward pass when the pool is built
 
@@ -261,7 +262,8 @@ class ObjectSource:
         if pool_size:
             frames = sampler.frames(pool_size, rng)
             masks = [trainer.object_masks(chunk) for chunk in frames.split(POOL_CHUNK)]
-            self.pool = (frames, None if masks[0] is None else torch.cat(masks))
+            present = [mask for mask in masks if mask is not None]  # all chunks or none
+            self.pool = (frames, torch.cat(present) if present else None)
 
     def draw(
         self, count: int, rng: np.random.Generator
