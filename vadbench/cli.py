@@ -21,6 +21,7 @@ from rich.table import Table
 
 from vadbench.api import ConfigError, Task, VadbenchError
 from vadbench.config import Cell, build_plan, read_matrix
+from vadbench.describe import describe_command
 from vadbench.environment import describe_environment
 from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
 from vadbench.plugins import HOOK_TO_KIND, Registry, did_you_mean, load_plugins
@@ -105,6 +106,14 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     profile.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     profile.add_argument("--out", type=Path, help="also write the output to this file")
 
+    describe = commands.add_parser("describe", help="a plugin's options, defaults and presets")
+    _common(describe)
+    describe.add_argument(
+        "kind_or_name", metavar="[KIND] NAME", help="e.g. zxvad, or models zxvad if ambiguous"
+    )
+    describe.add_argument("name", nargs="?", help=argparse.SUPPRESS)
+    describe.add_argument("--format", choices=("table", "json"), default="table")
+
     listing = commands.add_parser("list", help="list what plugins registered")
     _common(listing)
     listing.add_argument("kind", choices=LIST_KINDS)
@@ -177,6 +186,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _report(args.run_dir, args.reporter, registry, console)
     if args.command == "profile":
         return _profile(args, registry, console)
+    if args.command == "describe":
+        return describe_command(registry, args.kind_or_name, args.name, args.format, console)
     if args.command == "list":
         return _list(args.kind, registry, console)
     if args.command == "plugins":
