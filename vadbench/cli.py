@@ -10,6 +10,8 @@ import argparse
 import os
 import sys
 import time
+import traceback
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from vadbench.api import ConfigError, Task, VadbenchError
-from vadbench.config import Cell, build_plan, read_matrix
+from vadbench.config import Cell, Plan, build_plan, read_matrix
+from vadbench.console import make_console, show_warnings_as_lines
 from vadbench.describe import describe_command
 from vadbench.environment import describe_environment
 from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
@@ -37,16 +40,9 @@ from vadbench.profile import (
 from vadbench.progress import progress_for
 from vadbench.results import load_results, summary_counts
 from vadbench.runner import CellOutcome, CellRunner, write_run_file
-from vadbench.store import RunStore, atomic_write_bytes, read_json
+from vadbench.store import RunStore, atomic_write_bytes, read_record
 
 LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands")
-
-
-def _console() -> Console:
-    console = Console(highlight=False, soft_wrap=True)
-    if not console.is_terminal:  # a log file or pipe: wide enough that tables never fold
-        console = Console(highlight=False, soft_wrap=True, width=max(console.width, 200))
-    return console
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -135,27 +131,26 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    console = _console()
-    try:
-        local_files, blocked, matrix_file = _prescan(argv)
-        if matrix_file is not None:
-            _, matrix = read_matrix(matrix_file)
-            local_files += [matrix_file.parent / p for p in matrix.plugins]
-            blocked += matrix.block_plugins
-        registry = load_plugins(local_files, blocked)
-        args = build_parser(registry).parse_args(argv)
-        return _dispatch(args, registry, console)
-    except VadbenchError as error:
-        if debug:
-            raise
-        console.print(f"[bold red]error:[/] {error}", markup=True, highlight=False)
-        return error.exit_code
-    except KeyboardInterrupt:
-        console.print("interrupted: finished results are stored; run again to resume")
-        return 130
-    except BrokenPipeError:  # output piped into head and the like
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    console = make_console()
+    with warnings.catch_warnings():
+        show_warnings_as_lines(console)
+        try:
+            local_files, blocked, matrix_file = _prescan(argv)
+            if matrix_file is not None:
+                _, matrix = read_matrix(matrix_file)
+                local_files += [matrix_file.parent / p for p in matrix.plugins]
+                blocked += matrix.block_plugins
+            registry = load_plugins(local_files, blocked)
+            args = build_parser(registry).parse_args(argv)
+            return _dispatch(args, registry, console)
+        except VadbenchError as error:
+            if debug:
+                traceback.print_exc()
+            console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
+            return error.exit_code
+        except KeyboardInterrupt:
+            console.print("interrupted: finished results are stored; run again to resume")
+            return 130
 
 
 def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None]:
@@ -204,6 +199,18 @@ def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     plan = build_plan(args.matrix, raw, matrix, registry)
     store = RunStore(args.results_dir / plan.name)
     cells = _selected_cells(plan.cells, args.only, args.matrix)
+    with store.locked():
+        return _run_locked(args, plan, store, cells, registry, console)
+
+
+def _run_locked(
+    args: argparse.Namespace,
+    plan: Plan,
+    store: RunStore,
+    cells: list[Cell],
+    registry: Registry,
+    console: Console,
+) -> int:
     if not args.only:  # a worker running part of a run leaves the run file to its parent
         write_run_file(plan, store, describe_environment())
         console.print(
@@ -268,14 +275,21 @@ def _worker_argv(args: argparse.Namespace, cell: Cell) -> tuple[str, ...]:
 
 
 def _failed_cells(store: RunStore, cells: list[Cell]) -> list[str]:
-    """Cells whose latest attempt recorded a failure, in the cell or in one of its targets."""
+    """Cells whose latest attempt at their present content recorded a failure, in the cell or
+    in one of its targets; records left by other versions of a cell or target are stale."""
     failed = []
     for cell in cells:
-        paths = [store.cell_dir(cell.id) / "failure.json"] + [
-            store.target_dir(cell.id, target.key) / "failure.json" for target in cell.targets
+        records = [(store.cell_dir(cell.id) / "failure.json", cell.hash)] + [
+            (store.target_dir(cell.id, target.key) / "failure.json", target.hash)
+            for target in cell.targets
         ]
-        if any(path.is_file() for path in paths):
-            failed.append(cell.id)
+        for path, expected in records:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                record = read_record(path)
+            if record is not None and record.get("hash") == expected:
+                failed.append(cell.id)
+                break
     return failed
 
 
@@ -303,7 +317,7 @@ def _report(
 ) -> int:
     table = load_results(run_dir)
     if reporters is None:
-        reporters = read_json(run_dir / "run.json").get("reporters", ["terminal"])
+        reporters = (read_record(run_dir / "run.json") or {}).get("reporters", ["terminal"])
     for name in reporters:
         spec = registry.reporters.get(name, where="reporter")
         written = spec.render(table, run_dir)

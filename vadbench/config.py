@@ -11,10 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -26,7 +26,15 @@ from pydantic import (
     model_validator,
 )
 
-from vadbench.api import ConfigError, Dataset, MetricSpec, ModelSpec, Options
+from vadbench.api import (
+    ConfigError,
+    Dataset,
+    MetricSpec,
+    ModelSpec,
+    Options,
+    Split,
+    VadbenchError,
+)
 from vadbench.plugins import Registry, did_you_mean
 
 # Bump when the evaluation protocol or the fit/score flow changes what a stored result means.
@@ -48,8 +56,23 @@ class ModelEntry(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
 
 
+# Names that become folder names: no separators, no leading dot, so none can lead outside the
+# results folder or hide there.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+SAFE_NAME_RULE = (
+    "letters, digits, '_', '-', '+' and '.', starting with a letter or digit, at most 100 "
+    "characters (it names a folder)"
+)
+MAX_SEED = 2**32 - 1  # numpy's limit
+
+
+def check_safe_name(name: str, where: str) -> None:
+    if not SAFE_NAME.fullmatch(name):
+        raise ConfigError(f"{where}: {name!r} is not a safe name; use {SAFE_NAME_RULE}")
+
+
 class MatrixRow(_Strict):
-    models: list[str] | None = None
+    models: list[str] | None = Field(None, min_length=1)
     train: str
     aux: str | None = None
     test: list[str]
@@ -76,17 +99,35 @@ class MatrixFile(_Strict):
     name: str | None = None
     plugins: list[str] = Field(default_factory=list)
     block_plugins: list[str] = Field(default_factory=list)
-    device: str = "cpu"
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     executor: str = "local"
     executor_options: dict[str, Any] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
-    matrix: list[MatrixRow]
-    metrics: list[str] | None = None
+    matrix: list[MatrixRow] = Field(min_length=1)
+    metrics: list[str] | None = Field(None, min_length=1)
     metric_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "csv", "json"])
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds_in_range(cls, value: list[int]) -> list[int]:
+        for seed in value:
+            if not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"seed {seed} is out of range; seeds are 0 to {MAX_SEED}")
+        repeated = sorted({seed for seed in value if value.count(seed) > 1})
+        if repeated:
+            raise ValueError(f"seed {repeated[0]} is listed more than once")
+        return value
+
+    @field_validator("datasets", "models")
+    @classmethod
+    def _non_empty_mapping(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("needs at least one entry")
+        return value
 
 
 @dataclass(frozen=True)
@@ -168,15 +209,64 @@ def _format_location(file: Path, loc: Sequence[Any]) -> str:
     return f"{file.name}: {'.'.join(str(part) for part in loc) or '(top level)'}"
 
 
-def _validation_message(file: Path, error: ValidationError, prefix: Sequence[Any] = ()) -> str:
-    first = error.errors()[0]
+def _fields_at(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """The field names valid at ``loc`` inside ``model`` (for suggestions), or []."""
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field_info = current.model_fields.get(str(part))
+            if field_info is None:
+                return []
+            current = field_info.annotation
+            continue
+        candidates = [a for a in get_args(current) if a is not type(None)]
+        if not candidates:
+            return []
+        current = candidates[-1]  # list[X] -> X, dict[str, X] -> X, X | None -> X
+    while not (isinstance(current, type) and issubclass(current, BaseModel)):
+        candidates = [a for a in get_args(current) if a is not type(None)]
+        if not candidates:
+            return []
+        current = candidates[-1]
+    return list(current.model_fields)
+
+
+def _validation_message(
+    file: Path, error: ValidationError, prefix: Sequence[Any] = (), model: Any = None
+) -> str:
+    # An unknown field usually explains the missing one beside it (a misspelt key), so it goes
+    # first.
+    errors = sorted(error.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
     location = _format_location(file, [*prefix, *first["loc"]])
     message = first["msg"]
+    if first["type"] == "value_error":
+        message = message.removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
-        message = "unknown field"
+        known = _fields_at(model, first["loc"][:-1]) if model is not None else []
+        message = "unknown field" + did_you_mean(str(first["loc"][-1]), known)
+        if known and not did_you_mean(str(first["loc"][-1]), known):
+            message += f" (fields: {', '.join(known)})"
     more = len(error.errors()) - 1
     tail = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{location}: {message}{tail}"
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain
+    YAML keeps the last one silently, so a duplicated block would hide the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears more than once in one mapping", mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
@@ -184,7 +274,11 @@ def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such matrix file")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the matrix file ({error})") from error
+    try:
+        raw = yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -193,9 +287,15 @@ def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     try:
-        return raw, MatrixFile.model_validate(raw)
+        matrix = MatrixFile.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_validation_message(path, error)) from error
+        raise ConfigError(_validation_message(path, error, model=MatrixFile)) from error
+    if matrix.name is not None:
+        check_safe_name(matrix.name, f"{path.name}: name")
+    for kind in ("datasets", "models"):
+        for key in getattr(matrix, kind):
+            check_safe_name(key, f"{path.name}: {kind}.{key}")
+    return raw, matrix
 
 
 def validate_options(
@@ -204,7 +304,7 @@ def validate_options(
     try:
         return options_class.model_validate(dict(values))
     except ValidationError as error:
-        raise ConfigError(_validation_message(file, error, where)) from error
+        raise ConfigError(_validation_message(file, error, where, options_class)) from error
 
 
 def _resolve_model(name: str, entry: ModelEntry, registry: Registry, file: Path) -> ResolvedModel:
@@ -235,6 +335,45 @@ def _open_dataset(name: str, entry: DatasetEntry, registry: Registry, file: Path
     return OpenedDataset(name, spec.name, dataset, fingerprint)
 
 
+def _check_device(device: str, file: Path) -> None:
+    """A device that this machine lacks is a configuration error, not a failure of every cell."""
+    import torch
+
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(device.partition(":")[2] or 0)
+        if index >= count:
+            found = f"{count} CUDA device(s)" if count else "no CUDA device"
+            raise ConfigError(
+                f"{file.name}: device: {device!r} was asked for; this machine has {found}"
+            )
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"{file.name}: device: 'mps' was asked for; it is not available here")
+
+
+def _check_splits(matrix: MatrixFile, datasets: Mapping[str, OpenedDataset], file: Path) -> None:
+    """Ask each dataset, where it can tell cheaply, whether the splits the matrix reads exist,
+    so that a missing test folder is a configuration error and not a failure after training."""
+    needed: dict[tuple[str, Split], str] = {}
+    for row_index, row in enumerate(matrix.matrix):
+        where = f"{file.name}: matrix.{row_index}"
+        needed.setdefault((row.train, "train"), f"{where}.train")
+        if row.aux:
+            needed.setdefault((row.aux, "train"), f"{where}.aux")
+        for target in row.test:
+            needed.setdefault((target, "test"), f"{where}.test")
+            if row.protocol == "k-shot":
+                needed.setdefault((target, "train"), f"{where}.test (k-shot support)")
+    for (name, split), where in needed.items():
+        check = getattr(datasets[name].dataset, "check_split", None)
+        if check is None:
+            continue
+        try:
+            check(split)
+        except VadbenchError as error:
+            raise ConfigError(f"{where}: dataset {name!r}, {split} split: {error}") from error
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
@@ -250,6 +389,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     for index, reporter in enumerate(matrix.reporters):
         registry.reporters.get(reporter, where=f"{file.name}: reporters.{index}")
     registry.executors.get(matrix.executor, where=f"{file.name}: executor")
+    _check_device(matrix.device, file)
     if matrix.metrics is None:
         metrics = list(registry.metrics)
     else:
@@ -283,6 +423,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         name: _open_dataset(name, matrix.datasets[name], registry, file)
         for name in sorted(used_datasets)
     }
+    _check_splits(matrix, datasets, file)
     detection = [m for m in metrics if m.kind == "detection"]
     cells: dict[str, Cell] = {}
     for row in matrix.matrix:
@@ -318,6 +459,8 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     entry = Target(target, row.protocol, row.shots, scores_hash, target_hash)
                     if all(t.key != entry.key for t in cell.targets):
                         cell.targets.append(entry)
+    if matrix.name is None:
+        check_safe_name(path.stem, f"{file.name}: the run is named after the file; set 'name'")
     return Plan(
         name=matrix.name or path.stem,
         source_file=path,

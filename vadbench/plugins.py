@@ -188,6 +188,15 @@ def load_plugins(local_files: Iterable[Path] = (), blocked: Iterable[str] = ()) 
         _register(manager, _import_local_file(Path(path)), name)
         sources[name] = (str(path), "")
 
+    known_names = [ep.name for ep in md.entry_points(group=ENTRY_POINT_GROUP)]
+    known_names += [f"file:{Path(path).name}" for path in local_files]
+    known_names += [Path(path).stem for path in local_files]
+    for name in sorted(blocked_names - set(known_names)):
+        where = "VADBENCH_BLOCK_PLUGINS" if name not in set(blocked) else "--block/block_plugins"
+        raise PluginError(
+            f"{where}: no plugin named {name!r} to block{did_you_mean(name, known_names)}"
+            f" (see vadbench plugins)"
+        )
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as error:

@@ -33,7 +33,12 @@ def align(
     video_id: str, scores: np.ndarray, labels: np.ndarray, context_frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Drop the first ``context_frames`` labels and check scores and labels line up."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise DataError(
+            f"video {video_id!r}: scores have shape {tuple(scores.shape)}; expected one score "
+            "per frame (a 1-D array)"
+        )
     kept_labels = np.asarray(labels).reshape(-1)[context_frames:].astype(np.int8)
     if len(scores) != len(kept_labels):
         raise DataError(

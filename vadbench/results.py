@@ -7,6 +7,7 @@ shows what is missing and why instead of silently dropping it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from vadbench.api import ConfigError
-from vadbench.store import RunStore, read_json
+from vadbench.store import RunStore, read_record
 
+CELL_KEYS = ("model", "plugin", "preset", "train", "aux", "seed", "targets")
 COLUMNS = [
     "cell",
     "model",
@@ -40,9 +42,9 @@ def _cell_rows(
     store: RunStore, cell_id: str, expected_hash: str, efficiency_names: list[str]
 ) -> list[dict[str, Any]]:
     cell_dir = store.cell_dir(cell_id)
-    if not (cell_dir / "cell.json").is_file():
+    cell = read_record(cell_dir / "cell.json", CELL_KEYS)
+    if cell is None:
         return []
-    cell = read_json(cell_dir / "cell.json")
     base = {
         "cell": cell_id,
         "model": cell["model"],
@@ -53,14 +55,12 @@ def _cell_rows(
         "seed": cell["seed"],
     }
     rows: list[dict[str, Any]] = []
-    failure_file = cell_dir / "failure.json"
-    if failure_file.is_file() and read_json(failure_file).get("hash") == expected_hash:
-        failure = read_json(failure_file)
+    failure = read_record(cell_dir / "failure.json", ("hash", "error"))
+    if failure is not None and failure.get("hash") == expected_hash:
         for target in cell["targets"]:
             rows.append({**base, "target": target, "status": "failed", "error": failure["error"]})
         return rows
-    efficiency_file = cell_dir / "efficiency.json"
-    efficiency = read_json(efficiency_file) if efficiency_file.is_file() else {}
+    efficiency = read_record(cell_dir / "efficiency.json", ("hash", "requested", "metrics")) or {}
     if efficiency.get("hash") == expected_hash and efficiency.get("requested") == efficiency_names:
         for metric in efficiency["metrics"]:
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
@@ -68,13 +68,13 @@ def _cell_rows(
         target_dir = store.target_dir(cell_id, key)
         target_hash = entry["hash"]
         target = {**base, "target": entry["dataset"], "protocol": entry["protocol"]}
-        result_file, failure_file = target_dir / "result.json", target_dir / "failure.json"
-        if result_file.is_file() and read_json(result_file).get("hash") == target_hash:
-            for metric in read_json(result_file)["metrics"]:
+        result = read_record(target_dir / "result.json", ("hash", "metrics"))
+        failure = read_record(target_dir / "failure.json", ("hash", "error"))
+        if result is not None and result.get("hash") == target_hash:
+            for metric in result["metrics"]:
                 rows.append({**target, **_metric_columns(metric), "status": "ok"})
-        elif failure_file.is_file() and read_json(failure_file).get("hash") == target_hash:
-            error = read_json(failure_file)["error"]
-            rows.append({**target, "status": "failed", "error": error})
+        elif failure is not None and failure.get("hash") == target_hash:
+            rows.append({**target, "status": "failed", "error": failure["error"]})
         else:
             rows.append({**target, "status": "pending"})
     return rows
@@ -95,7 +95,15 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     store = RunStore(run_dir)
     if not store.run_file.is_file():
         raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
-    run = read_json(store.run_file)
+    try:
+        run = json.loads(store.run_file.read_bytes())
+    except (OSError, ValueError):
+        run = None
+    if not isinstance(run, dict) or not isinstance(run.get("cells"), dict):
+        raise ConfigError(
+            f"{store.run_file} is damaged; run the matrix again to rewrite it (cells and "
+            "their results are kept)"
+        )
     efficiency_names = run.get("metrics", {}).get("efficiency", [])
     rows = [
         row
@@ -149,11 +157,16 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
         title = f"{name}: {metric} ({protocol_label})"
         group = group.assign(source=group.apply(_source_label, axis=1))
         cells: dict[tuple[str, str], str] = {}
+        notes: list[str] = []
         for (source, target), entries in group.groupby(["source", "target"], sort=False):
             ok = entries[(entries["status"] == "ok") & (entries["metric"] == metric)]
             problems = entries[entries["status"] != "ok"]
             if not ok.empty:
                 text = _format_value(ok["value"])
+                note = "; ".join(sorted({n for n in ok["note"] if n}))
+                if note:
+                    text += "*"
+                    notes.append(f"* {source} → {target}: {note}")
                 if not problems.empty:
                     text += f" ({len(problems)} {problems['status'].iloc[0]})"
             elif not problems.empty:
@@ -170,6 +183,7 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
             index=pd.Index(sources, name="source → target"),
             columns=targets,
         )
+        frame.attrs["notes"] = notes
         tables[title] = frame
     return tables
 
@@ -240,24 +254,28 @@ def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.Data
     for (model, preset, train, aux, protocol_label), group in detections.groupby(keys, sort=True):
         title = _model_title(str(model), str(preset))
         cross = group[group["target"] != train]
-        per_target = group.groupby("target")["value"].mean()
+        left_out = sorted(set(group.loc[group["value"].isna(), "target"]))
+        if left_out:
+            notes = [*notes, f"{title}, {protocol_label}: no {metric} for {', '.join(left_out)}"]
         rows.append(
             {
                 "model": title,
                 "source": f"{train} + {aux}" if aux else str(train),
                 "protocol": protocol_label,
-                f"{metric} (mean)": format_number(float(per_target.mean())),
-                f"{metric} (cross-domain)": format_number(
-                    float(cross.groupby("target")["value"].mean().mean())
-                )
-                if not cross.empty
-                else "",
+                f"{metric} (mean)": _mean_over_targets(group),
+                f"{metric} (cross-domain)": _mean_over_targets(cross) if not cross.empty else "",
                 **efficiency.get(title, {}),
             }
         )
     frame = pd.DataFrame(rows).set_index("model")
     frame.attrs["notes"] = notes
     return frame
+
+
+def _mean_over_targets(group: pd.DataFrame) -> str:
+    """Mean over targets of each target's mean over seeds; n/a when no target has a value."""
+    per_target = group.groupby("target")["value"].mean().dropna()
+    return "n/a" if per_target.empty else format_number(float(per_target.mean()))
 
 
 def failures(table: pd.DataFrame) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import time
 import traceback
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 
 from vadbench import protocol
 from vadbench.api import (
+    DataError,
     EfficiencyInput,
     FitContext,
     Method,
@@ -27,14 +29,17 @@ from vadbench.api import (
     MetricSpec,
     Progress,
     VadbenchError,
+    Video,
 )
 from vadbench.config import Cell, Plan, Target
 from vadbench.store import (
+    DamagedResultWarning,
     RunStore,
     atomic_write_json,
+    folder_checksums,
     metrics_to_json,
-    read_json,
-    read_scores,
+    read_checked_scores,
+    read_record,
     remove_tree,
     write_scores,
 )
@@ -119,11 +124,10 @@ class CellRunner:
 
     def _stored_scores(self, cell: Cell, target: Target) -> dict[str, Any] | None:
         """Raw scores stored by an earlier run for exactly this model and target, if any."""
-        path = self.store.target_dir(cell.id, target.key) / "scores.npz"
-        if self.force or not path.is_file():
+        if self.force:
             return None
-        stored = read_scores(path)
-        return stored if stored["hash"] == target.scores_hash else None
+        stored = read_checked_scores(self.store.target_dir(cell.id, target.key) / "scores.npz")
+        return stored if stored is not None and stored["hash"] == target.scores_hash else None
 
     def _needs_efficiency(self, cell: Cell) -> bool:
         names = [m.name for m in self.plan.efficiency_metrics]
@@ -186,10 +190,19 @@ class CellRunner:
         if not self.force and self.store.finished_checkpoint(cell.id, cell.hash):
             try:
                 method.load(self.store.checkpoint_dir(cell.id))
+                outcome.loaded = True
+                return method
             except Exception as error:
-                raise StageError("load checkpoint", error) from error
-            outcome.loaded = True
-            return method
+                warnings.warn(
+                    f"{self.store.checkpoint_dir(cell.id)} could not be loaded "
+                    f"({_one_line(error)}); training the cell again",
+                    DamagedResultWarning,
+                    stacklevel=1,
+                )
+            try:
+                method = self._create(cell)
+            except Exception as error:
+                raise StageError("create", error) from error
         try:
             method = self._fit(cell, method)
         except Exception as error:
@@ -217,7 +230,12 @@ class CellRunner:
         method.save(partial)
         atomic_write_json(
             partial / "fit.json",
-            {"hash": cell.hash, "seconds": time.perf_counter() - started, "time": time.time()},
+            {
+                "hash": cell.hash,
+                "seconds": time.perf_counter() - started,
+                "time": time.time(),
+                "files": folder_checksums(partial),
+            },
         )
         remove_tree(checkpoint)
         partial.rename(checkpoint)
@@ -310,7 +328,7 @@ class CellRunner:
             if video.labels is None:
                 raise VadbenchError(f"test video {video.id!r} has no frame labels")
             with torch.inference_mode():
-                raw_scores.append(np.asarray(method.score(video), dtype=np.float64))
+                raw_scores.append(checked_scores(method.score(video), video, cell.model.name))
             ids.append(video.id)
             labels.append(video.labels)
             advance(1)
@@ -330,6 +348,26 @@ class CellRunner:
             "context_frames": method.context_frames,
             "score_kind": method.score_kind,
         }
+
+
+def checked_scores(scores: Any, video: Video, model: str) -> np.ndarray:
+    """A model's scores for one video as a 1-D float array, or a DataError naming the model
+    and the video and saying what came back instead."""
+    if scores is None:
+        raise DataError(f"model {model!r} returned None instead of scores for video {video.id!r}")
+    try:
+        array = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise DataError(
+            f"model {model!r} returned scores for video {video.id!r} that are not numbers "
+            f"({type(scores).__name__}: {error})"
+        ) from error
+    if array.ndim != 1:
+        raise DataError(
+            f"model {model!r} returned scores of shape {tuple(array.shape)} for video "
+            f"{video.id!r}; expected a 1-D array with one score per frame"
+        )
+    return array
 
 
 def measure_efficiency(
@@ -368,7 +406,7 @@ def _one_line(error: BaseException) -> str:
 
 def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> None:
     """Record what this invocation planned; earlier invocations are kept in its history."""
-    previous = read_json(store.run_file) if store.run_file.is_file() else {}
+    previous = read_record(store.run_file) or {}
     invocation = {"time": time.time(), "matrix": str(plan.source_file), "seeds": plan.matrix.seeds}
     atomic_write_json(
         store.run_file,

@@ -9,23 +9,61 @@ Layout of ``results/<run>/``::
     cells/<cell>/efficiency.json     efficiency metrics of the inference module
     cells/<cell>/failure.json        present while the cell's last attempt failed
     cells/<cell>/targets/<t>/scores.npz   raw per-frame scores and labels, per video
+    cells/<cell>/targets/<t>/scores.npz.sha256  its checksum, written after it
     cells/<cell>/targets/<t>/result.json  detection metrics; written last, marks the target done
+    .lock                            held (flock) by the run writing the folder
+
+Only the store spells these paths, and every path it hands out is checked to lie inside the run
+folder. A stored file that cannot be read back (a damaged JSON file, a checkpoint or scores whose
+checksum no longer matches) is reported with a ``DamagedResultWarning`` and treated as missing,
+so the work that made it is done again instead of the run stopping.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
 import shutil
+import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+import time
+import uuid
+import warnings
+import zipfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vadbench.api import MetricResult
+from vadbench.api import ConfigError, MetricResult, VadbenchError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - platforms without flock run unlocked
+    fcntl = None  # type: ignore[assignment]
+
+# Exported by a run that holds its folder's lock, so that the worker processes it starts
+# (``run --only``) recognise the lock as their parent's.
+LOCK_TOKEN_ENVIRONMENT = "VADBENCH_RUN_LOCK_TOKEN"
+CHECKSUM_SUFFIX = ".sha256"
+
+
+class DamagedResultWarning(UserWarning):
+    """A stored result could not be read back; it is recomputed."""
+
+
+class RunFolderBusy(VadbenchError):
+    """Another vadbench run is writing the run folder."""
+
+    exit_code = 3
+
+
+def _damaged(path: Path, why: str) -> None:
+    warnings.warn(f"{path} is damaged ({why}); computing it again", DamagedResultWarning, 2)
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -56,6 +94,43 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text())
 
 
+def read_record(path: Path, required: Sequence[str] = ()) -> dict[str, Any] | None:
+    """A JSON object the store wrote, or None when it is absent or damaged (with a warning):
+    unreadable, not an object, or lacking one of the ``required`` keys."""
+    if not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_bytes())
+    except (OSError, ValueError) as error:
+        _damaged(path, f"{type(error).__name__}: {error}")
+        return None
+    if not isinstance(record, dict):
+        _damaged(path, f"expected a JSON object, found {type(record).__name__}")
+        return None
+    missing = [key for key in required if key not in record]
+    if missing:
+        _damaged(path, f"no {', '.join(missing)}")
+        return None
+    return record
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def folder_checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under ``folder`` by relative path: what a checkpoint is."""
+    return {
+        str(path.relative_to(folder)): file_sha256(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
 def write_scores(
     path: Path,
     video_ids: Sequence[str],
@@ -77,7 +152,10 @@ def write_scores(
         arrays[f"scores_{index}"] = np.asarray(video_scores, dtype=np.float64)
         arrays[f"labels_{index}"] = np.asarray(video_labels, dtype=np.int8)
     np.savez_compressed(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    data = buffer.getvalue()
+    atomic_write_bytes(path, data)
+    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
+    atomic_write_bytes(checksum, (hashlib.sha256(data).hexdigest() + "\n").encode())
 
 
 def read_scores(path: Path) -> dict[str, Any]:
@@ -92,6 +170,26 @@ def read_scores(path: Path) -> dict[str, Any]:
             "context_frames": int(data["context_frames"]),
             "score_kind": str(data["score_kind"]),
         }
+
+
+def read_checked_scores(path: Path) -> dict[str, Any] | None:
+    """Stored scores, or None when absent or damaged (checksum, truncation), with a warning.
+
+    Scores stored before checksums existed are read when they load cleanly.
+    """
+    if not path.is_file():
+        return None
+    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
+    try:
+        if checksum.is_file():
+            expected = checksum.read_text().strip()
+            if file_sha256(path) != expected:
+                _damaged(path, "its checksum does not match")
+                return None
+        return read_scores(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+        _damaged(path, f"{type(error).__name__}: {error}")
+        return None
 
 
 def metrics_to_json(results: Sequence[MetricResult]) -> list[dict[str, Any]]:
@@ -116,35 +214,129 @@ def remove_tree(path: Path) -> None:
 
 
 class RunStore:
-    """Paths and completion markers of one run folder."""
+    """The run folder: every path in it, its completion markers, and its lock."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        self._resolved_root = root.resolve()
+
+    def _inside(self, path: Path) -> Path:
+        """``path`` itself, after checking that it cannot lead out of the run folder."""
+        resolved = path.resolve()
+        if resolved != self._resolved_root and self._resolved_root not in resolved.parents:
+            raise ConfigError(f"{path}: refusing to write outside the run folder {self.root}")
+        return path
 
     @property
     def run_file(self) -> Path:
         return self.root / "run.json"
 
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
     def cell_dir(self, cell_id: str) -> Path:
-        return self.root / "cells" / cell_id
+        return self._inside(self.root / "cells" / cell_id)
 
     def checkpoint_dir(self, cell_id: str) -> Path:
         return self.cell_dir(cell_id) / "checkpoint"
 
     def target_dir(self, cell_id: str, target: str) -> Path:
-        return self.cell_dir(cell_id) / "targets" / target
+        return self._inside(self.cell_dir(cell_id) / "targets" / target)
 
     def finished_checkpoint(self, cell_id: str, cell_hash: str) -> bool:
-        marker = self.checkpoint_dir(cell_id) / "fit.json"
-        return marker.is_file() and read_json(marker).get("hash") == cell_hash
+        """True for a complete checkpoint of this cell whose files match their checksums."""
+        folder = self.checkpoint_dir(cell_id)
+        marker = read_record(folder / "fit.json")
+        if marker is None or marker.get("hash") != cell_hash:
+            return False
+        expected = marker.get("files")
+        if expected is None:  # written before checkpoints carried checksums
+            return True
+        found = {name: sha for name, sha in folder_checksums(folder).items() if name != "fit.json"}
+        if found != expected:
+            _damaged(folder, "its files do not match the checksums in fit.json")
+            return False
+        return True
 
     def finished_target(self, cell_id: str, target: str, target_hash: str) -> bool:
-        marker = self.target_dir(cell_id, target) / "result.json"
-        return marker.is_file() and read_json(marker).get("hash") == target_hash
+        marker = read_record(self.target_dir(cell_id, target) / "result.json")
+        return marker is not None and marker.get("hash") == target_hash
 
     def finished_efficiency(self, cell_id: str, cell_hash: str, metric_names: list[str]) -> bool:
-        path = self.cell_dir(cell_id) / "efficiency.json"
-        if not path.is_file():
-            return False
-        stored = read_json(path)
-        return stored.get("hash") == cell_hash and stored.get("requested") == metric_names
+        stored = read_record(self.cell_dir(cell_id) / "efficiency.json")
+        return (
+            stored is not None
+            and stored.get("hash") == cell_hash
+            and stored.get("requested") == metric_names
+        )
+
+    def prepare(self) -> None:
+        """Create the run folder, or say in one line why it cannot be written."""
+        for parent in [self.root, *self.root.parents]:
+            if parent.exists() and not parent.is_dir():
+                raise ConfigError(f"{parent} is a file; the run folder {self.root} needs a folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe."):
+                pass
+        except OSError as error:
+            why = error.strerror or str(error)
+            raise ConfigError(f"{self.root}: cannot write the run folder ({why})") from error
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the run folder for this process (and the workers it starts) while it writes.
+
+        A second run on the same folder fails at once with RunFolderBusy; a worker started by
+        the holder passes through, recognised by the token the holder exports.
+        """
+        self.prepare()
+        if fcntl is None:
+            yield
+            return
+        handle = self.lock_file.open("a+")
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = self._lock_holder()
+                token = os.environ.get(LOCK_TOKEN_ENVIRONMENT)
+                if token and holder.get("token") == token:
+                    yield
+                    return
+                raise RunFolderBusy(
+                    f"{self.root} is being written by another vadbench run ({_describe(holder)});"
+                    " wait for it to finish, or use another --results-dir or name"
+                ) from None
+            token = uuid.uuid4().hex
+            handle.seek(0)
+            handle.truncate()
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+            handle.write(json.dumps({**holder, "token": token}))
+            handle.flush()
+            previous = os.environ.get(LOCK_TOKEN_ENVIRONMENT)
+            os.environ[LOCK_TOKEN_ENVIRONMENT] = token
+            try:
+                yield
+            finally:
+                if previous is None:
+                    os.environ.pop(LOCK_TOKEN_ENVIRONMENT, None)
+                else:
+                    os.environ[LOCK_TOKEN_ENVIRONMENT] = previous
+        finally:
+            handle.close()
+
+    def _lock_holder(self) -> dict[str, Any]:
+        try:
+            holder = json.loads(self.lock_file.read_text() or "{}")
+        except (OSError, ValueError):
+            return {}
+        return holder if isinstance(holder, dict) else {}
+
+
+def _describe(holder: Mapping[str, Any]) -> str:
+    if not holder:
+        return "unknown process"
+    started = time.strftime("%H:%M:%S", time.localtime(float(holder.get("started", 0))))
+    return f"pid {holder.get('pid')} on {holder.get('host')}, started {started}"

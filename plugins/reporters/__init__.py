@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from vadbench.api import ReporterSpec
+from vadbench.console import make_console
 from vadbench.hookspecs import hookimpl
 from vadbench.results import detection_tables, efficiency_table, failures, leaderboard_table
 from vadbench.store import atomic_write_bytes
@@ -42,9 +42,7 @@ def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
 
 
 def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal:  # a log file or pipe: wide enough that tables never fold
-        console = Console(highlight=False, soft_wrap=False, width=max(console.width, 200))
+    console = make_console(soft_wrap=False)
     for title, frame in _sections(table):
         rich_table = Table(title=escape(title), title_justify="left")
         rich_table.add_column(escape(str(frame.index.name or "")), style="bold")

@@ -1,0 +1,734 @@
+"""The bad-input corpus: each case is a mistake a user makes, and each asserts the exit code, one
+clear line naming the culprit, no traceback, nothing written outside the results folder, and the
+results stored before it still there byte for byte.
+
+Configuration mistakes exit 2 before anything is written; faults inside a cell exit 1 with the
+cell's failure recorded while the rest of the matrix goes on; damaged stored files are recomputed
+with a warning.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.corpus_support import (
+    build_workspace,
+    copy_workspace,
+    error_line,
+    run_cli,
+    snapshot,
+)
+
+Edit = Callable[[Path], None]
+RUN_DIR = Path("results") / "tiny"
+
+
+@pytest.fixture(scope="module")
+def stored_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace whose tiny matrix has run once, successfully."""
+    root = build_workspace(tmp_path_factory.mktemp("corpus") / "workspace")
+    result = run_cli("run", "matrix.yaml", cwd=root)
+    assert result.returncode == 0, result.output
+    return root
+
+
+@pytest.fixture
+def stored(stored_template: Path, tmp_path: Path) -> Path:
+    return copy_workspace(stored_template, tmp_path / "workspace")
+
+
+def replace(old: str, new: str) -> Edit:
+    def edit(root: Path) -> None:
+        path = root / "matrix.yaml"
+        text = path.read_text()
+        assert old in text, old
+        path.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def write_matrix(text: str) -> Edit:
+    def edit(root: Path) -> None:
+        (root / "matrix.yaml").write_text(text)
+
+    return edit
+
+
+def chain(*edits: Edit) -> Edit:
+    def edit(root: Path) -> None:
+        for each in edits:
+            each(root)
+
+    return edit
+
+
+def write_file(relative: str, content: str | bytes) -> Edit:
+    def edit(root: Path) -> None:
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+    return edit
+
+
+def copy_matrix(name: str) -> Edit:
+    def edit(root: Path) -> None:
+        shutil.copy(root / "matrix.yaml", root / name)
+
+    return edit
+
+
+def no_edit(root: Path) -> None:
+    """The stored workspace as it is."""
+
+
+@dataclass
+class Case:
+    id: str
+    edit: Edit
+    argv: tuple[str, ...]
+    fragments: tuple[str, ...]
+    code: int = 2
+    env: dict[str, str] = field(default_factory=dict)
+
+
+RUN = ("run", "matrix.yaml")
+FAULTY_MODEL = "models:\n  bad: {plugin: faulty, overrides: {mode: MODE}}\n"
+FAULTY_ROW = "matrix:\n  - models: [bad]\n    train: a\n    test: [a, b]\n  - models: [fd]\n"
+
+
+def faulty(mode: str) -> Edit:
+    """A matrix with the faulty model in mode ``mode`` beside the working framediff."""
+    return chain(
+        replace("models:\n", FAULTY_MODEL.replace("MODE", mode)),
+        replace("matrix:\n  - train: a\n", FAULTY_ROW + "    train: a\n"),
+        replace("reporters:", "plugins: [faulty.py]\nreporters:"),
+    )
+
+
+CONFIGURATION = [
+    Case(
+        "malformed-yaml",
+        replace("  - train: a\n", "  - train: a\n  - [unclosed\n"),
+        RUN,
+        ("matrix.yaml", "malformed YAML"),
+    ),
+    Case(
+        "tab-indentation",
+        replace("  - train: a\n", "\t- train: a\n"),
+        RUN,
+        ("matrix.yaml", "malformed YAML"),
+    ),
+    Case("empty-file", write_matrix(""), RUN, ("matrix.yaml", "expected a mapping")),
+    Case("top-level-list", write_matrix("- a\n- b\n"), RUN, ("matrix.yaml", "expected a mapping")),
+    Case("binary-file", write_file("matrix.yaml", b"\xff\xfe\x00bad"), RUN, ("matrix.yaml",)),
+    Case("missing-file", no_edit, ("run", "nope.yaml"), ("nope.yaml: no such matrix file",)),
+    Case(
+        "matrix-is-a-folder",
+        write_file("folder.yaml/x", "x"),
+        ("run", "folder.yaml"),
+        ("folder.yaml: no such matrix file",),
+    ),
+    Case(
+        "unknown-top-field",
+        replace("name: tiny\n", "name: tiny\nseedz: [1]\n"),
+        RUN,
+        ("matrix.yaml: seedz: unknown field", "did you mean 'seeds'"),
+    ),
+    Case(
+        "unknown-row-field",
+        replace("    test: [a, b]", "    tset: [a, b]"),
+        RUN,
+        ("matrix.0", "did you mean 'test'"),
+    ),
+    Case(
+        "unknown-dataset-field",
+        replace(
+            "{plugin: frames, options: {root: data/a}}", "{plugn: frames, options: {root: data/a}}"
+        ),
+        RUN,
+        ("datasets.a.plugn: unknown field", "did you mean 'plugin'"),
+    ),
+    Case(
+        "unknown-model-field",
+        replace("fd: {plugin: framediff, overrides:", "fd: {plugin: framediff, overides:"),
+        RUN,
+        ("models.fd.overides: unknown field", "did you mean 'overrides'"),
+    ),
+    Case(
+        "unknown-override",
+        replace("overrides: {image_size: 16}", "overrides: {image_sise: 16}"),
+        RUN,
+        ("models.fd.overrides.image_sise: unknown field", "did you mean 'image_size'"),
+    ),
+    Case(
+        "unknown-dataset-option",
+        replace("{root: data/b}", "{rot: data/b}"),
+        RUN,
+        ("datasets.b.options", "rot: unknown field", "did you mean 'root'"),
+    ),
+    Case(
+        "duplicate-top-key",
+        replace("name: tiny\n", "name: tiny\nname: other\n"),
+        RUN,
+        ("matrix.yaml", "line 3", "key 'name' appears more than once"),
+    ),
+    Case(
+        "duplicate-dataset-key",
+        replace("  b: {plugin", "  a: {plugin"),
+        RUN,
+        ("key 'a' appears more than once",),
+    ),
+    Case(
+        "duplicate-model-key",
+        replace("  fd2: {plugin", "  fd: {plugin"),
+        RUN,
+        ("key 'fd' appears more than once",),
+    ),
+    Case(
+        "no-seeds",
+        replace("name: tiny\n", "name: tiny\nseeds: []\n"),
+        RUN,
+        ("matrix.yaml: seeds", "at least 1 item"),
+    ),
+    Case(
+        "repeated-seed",
+        replace("name: tiny\n", "name: tiny\nseeds: [0, 0]\n"),
+        RUN,
+        ("matrix.yaml: seeds", "seed 0 is listed more than once"),
+    ),
+    Case(
+        "negative-seed",
+        replace("name: tiny\n", "name: tiny\nseeds: [-1]\n"),
+        RUN,
+        ("matrix.yaml: seeds", "seed -1 is out of range"),
+    ),
+    Case(
+        "huge-seed",
+        replace("name: tiny\n", "name: tiny\nseeds: [99999999999]\n"),
+        RUN,
+        ("matrix.yaml: seeds", "out of range"),
+    ),
+    Case(
+        "seed-not-a-number",
+        replace("name: tiny\n", "name: tiny\nseeds: [zero]\n"),
+        RUN,
+        ("matrix.yaml: seeds.0", "integer"),
+    ),
+    Case(
+        "seeds-not-a-list",
+        replace("name: tiny\n", "name: tiny\nseeds: 3\n"),
+        RUN,
+        ("matrix.yaml: seeds", "list"),
+    ),
+    Case(
+        "empty-matrix",
+        replace("matrix:\n  - train: a\n    test: [a, b]\n", "matrix: []\n"),
+        RUN,
+        ("matrix.yaml: matrix", "at least 1 item"),
+    ),
+    Case(
+        "no-matrix",
+        replace("matrix:\n  - train: a\n    test: [a, b]\n", ""),
+        RUN,
+        ("matrix.yaml: matrix", "Field required"),
+    ),
+    Case(
+        "no-datasets-entries",
+        replace("datasets:\n", "datasets: {}\nunused:\n"),
+        RUN,
+        ("matrix.yaml",),
+    ),
+    Case(
+        "empty-models",
+        write_matrix(
+            "name: tiny\ndatasets:\n  a: {plugin: frames, options: {root: data/a}}\nmodels: {}\n"
+            "matrix:\n  - train: a\n    test: [a]\n"
+        ),
+        RUN,
+        ("matrix.yaml: models", "at least one entry"),
+    ),
+    Case(
+        "empty-row-models",
+        replace("  - train: a\n", "  - models: []\n    train: a\n"),
+        RUN,
+        ("matrix.yaml: matrix.0.models", "at least 1 item"),
+    ),
+    Case(
+        "empty-test",
+        replace("test: [a, b]", "test: []"),
+        RUN,
+        ("matrix.0.test", "at least one target"),
+    ),
+    Case(
+        "empty-metrics",
+        replace("metrics: [micro_auc, macro_auc, params, storage]", "metrics: []"),
+        RUN,
+        ("matrix.yaml: metrics", "at least 1"),
+    ),
+    Case(
+        "name-climbs-out",
+        replace("name: tiny", "name: ../../x"),
+        RUN,
+        ("matrix.yaml: name", "'../../x' is not a safe name"),
+    ),
+    Case(
+        "absolute-name",
+        replace("name: tiny", "name: /tmp/vadbench-x"),
+        RUN,
+        ("matrix.yaml: name", "not a safe name"),
+    ),
+    Case(
+        "hidden-name",
+        replace("name: tiny", "name: .hidden"),
+        RUN,
+        ("matrix.yaml: name", "not a safe name"),
+    ),
+    Case(
+        "name-with-space",
+        replace("name: tiny", "name: my run"),
+        RUN,
+        ("matrix.yaml: name", "'my run' is not a safe name"),
+    ),
+    Case(
+        "empty-name",
+        replace("name: tiny", "name: ''"),
+        RUN,
+        ("matrix.yaml: name", "not a safe name"),
+    ),
+    Case(
+        "dataset-key-climbs-out",
+        chain(
+            replace("  b: {plugin", "  st/../../x: {plugin"),
+            replace("test: [a, b]", "test: [a, st/../../x]"),
+        ),
+        RUN,
+        ("matrix.yaml: datasets.st/../../x", "not a safe name"),
+    ),
+    Case(
+        "model-key-with-slash",
+        replace("  fd2: {plugin", "  x/fd2: {plugin"),
+        RUN,
+        ("matrix.yaml: models.x/fd2", "not a safe name"),
+    ),
+    Case(
+        "file-named-unsafely",
+        chain(replace("name: tiny\n", ""), copy_matrix("my run.yaml")),
+        ("run", "my run.yaml"),
+        ("my run.yaml", "'my run' is not a safe name", "set 'name'"),
+    ),
+    Case(
+        "unknown-model-plugin",
+        replace("fd: {plugin: framediff,", "fd: {plugin: framedif,"),
+        RUN,
+        ("models.fd.plugin", "unknown model 'framedif'", "did you mean 'framediff'"),
+    ),
+    Case(
+        "unknown-dataset-plugin",
+        replace(
+            "{plugin: frames, options: {root: data/b}}", "{plugin: frame, options: {root: data/b}}"
+        ),
+        RUN,
+        ("datasets.b.plugin", "unknown dataset 'frame'", "did you mean 'frames'"),
+    ),
+    Case(
+        "dataset-root-missing",
+        replace("{root: data/b}", "{root: data/nowhere}"),
+        RUN,
+        ("datasets.b", "data/nowhere does not exist", "expected the FFP/MNAD layout"),
+    ),
+    Case(
+        "unknown-target",
+        replace("test: [a, b]", "test: [a, c]"),
+        RUN,
+        ("matrix.0.test", "unknown dataset 'c'"),
+    ),
+    Case(
+        "unknown-train",
+        replace("  - train: a\n", "  - train: z\n"),
+        RUN,
+        ("matrix.0.train", "unknown dataset 'z'"),
+    ),
+    Case(
+        "unknown-aux",
+        replace("  - train: a\n", "  - train: a\n    aux: bb\n"),
+        RUN,
+        ("matrix.0.aux", "unknown dataset 'bb'", "did you mean 'b'"),
+    ),
+    Case(
+        "unknown-row-model",
+        replace("  - train: a\n", "  - models: [fd3]\n    train: a\n"),
+        RUN,
+        ("matrix.0.models", "unknown model 'fd3'", "did you mean"),
+    ),
+    Case(
+        "unknown-reporter",
+        replace("[terminal, markdown", "[terminal, markdwn"),
+        RUN,
+        ("reporters.1", "did you mean 'markdown'"),
+    ),
+    Case(
+        "reporters-not-a-list",
+        replace("reporters: [terminal, markdown, csv, json]", "reporters: terminal"),
+        RUN,
+        ("matrix.yaml: reporters", "list"),
+    ),
+    Case(
+        "unknown-metric",
+        replace("metrics: [micro_auc,", "metrics: [micro_acu,"),
+        RUN,
+        ("metrics.0", "unknown metric 'micro_acu'", "did you mean 'micro_auc'"),
+    ),
+    Case(
+        "unknown-executor",
+        replace("name: tiny\n", "name: tiny\nexecutor: proceses\n"),
+        RUN,
+        ("executor", "did you mean 'processes'"),
+    ),
+    Case(
+        "zero-threads",
+        replace("name: tiny\n", "name: tiny\nthreads: 0\n"),
+        RUN,
+        ("matrix.yaml: threads", "greater than or equal to 1"),
+    ),
+    Case(
+        "unknown-device",
+        replace("name: tiny\n", "name: tiny\ndevice: tpu\n"),
+        RUN,
+        ("matrix.yaml: device", "pattern"),
+    ),
+    Case(
+        "absent-cuda",
+        replace("name: tiny\n", "name: tiny\ndevice: cuda:7\n"),
+        RUN,
+        ("matrix.yaml: device", "'cuda:7' was asked for"),
+    ),
+    Case(
+        "unknown-preset",
+        replace("fd: {plugin: framediff,", "fd: {plugin: framediff, preset: gpu,"),
+        RUN,
+        ("models.fd.preset", "has no preset 'gpu'"),
+    ),
+    Case(
+        "override-too-small",
+        replace("overrides: {image_size: 16}", "overrides: {image_size: 2}"),
+        RUN,
+        ("models.fd.overrides.image_size", "greater than or equal to 8"),
+    ),
+    Case(
+        "override-wrong-type",
+        replace("overrides: {image_size: 16}", "overrides: {image_size: big}"),
+        RUN,
+        ("models.fd.overrides.image_size", "integer"),
+    ),
+    Case(
+        "overrides-not-a-mapping",
+        replace("overrides: {image_size: 16}", "overrides: [16]"),
+        RUN,
+        ("models.fd.overrides", "dictionary"),
+    ),
+    Case(
+        "k-shot-without-shots",
+        replace("    test: [a, b]", "    test: [b]\n    protocol: k-shot"),
+        RUN,
+        ("matrix.yaml: matrix.0", "needs 'shots'"),
+    ),
+    Case(
+        "shots-under-zero-shot",
+        replace("    test: [a, b]", "    test: [b]\n    shots: 3"),
+        RUN,
+        ("matrix.yaml: matrix.0", "only applies to protocol k-shot"),
+    ),
+    Case(
+        "zero-shots",
+        replace("    test: [a, b]", "    test: [b]\n    protocol: k-shot\n    shots: 0"),
+        RUN,
+        ("matrix.0.shots", "greater than or equal to 1"),
+    ),
+    Case(
+        "unknown-protocol",
+        replace("    test: [a, b]", "    test: [b]\n    protocol: few-shot"),
+        RUN,
+        ("matrix.0.protocol", "'zero-shot' or 'k-shot'"),
+    ),
+    Case(
+        "k-shot-unsupported",
+        replace("    test: [a, b]", "    test: [b]\n    protocol: k-shot\n    shots: 2"),
+        RUN,
+        ("matrix.0.protocol", "does not support k-shot"),
+    ),
+    Case(
+        "frame-size-not-positive",
+        replace("{root: data/b}", "{root: data/b, frame_size: [0, -5]}"),
+        RUN,
+        ("datasets.b.options.frame_size",),
+    ),
+    Case(
+        "frame-size-wrong-length",
+        replace("{root: data/b}", "{root: data/b, frame_size: [8]}"),
+        RUN,
+        ("datasets.b.options.frame_size",),
+    ),
+    Case(
+        "block-unknown-plugin",
+        no_edit,
+        (*RUN, "--block", "framedif"),
+        ("no plugin named 'framedif' to block", "did you mean 'framediff'"),
+    ),
+    Case(
+        "block-plugins-in-matrix",
+        replace("name: tiny\n", "name: tiny\nblock_plugins: [zxvd]\n"),
+        RUN,
+        ("no plugin named 'zxvd' to block", "did you mean 'zxvad'"),
+    ),
+    Case(
+        "block-env-unknown",
+        no_edit,
+        RUN,
+        ("VADBENCH_BLOCK_PLUGINS", "'nosuch'"),
+        env={"VADBENCH_BLOCK_PLUGINS": "nosuch"},
+    ),
+    Case(
+        "blocked-model-used",
+        no_edit,
+        (*RUN, "--block", "framediff"),
+        ("models.fd.plugin", "unknown model 'framediff'"),
+    ),
+    Case(
+        "plugin-file-missing",
+        no_edit,
+        (*RUN, "--plugin", "nope.py"),
+        ("plugin file nope.py does not exist",),
+    ),
+    Case(
+        "matrix-plugin-missing",
+        replace("name: tiny\n", "name: tiny\nplugins: [gone.py]\n"),
+        RUN,
+        ("plugin file", "gone.py does not exist"),
+    ),
+    Case(
+        "plugin-raises-on-import",
+        write_file("boom.py", "raise ImportError('needs the moon')\n"),
+        (*RUN, "--plugin", "boom.py"),
+        ("plugin file boom.py raised on import", "needs the moon"),
+    ),
+    Case(
+        "plugin-syntax-error",
+        write_file("broken.py", "def (:\n"),
+        (*RUN, "--plugin", "broken.py"),
+        ("plugin file broken.py raised on import", "SyntaxError"),
+    ),
+    Case(
+        "plugin-raises-in-hook",
+        write_file(
+            "hook.py",
+            (
+                "from vadbench.hookspecs import hookimpl\n\n@hookimpl\n"
+                "def vadbench_register_models(register):\n    raise KeyError('oops')\n"
+            ),
+        ),
+        ("list", "models", "--plugin", "hook.py"),
+        ("plugin 'file:hook.py' raised in vadbench_register_models",),
+    ),
+    Case(
+        "plugin-misspelt-hook",
+        write_file(
+            "typo.py",
+            (
+                "from vadbench.hookspecs import hookimpl\n\n@hookimpl\n"
+                "def vadbench_register_model(register):\n    return None\n"
+            ),
+        ),
+        ("plugins", "--plugin", "typo.py"),
+        ("file:typo.py", "does not match the hook contract"),
+    ),
+    Case(
+        "plugin-registers-twice",
+        write_file(
+            "twice.py",
+            (
+                "from vadbench.api import ModelSpec, Options\n"
+                "from vadbench.hookspecs import hookimpl\n\n"
+                "@hookimpl\ndef vadbench_register_models(register):\n"
+                "    register(ModelSpec('framediff', 'again', Options, object))\n"
+            ),
+        ),
+        ("list", "models", "--plugin", "twice.py"),
+        ("'framediff'", "already registered"),
+    ),
+    Case(
+        "only-unknown-cell",
+        no_edit,
+        (*RUN, "--only", "fd__a__s0__nothere"),
+        ("--only", "plans no cell 'fd__a__s0__nothere'"),
+    ),
+    Case(
+        "results-dir-is-a-file",
+        write_file("taken", "a file"),
+        (*RUN, "--results-dir", "taken"),
+        ("taken is a file", "needs a folder"),
+    ),
+    Case(
+        "results-dir-under-a-file",
+        write_file("taken", "a file"),
+        (*RUN, "--results-dir", "taken/deeper"),
+        ("taken is a file",),
+    ),
+    Case(
+        "results-dir-not-writable",
+        no_edit,
+        (*RUN, "--results-dir", "/sys/vadbench-results"),
+        ("/sys/vadbench-results/tiny: cannot write the run folder",),
+    ),
+    Case("report-not-a-run", no_edit, ("report", "data"), ("data: not a vadbench run folder",)),
+    Case(
+        "report-missing-folder",
+        no_edit,
+        ("report", "results/none"),
+        ("results/none: not a vadbench run folder",),
+    ),
+    Case(
+        "report-unknown-reporter",
+        no_edit,
+        ("report", str(RUN_DIR), "--reporter", "htm"),
+        ("reporter", "unknown reporter 'htm'"),
+    ),
+    Case(
+        "report-damaged-run-file",
+        write_file(str(RUN_DIR / "run.json"), '{"cells": '),
+        ("report", str(RUN_DIR)),
+        ("run.json is damaged",),
+    ),
+    Case(
+        "report-run-file-not-object",
+        write_file(str(RUN_DIR / "run.json"), "[1, 2]"),
+        ("report", str(RUN_DIR)),
+        ("run.json is damaged",),
+    ),
+    Case("profile-unknown-model", no_edit, ("profile", "zxvd"), ("unknown model 'zxvd'",)),
+    Case("profile-nothing", no_edit, ("profile",), ("profile needs PLUGIN[:PRESET]",)),
+    Case("profile-unknown-preset", no_edit, ("profile", "zxvad:gpu"), ("no preset 'gpu'",)),
+    Case("profile-config-missing", no_edit, ("profile", "--config", "none.yaml"), ("none.yaml",)),
+]
+
+CELL_FAULTS = [
+    Case(
+        "model-returns-none",
+        faulty("none"),
+        RUN,
+        ("FAILED", "model 'bad' returned None instead of scores for video '01'"),
+        code=1,
+    ),
+    Case(
+        "model-returns-2d",
+        faulty("matrix"),
+        RUN,
+        ("FAILED", "model 'bad' returned scores of shape (29, 2) for video '01'"),
+        code=1,
+    ),
+    Case(
+        "model-returns-text",
+        faulty("text"),
+        RUN,
+        ("FAILED", "model 'bad' returned scores for video '01' that are not numbers"),
+        code=1,
+    ),
+    Case(
+        "model-returns-nan",
+        faulty("nan"),
+        RUN,
+        ("FAILED", "video '01': score of frame 1 is nan"),
+        code=1,
+    ),
+    Case(
+        "model-returns-too-few",
+        faulty("short"),
+        RUN,
+        ("FAILED", "video '01': 26 scores for 30 frames"),
+        code=1,
+    ),
+    Case(
+        "model-fit-raises",
+        faulty("fit_raises"),
+        RUN,
+        ("FAILED fit: RuntimeError: loss exploded at step 3",),
+        code=1,
+    ),
+    Case(
+        "model-score-raises",
+        faulty("score_raises"),
+        RUN,
+        ("FAILED score a: ValueError: cannot score this video",),
+        code=1,
+    ),
+    Case(
+        "label-length-wrong",
+        write_file("data/b/testing/test_frame_mask/01.npy", b""),
+        RUN,
+        ("FAILED", "01.npy"),
+        code=1,
+    ),
+    Case(
+        "corrupt-frame",
+        write_file("data/b/testing/frames/01/005.png", b"not a png"),
+        RUN,
+        ("FAILED", "005.png"),
+        code=1,
+    ),
+]
+
+
+def _check_stored_unchanged(before: dict[str, str], after: dict[str, str]) -> None:
+    """Every stored cell file is as it was; the run file and leaderboards are rewritten."""
+    changed = sorted(
+        name
+        for name, digest in before.items()
+        if Path(name).parts[1] == "cells" and after.get(name) != digest
+    )
+    assert not changed, changed
+
+
+@pytest.mark.parametrize("case", CONFIGURATION, ids=[case.id for case in CONFIGURATION])
+def test_configuration_mistake(stored: Path, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
+    case.edit(stored)
+    outside = snapshot(stored, skip="results")
+    neighbours = sorted(p.name for p in stored.parent.iterdir())
+    results = snapshot(stored / "results")
+    result = run_cli(*case.argv, cwd=stored)
+    assert result.returncode == case.code, result.output
+    line = error_line(result)
+    for fragment in case.fragments:
+        assert fragment in line, line
+    assert snapshot(stored, skip="results") == outside
+    assert sorted(p.name for p in stored.parent.iterdir()) == neighbours
+    assert snapshot(stored / "results") == results
+
+
+@pytest.mark.parametrize("case", CELL_FAULTS, ids=[case.id for case in CELL_FAULTS])
+def test_fault_inside_a_cell(stored: Path, case: Case) -> None:
+    case.edit(stored)
+    outside = snapshot(stored, skip="results")
+    results = snapshot(stored / "results")
+    result = run_cli(*case.argv, cwd=stored)
+    assert result.returncode == case.code, result.output
+    assert "Traceback" not in result.output
+    failed = [line for line in result.output.splitlines() if "FAILED" in line]
+    assert failed, result.output
+    for line in failed:
+        for fragment in case.fragments:
+            assert fragment in line, line
+    assert "cell(s) had failures" in result.output
+    assert snapshot(stored, skip="results") == outside
+    _check_stored_unchanged(results, snapshot(stored / "results"))
+    board = (stored / RUN_DIR / "leaderboard.md").read_text()
+    assert "## failures" in board
