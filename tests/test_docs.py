@@ -1,5 +1,5 @@
 """Every hook of the plugin contract is documented, in its docstring and in docs/plugins.md, with
-the spec fields and call signatures the code has."""
+the spec fields and call signatures the code has; every path the docs name exists."""
 
 from __future__ import annotations
 
@@ -16,7 +16,13 @@ from vadbench import hookspecs
 from vadbench.api import Method
 from vadbench.plugins import HOOK_TO_KIND
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "plugins.md"
+MARKDOWN = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+REPO_PATH = re.compile(r"`((?:plugins|vadbench|tests|benchmarks|results|docs)/[\w./-]*)`")
+LINK = re.compile(r"\]\(([^)#\s]+)\)")
+FOLDER_HEADING = re.compile(r"^#+ .*\(`((?:plugins|vadbench)/[\w/]+/)`\)")
+FILE_ROW = re.compile(r"^\| `([\w.]+\.py)` \|")
 
 
 def hook_names() -> list[str]:
@@ -92,3 +98,22 @@ def test_model_section_documents_every_method_member_with_its_arguments() -> Non
     for name in ("fit", "score", "save", "load", "inference_module"):
         parameters = list(inspect.signature(getattr(Method, name)).parameters)[1:]
         assert documented_call(text, name) == parameters, f"{name}{parameters} in the docs"
+
+
+@pytest.mark.parametrize("page", MARKDOWN, ids=lambda page: page.name)
+def test_every_path_the_docs_name_exists(page: Path) -> None:
+    """Backticked repository paths, relative links, and the file rows of a code-map table under a
+    heading naming its folder ('## MPN (`plugins/mpn/`)') all point at files that exist."""
+    missing = []
+    folder = None
+    for line in page.read_text().splitlines():
+        missing += [p for p in REPO_PATH.findall(line) if not (ROOT / p).exists()]
+        links = [link for link in LINK.findall(line) if "://" not in link]
+        missing += [link for link in links if not (page.parent / link).exists()]
+        if heading := FOLDER_HEADING.match(line):
+            folder = heading.group(1)
+        elif line.startswith("#"):
+            folder = None
+        if folder and (row := FILE_ROW.match(line)) and not (ROOT / folder / row.group(1)).exists():
+            missing.append(folder + row.group(1))
+    assert not missing, f"{page.name} names paths that do not exist: {missing}"
