@@ -4,6 +4,7 @@ ambiguous and unknown names answered with exit code 2 and a suggestion."""
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +35,11 @@ def vadbench_register_datasets(register):
     register(DatasetSpec("tagged", "description with [bold]brackets[/bold]", "<root>/[x]",
                          TagOptions, lambda options: None))
 """
+
+
+class Color(Enum):
+    RED = "red"
+    GREEN = "green"
 
 
 def describe(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -153,6 +159,7 @@ def test_a_name_in_two_kinds_asks_for_the_kind_and_markup_is_shown_literally(
         (tuple[str, ...], "tuple[str, ...]"),
         (dict[str, list[float]], "dict[str, list[float]]"),
         (Path, "Path"),
+        (Color, "red | green"),
     ],
 )
 def test_type_names_are_readable(annotation: Any, shown: str) -> None:

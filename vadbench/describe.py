@@ -177,7 +177,7 @@ def describe_plugin(registry: Registry, name: str, kind: str | None = None) -> D
         details["version"] = spec.version
         details["supports_adaptation"] = spec.supports_adaptation
         options = describe_options(spec.options)
-        presets = {name: dict(values) for name, values in spec.presets.items()}
+        presets = {preset: dict(values) for preset, values in spec.presets.items()}
     elif kind == "metrics":
         details["metric_kind"] = spec.kind
     return Description(
