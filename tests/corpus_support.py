@@ -22,14 +22,18 @@ from vadbench.cli import main
 
 # A model plugin that misbehaves on request, for faults inside a cell.
 FAULTY_PLUGIN = """
-import numpy as np
+import time
 from pathlib import Path
+
+import numpy as np
 from typing import Literal
 
 from vadbench.api import ModelSpec, Options
 from vadbench.hookspecs import hookimpl
 
-Mode = Literal["ok", "none", "matrix", "nan", "short", "text", "fit_raises", "score_raises"]
+Mode = Literal[
+    "ok", "slow", "none", "matrix", "nan", "short", "text", "fit_raises", "score_raises"
+]
 
 
 class FaultyOptions(Options):
@@ -44,6 +48,8 @@ class Faulty:
         self.mode = options.mode
 
     def fit(self, source, aux, ctx):
+        if self.mode == "slow":
+            time.sleep(4)
         if self.mode == "fit_raises":
             raise RuntimeError("loss exploded at step 3")
 

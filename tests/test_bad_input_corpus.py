@@ -29,17 +29,25 @@ RUN_DIR = Path("results") / "tiny"
 
 
 @pytest.fixture(scope="module")
-def stored_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A workspace whose tiny matrix has run once, successfully."""
-    root = build_workspace(tmp_path_factory.mktemp("corpus") / "workspace")
-    result = run_cli("run", "matrix.yaml", cwd=root)
+def pristine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A workspace whose tiny matrix has run once, successfully, and a copy of it as it was.
+
+    Stored results are only reused by a run in the folder that made them (dataset paths are
+    part of every hash), so each case gets the copy back at the original path.
+    """
+    base = tmp_path_factory.mktemp("corpus")
+    workspace = build_workspace(base / "workspace")
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
     assert result.returncode == 0, result.output
-    return root
+    copy = copy_workspace(workspace, base / "pristine")
+    return workspace, copy
 
 
 @pytest.fixture
-def stored(stored_template: Path, tmp_path: Path) -> Path:
-    return copy_workspace(stored_template, tmp_path / "workspace")
+def stored(pristine: tuple[Path, Path]) -> Path:
+    workspace, copy = pristine
+    shutil.rmtree(workspace)
+    return copy_workspace(copy, workspace)
 
 
 def replace(old: str, new: str) -> Edit:
@@ -88,6 +96,39 @@ def copy_matrix(name: str) -> Edit:
 
 def no_edit(root: Path) -> None:
     """The stored workspace as it is."""
+
+
+def damage(pattern: str, how: Callable[[Path], None]) -> Edit:
+    """Damage every stored file matching ``pattern`` under the run folder with ``how``."""
+
+    def edit(root: Path) -> None:
+        paths = sorted((root / RUN_DIR).glob(pattern))
+        assert paths, pattern
+        for path in paths:
+            how(path)
+
+    return edit
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+
+
+def flip_a_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def write_text(text: str) -> Callable[[Path], None]:
+    def how(path: Path) -> None:
+        path.write_text(text)
+
+    return how
+
+
+def remove(path: Path) -> None:
+    path.unlink()
 
 
 @dataclass
@@ -671,14 +712,20 @@ CELL_FAULTS = [
     ),
     Case(
         "label-length-wrong",
-        write_file("data/b/testing/test_frame_mask/01.npy", b""),
+        chain(
+            write_file("data/b/testing/test_frame_mask/01.npy", b""),
+            damage("cells/*/targets/b/*", remove),
+        ),
         RUN,
         ("FAILED", "01.npy"),
         code=1,
     ),
     Case(
         "corrupt-frame",
-        write_file("data/b/testing/frames/01/005.png", b"not a png"),
+        chain(
+            write_file("data/b/testing/frames/01/005.png", b"not a png"),
+            damage("cells/*/targets/b/*", remove),
+        ),
         RUN,
         ("FAILED", "005.png"),
         code=1,
@@ -732,3 +779,124 @@ def test_fault_inside_a_cell(stored: Path, case: Case) -> None:
     _check_stored_unchanged(results, snapshot(stored / "results"))
     board = (stored / RUN_DIR / "leaderboard.md").read_text()
     assert "## failures" in board
+
+
+SCORES = "cells/fd__*/targets/b/scores.npz"
+RESULT = "cells/fd__*/targets/b/result.json"
+TARGET_B = "cells/fd__*/targets/b/*"  # every stored file of target b: it must be scored again
+DROP_MACRO = replace("metrics: [micro_auc, macro_auc,", "metrics: [micro_auc,")
+
+# (case, the damaged file's name in the warning); each run recomputes and exits 0.
+DAMAGE = [
+    Case(
+        "truncated-scores",
+        chain(damage(SCORES, truncate), DROP_MACRO),
+        RUN,
+        ("scores.npz is damaged", "checksum"),
+        code=0,
+    ),
+    Case(
+        "flipped-scores",
+        chain(damage(SCORES, flip_a_byte), DROP_MACRO),
+        RUN,
+        ("scores.npz is damaged", "checksum"),
+        code=0,
+    ),
+    Case(
+        "truncated-scores-without-checksum",
+        chain(damage(SCORES, truncate), damage(SCORES + ".sha256", remove), DROP_MACRO),
+        RUN,
+        ("scores.npz is damaged",),
+        code=0,
+    ),
+    Case(
+        "truncated-result",
+        damage(RESULT, truncate),
+        RUN,
+        ("result.json is damaged", "JSONDecodeError"),
+        code=0,
+    ),
+    Case(
+        "result-not-an-object",
+        damage(RESULT, write_text("[1, 2]")),
+        RUN,
+        ("result.json is damaged", "expected a JSON object"),
+        code=0,
+    ),
+    Case(
+        "result-without-metrics",
+        damage(RESULT, write_text('{"hash": "x"}')),
+        ("report", str(RUN_DIR)),
+        ("result.json is damaged", "no metrics"),
+        code=0,
+    ),
+    Case(
+        "result-damaged-on-report",
+        damage(RESULT, truncate),
+        ("report", str(RUN_DIR)),
+        ("result.json is damaged",),
+        code=0,
+    ),
+    Case(
+        "cell-file-damaged-on-report",
+        damage("cells/fd__*/cell.json", truncate),
+        ("report", str(RUN_DIR)),
+        ("cell.json is damaged",),
+        code=0,
+    ),
+    Case(
+        "cell-file-missing-keys",
+        damage("cells/fd__*/cell.json", write_text("{}")),
+        ("report", str(RUN_DIR)),
+        ("cell.json is damaged", "no model"),
+        code=0,
+    ),
+    Case(
+        "efficiency-damaged",
+        damage("cells/fd__*/efficiency.json", truncate),
+        RUN,
+        ("efficiency.json is damaged",),
+        code=0,
+    ),
+    Case(
+        "checkpoint-weights-changed",
+        chain(damage("cells/fd__*/checkpoint/framediff.pt", flip_a_byte), damage(TARGET_B, remove)),
+        RUN,
+        ("checkpoint is damaged", "checksums"),
+        code=0,
+    ),
+    Case(
+        "fit-marker-damaged",
+        chain(damage("cells/fd__*/checkpoint/fit.json", truncate), damage(TARGET_B, remove)),
+        RUN,
+        ("fit.json is damaged",),
+        code=0,
+    ),
+    Case("run-file-damaged", damage("run.json", truncate), RUN, ("run.json is damaged",), code=0),
+    Case(
+        "failure-record-damaged",
+        damage(
+            "cells/fd__*/targets/b", lambda folder: (folder / "failure.json").write_text("{broken")
+        ),
+        ("report", str(RUN_DIR)),
+        ("failure.json is damaged",),
+        code=0,
+    ),
+]
+
+
+@pytest.mark.parametrize("case", DAMAGE, ids=[case.id for case in DAMAGE])
+def test_damaged_stored_file(stored: Path, case: Case) -> None:
+    case.edit(stored)
+    outside = snapshot(stored, skip="results")
+    result = run_cli(*case.argv, cwd=stored)
+    assert result.returncode == case.code, result.output
+    assert "Traceback" not in result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert len(warned) >= 1, result.output
+    assert all(fragment in warned[0] for fragment in case.fragments), warned
+    assert snapshot(stored, skip="results") == outside
+    if case.argv[0] == "run":  # recomputed: the leaderboard is whole again
+        again = run_cli(*case.argv, cwd=stored)
+        assert again.returncode == 0 and "warning" not in again.output, again.output
+        assert "pending" not in (stored / RUN_DIR / "leaderboard.md").read_text()

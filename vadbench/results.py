@@ -112,7 +112,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
     for column in ("metric", "unit", "note", "error", "target", "protocol"):
-        table[column] = table[column].fillna("")
+        table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     return table
 

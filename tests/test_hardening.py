@@ -1,0 +1,164 @@
+"""Outcomes that the corpus' one-command cases cannot show: concurrent runs on one folder, a
+closed output pipe, a failure fixed between runs, and what leaderboards say about missing
+numbers."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tests.conftest import labels
+from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
+
+SLOW_MATRIX = """
+name: tiny
+plugins: [faulty.py]
+datasets:
+  a: {plugin: frames, options: {root: data/a}}
+  b: {plugin: frames, options: {root: data/b}}
+models:
+  slow: {plugin: faulty, overrides: {mode: slow}}
+  fd: {plugin: framediff, overrides: {image_size: 16}}
+reporters: [markdown]
+metrics: [micro_auc, macro_auc]
+matrix:
+  - train: a
+    test: [a, b]
+"""
+
+
+def _vadbench(*args: str, cwd: Path, **kwargs) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "vadbench.cli", *args],
+        cwd=cwd,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        **kwargs,
+    )
+
+
+def test_a_second_run_on_a_busy_folder_says_so_and_the_first_completes(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    (workspace / "matrix.yaml").write_text(SLOW_MATRIX)
+    single = copy_workspace(workspace, tmp_path / "single")
+
+    first = _vadbench("run", "matrix.yaml", cwd=workspace, stdout=subprocess.PIPE)
+    lock = workspace / "results" / "tiny" / ".lock"
+    deadline = time.monotonic() + 60
+    while not (lock.is_file() and lock.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = _vadbench(
+        "run", "matrix.yaml", cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    second_out, second_err = second.communicate(timeout=120)
+    first_out, _ = first.communicate(timeout=300)
+
+    assert first.returncode == 0, first_out
+    assert second.returncode == 3, second_out + second_err
+    lines = [line for line in (second_out + second_err).splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in second_err
+    assert lines[0].startswith("error: ")
+    assert "results/tiny is being written by another vadbench run (pid" in lines[0]
+    assert f"pid {first.pid}" in lines[0]
+
+    alone = run_cli("run", "matrix.yaml", cwd=single)
+    assert alone.returncode == 0, alone.output
+    board = (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+    assert board == (single / "results" / "tiny" / "leaderboard.md").read_text()
+    assert "pending" not in board and "failed" not in board
+
+
+def test_a_lock_held_by_another_process_is_named(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    run_dir = workspace / "results" / "tiny"
+    run_dir.mkdir(parents=True)
+    with (run_dir / ".lock").open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle.write(json.dumps({"pid": 4242, "host": "elsewhere", "started": time.time()}))
+        handle.flush()
+        result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 3
+    assert "pid 4242 on elsewhere" in error_line(result)
+    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+    assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
+
+
+def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    (workspace / "matrix.yaml").write_text(SLOW_MATRIX)
+    process = _vadbench(
+        "run", "matrix.yaml", cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.readline()  # like `| head -1`
+    process.stdout.close()
+    code = process.wait(timeout=300)
+    error = process.stderr.read()
+    assert code == 0, error
+    assert "Traceback" not in error and "BrokenPipe" not in error
+    board = (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+    assert "## slow: micro_auc" in board and "pending" not in board
+
+
+def test_a_failure_fixed_later_leaves_no_stale_record(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    frame = workspace / "data" / "b" / "testing" / "frames" / "01" / "005.png"
+    good = frame.read_bytes()
+    frame.write_bytes(b"not a png")
+    broken = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert broken.returncode == 1 and "cell(s) had failures" in broken.output
+
+    frame.write_bytes(good)
+    fixed = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert fixed.returncode == 0, fixed.output
+    assert "had failures" not in fixed.output and "failed" not in fixed.output
+    assert "## failures" not in (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+
+
+def test_debug_keeps_the_exit_code_and_adds_the_traceback(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("name: tiny\n", "name: tiny\nseedz: [1]\n"))
+    result = run_cli("run", "matrix.yaml", "--debug", cwd=workspace)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "seedz: unknown field" in result.stdout
+
+
+def test_a_symlink_out_of_the_run_folder_is_refused(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (workspace / "results" / "tiny").mkdir(parents=True)
+    (workspace / "results" / "tiny" / "cells").symlink_to(outside, target_is_directory=True)
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 2
+    assert "refusing to write outside the run folder" in error_line(result)
+    assert list(outside.iterdir()) == []
+
+
+def test_targets_without_an_auc_show_n_a_and_why(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    normal_only = workspace / "data" / "b" / "testing" / "test_frame_mask" / "01.npy"
+    np.save(normal_only, np.zeros(30, dtype=np.uint8))
+    single_class = workspace / "data" / "a" / "testing" / "test_frame_mask" / "02.npy"
+    np.save(single_class, labels(24, 0, 0))
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("test: [a, b]", "test: [b]"))
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    board = (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+    assert "nan" not in board
+    assert "| fd | a | zero-shot | n/a |" in board
+    assert "target has frames of only one class" in board
+
+    matrix.write_text(matrix.read_text().replace("test: [b]", "test: [a]"))
+    assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
+    board = (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+    assert "1 single-class video(s) left out" in board
