@@ -13,8 +13,9 @@ from collections.abc import Callable
 
 from vadbench.api import CommandSpec, DatasetSpec
 from vadbench.hookspecs import hookimpl
-from vadbench_plugins.synthetic.commands import command_specs
-from vadbench_plugins.synthetic.dataset import dataset_spec
+
+from .commands import command_specs
+from .dataset import dataset_spec
 
 
 @hookimpl

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from vadbench_plugins.synthetic.figures import (
+from .figures import (
     Actor,
     bicycle,
     bicycle_colours,
@@ -25,7 +25,7 @@ from vadbench_plugins.synthetic.figures import (
     vehicle,
     vehicle_colours,
 )
-from vadbench_plugins.synthetic.scene import (
+from .scene import (
     WALK_SPEED,
     BodyBuilder,
     PixelRoute,

@@ -38,9 +38,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vadbench.api import DataError
-from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES
-from vadbench_plugins.synthetic.render import (
+from vadbench.api import DataError, Split
+
+from .anomalies import ANOMALY_TYPES
+from .render import (
     GENERATOR_VERSION,
     GeneratorParams,
     RenderedVideo,
@@ -122,7 +123,7 @@ def _render_into(root: Path, params: GeneratorParams, domain: str) -> dict[str, 
             if domain == TI:
                 video = render_ti_clip(params, index)
             else:
-                split = "train" if split_folder == "training" else "test"
+                split: Split = "train" if split_folder == "training" else "test"
                 video = render_video(domain, params, split, index)
             written += _write_video(root, split_folder, f"{index + 1:0{digits}d}", video)
     if domain != TI:

@@ -9,11 +9,12 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from vadbench.api import CommandSpec, ConfigError
-from vadbench_plugins.synthetic.cache import TI, discard, verify_domain, write_domain
-from vadbench_plugins.synthetic.dataset import SyntheticOptions
-from vadbench_plugins.synthetic.domains import DOMAIN_NAMES
-from vadbench_plugins.synthetic.preview import write_previews
-from vadbench_plugins.synthetic.render import GeneratorParams
+
+from .cache import TI, discard, verify_domain, write_domain
+from .dataset import SyntheticOptions
+from .domains import DOMAIN_NAMES
+from .preview import write_previews
+from .render import GeneratorParams
 
 ALL = "all"
 GENERATOR_ARGUMENTS = (

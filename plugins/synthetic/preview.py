@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from vadbench_plugins.synthetic.anomalies import anomaly_code
-from vadbench_plugins.synthetic.cache import TI
-from vadbench_plugins.synthetic.domains import DOMAINS
-from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video
-from vadbench_plugins.synthetic.ti import TI_ACTIONS
+from .anomalies import anomaly_code
+from .cache import TI
+from .domains import DOMAINS
+from .render import GeneratorParams, render_ti_clip, render_video
+from .ti import TI_ACTIONS
 
 OUTLINE = (255, 0, 255)
 COLUMNS = 5

@@ -12,16 +12,17 @@ from typing import Any, Literal
 import numpy as np
 
 from vadbench.api import ConfigError
-from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES, anomaly_code, plan_anomalies
-from vadbench_plugins.synthetic.figures import draw
-from vadbench_plugins.synthetic.scene import (
+
+from .anomalies import ANOMALY_TYPES, anomaly_code, plan_anomalies
+from .figures import draw
+from .scene import (
     apply_sensor,
     compose,
     pedestrians,
     rng_for,
     scene_for,
 )
-from vadbench_plugins.synthetic.ti import render_ti_frames
+from .ti import render_ti_frames
 
 GENERATOR_VERSION = "1"
 MIN_ABNORMAL, MAX_ABNORMAL = 0.25, 0.80

@@ -15,8 +15,8 @@ from functools import lru_cache
 import numpy as np
 from scipy.ndimage import zoom
 
-from vadbench_plugins.synthetic.domains import DOMAINS, Domain, Route, Sensor
-from vadbench_plugins.synthetic.figures import Actor, draw, gait, person_colours
+from .domains import DOMAINS, Domain, Route, Sensor
+from .figures import Actor, draw, gait, person_colours
 
 WALK_SPEED = 0.07  # body heights per frame: an ordinary pace crosses the image in 60-90 frames
 ROUTE_SAMPLES = 48
@@ -342,12 +342,12 @@ def apply_sensor(
 ) -> np.ndarray:
     """Light, colour, blur and noise of the camera; returns uint8 RGB frames (T, H, W, 3)."""
     num_frames = canvas.shape[0]
-    gain = sensor.gain * rng.normal(1.0, 0.04)
+    base_gain = sensor.gain * rng.normal(1.0, 0.04)
+    gain = np.full(num_frames, base_gain, dtype=np.float32)
     if sensor.flicker:
         t = np.arange(num_frames, dtype=np.float32)
         wave = np.sin(2 * np.pi * t * rng.uniform(0.05, 0.2) + rng.uniform(0, 2 * np.pi))
-        gain = gain * (1.0 + sensor.flicker * wave)
-    gain = np.broadcast_to(np.asarray(gain, dtype=np.float32), (num_frames,))
+        gain = (base_gain * (1.0 + sensor.flicker * wave)).astype(np.float32)
     canvas *= light
     canvas *= gain[:, None, None, None]
     if sensor.haze:

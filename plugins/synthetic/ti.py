@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from vadbench_plugins.synthetic.domains import Sensor
-from vadbench_plugins.synthetic.figures import SKIN, Actor, draw, hand, person, person_colours
-from vadbench_plugins.synthetic.scene import apply_sensor, rng_for
+from .domains import Sensor
+from .figures import SKIN, Actor, draw, hand, person, person_colours
+from .scene import apply_sensor, rng_for
 
 TI_ACTIONS: tuple[str, ...] = (
     "wave",
