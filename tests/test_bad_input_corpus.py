@@ -660,6 +660,53 @@ CONFIGURATION = [
     Case("profile-config-missing", no_edit, ("profile", "--config", "none.yaml"), ("none.yaml",)),
 ]
 
+CONFIGURATION += [
+    Case(
+        "executor-option-misspelt",
+        replace("name: tiny\n", "name: tiny\nexecutor: processes\nexecutor_options: {wrkers: 2}\n"),
+        RUN,
+        ("executor_options.wrkers: unknown field", "did you mean 'workers'"),
+    ),
+    Case(
+        "no-workers",
+        replace(
+            "name: tiny\n", "name: tiny\nexecutor: processes\nexecutor_options: {workers: 0}\n"
+        ),
+        RUN,
+        ("executor_options.workers", "greater than or equal to 1"),
+    ),
+    Case(
+        "local-executor-takes-no-options",
+        replace("name: tiny\n", "name: tiny\nexecutor_options: {workers: 2}\n"),
+        RUN,
+        ("executor_options.workers: unknown field",),
+    ),
+    Case(
+        "metric-options-unknown-metric",
+        replace("name: tiny\n", "name: tiny\nmetric_options: {fsp: {repeats: 2}}\n"),
+        RUN,
+        ("metric_options.fsp", "unknown metric 'fsp'", "did you mean 'fps'"),
+    ),
+    Case(
+        "metric-option-misspelt",
+        replace("name: tiny\n", "name: tiny\nmetric_options: {fps: {repeat: 2}}\n"),
+        RUN,
+        ("metric_options.fps.repeat: unknown field", "did you mean 'repeats'"),
+    ),
+    Case(
+        "metric-option-out-of-range",
+        replace("name: tiny\n", "name: tiny\nmetric_options: {energy: {window_seconds: 0}}\n"),
+        RUN,
+        ("metric_options.energy.window_seconds", "greater than 0"),
+    ),
+    Case(
+        "metric-without-options",
+        replace("name: tiny\n", "name: tiny\nmetric_options: {micro_auc: {bins: 10}}\n"),
+        RUN,
+        ("metric_options.micro_auc.bins: unknown field",),
+    ),
+]
+
 CELL_FAULTS = [
     Case(
         "model-returns-none",

@@ -108,12 +108,29 @@ def test_dataset_shows_layout_and_required_options(capsys: pytest.CaptureFixture
     assert data["presets"] == {}
 
 
-def test_kinds_without_an_options_class_say_so(capsys: pytest.CaptureFixture[str]) -> None:
+def test_executors_and_metrics_show_their_declared_options(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     code, out = describe(capsys, "processes")
-    assert code == 0 and "executor_options reach it unchecked" in out
+    assert code == 0 and row(out, "workers")[0] == "workers" and ">= 1" in row(out, "workers")
+    code, out = describe(capsys, "fps")
+    assert code == 0 and row(out, "repeats")[:3] == ["repeats", "int", "5"]
     code, out = describe(capsys, "micro_auc")
-    assert code == 0 and "metric kind: detection" in out and "metric_options" in out
+    assert code == 0 and "metric kind: detection" in out and "options: none" in out
     assert describe_json(capsys, "reporter", "csv")["options"] is None
+
+
+def test_plugins_without_declared_options_say_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    plugin = tmp_path / "free.py"
+    plugin.write_text(
+        "from vadbench.api import ExecutorSpec\nfrom vadbench.hookspecs import hookimpl\n\n"
+        "@hookimpl\ndef vadbench_register_executors(register):\n"
+        "    register(ExecutorSpec('free', 'takes anything', lambda tasks, options: None))\n"
+    )
+    code, out = describe(capsys, "free", "--plugin", str(plugin))
+    assert code == 0 and "executor_options reach it unchecked" in out
 
 
 def test_unknown_names_exit_2_with_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,6 +52,10 @@ class Options(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoOptions(Options):
+    """The options of a plugin that takes none: any setting given to it is an error."""
+
+
 # Reads frames start..stop of one video. ``Video.iter_chunks`` calls it from a read-ahead
 # thread (one call at a time per video), so it must not rely on thread-local state.
 FrameReader = Callable[[int, int], np.ndarray]
@@ -280,6 +284,9 @@ class MetricSpec:
     kind: MetricKind
     compute: Callable[[Any], list[MetricResult]]
     origin: str = ""
+    # The settings ``metric_options.<name>`` may hold, checked at configuration time; None
+    # leaves them unchecked (a plugin that reads free-form settings).
+    options: type[Options] | None = None
 
 
 @dataclass(frozen=True)
@@ -319,6 +326,9 @@ class ExecutorSpec:
     description: str
     execute: Callable[[Sequence[Task], Mapping[str, Any]], None]
     origin: str = ""
+    # The settings ``executor_options`` may hold, checked at configuration time and handed to
+    # ``execute`` with their defaults filled in; None leaves them unchecked.
+    options: type[Options] | None = None
 
 
 @dataclass(frozen=True)

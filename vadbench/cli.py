@@ -235,7 +235,7 @@ def _run_locked(
             for task in tasks:
                 task.run()
             return 1 if _failed_cells(store, cells) else 0
-        registry.executors.get(plan.matrix.executor).execute(tasks, plan.matrix.executor_options)
+        registry.executors.get(plan.matrix.executor).execute(tasks, plan.executor_options)
         # Efficiency is measured here, one cell at a time, for cells that a parallel executor
         # trained elsewhere: timings taken while other cells train would not be honest.
         runner.force = False

@@ -197,6 +197,8 @@ class Plan:
     cells: list[Cell]
     detection_metrics: list[MetricSpec]
     efficiency_metrics: list[MetricSpec]
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def content_hash(payload: Any) -> str:
@@ -335,6 +337,21 @@ def _open_dataset(name: str, entry: DatasetEntry, registry: Registry, file: Path
     return OpenedDataset(name, spec.name, dataset, fingerprint)
 
 
+def check_metric_options(
+    settings: Mapping[str, Mapping[str, Any]], registry: Registry, file: Path
+) -> dict[str, dict[str, Any]]:
+    """``metric_options`` checked against the metrics' declared options, defaults filled in."""
+    checked: dict[str, dict[str, Any]] = {}
+    for name, values in settings.items():
+        spec = registry.metrics.get(name, where=f"{file.name}: metric_options.{name}")
+        if spec.options is None:
+            checked[name] = dict(values)
+            continue
+        where = ("metric_options", name)
+        checked[name] = validate_options(spec.options, values, file, where).model_dump()
+    return checked
+
+
 def _check_device(device: str, file: Path) -> None:
     """A device that this machine lacks is a configuration error, not a failure of every cell."""
     import torch
@@ -388,7 +405,13 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     file = path
     for index, reporter in enumerate(matrix.reporters):
         registry.reporters.get(reporter, where=f"{file.name}: reporters.{index}")
-    registry.executors.get(matrix.executor, where=f"{file.name}: executor")
+    executor = registry.executors.get(matrix.executor, where=f"{file.name}: executor")
+    executor_options = dict(matrix.executor_options)
+    if executor.options is not None:
+        executor_options = validate_options(
+            executor.options, executor_options, file, ("executor_options",)
+        ).model_dump()
+    metric_options = check_metric_options(matrix.metric_options, registry, file)
     _check_device(matrix.device, file)
     if matrix.metrics is None:
         metrics = list(registry.metrics)
@@ -470,6 +493,8 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         cells=list(cells.values()),
         detection_metrics=detection,
         efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
+        executor_options=executor_options,
+        metric_options=metric_options,
     )
 
 

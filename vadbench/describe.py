@@ -26,10 +26,10 @@ from vadbench.plugins import Registry, did_you_mean
 
 KINDS = ("models", "datasets", "metrics", "reporters", "executors")
 
-# Kinds whose specs carry no options class, and what their settings are instead.
+# What a plugin without a declared options class does with settings, by kind.
 UNDECLARED_OPTIONS = {
-    "metrics": "no options class; settings under metric_options.<name> reach it unchecked",
-    "executors": "no options class; settings under executor_options reach it unchecked",
+    "metrics": "none declared; settings under metric_options.<name> reach it unchecked",
+    "executors": "none declared; settings under executor_options reach it unchecked",
     "reporters": "no options",
 }
 
@@ -180,6 +180,8 @@ def describe_plugin(registry: Registry, name: str, kind: str | None = None) -> D
         presets = {preset: dict(values) for preset, values in spec.presets.items()}
     elif kind == "metrics":
         details["metric_kind"] = spec.kind
+    if kind in ("metrics", "executors") and spec.options is not None:
+        options = describe_options(spec.options)
     return Description(
         kind=kind.removesuffix("s"),
         name=spec.name,

@@ -25,7 +25,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vadbench.api import ConfigError, MetricResult
-from vadbench.config import ModelEntry, _resolve_model, _validation_message
+from vadbench.config import (
+    ModelEntry,
+    _resolve_model,
+    _validation_message,
+    check_metric_options,
+)
 from vadbench.environment import describe_environment
 from vadbench.plugins import Registry
 from vadbench.results import format_number
@@ -72,13 +77,14 @@ def run_profile(profile: ProfileFile, registry: Registry, source: Path) -> list[
         for name in profile.metrics or [m.name for m in registry.metrics]
     ]
     efficiency = [m for m in metrics if m.kind == "efficiency"]
+    metric_options = check_metric_options(profile.metric_options, registry, source)
     device = resolve_device(profile.device)
     rows = []
     for name, entry in profile.models.items():
         model = _resolve_model(name, entry, registry, source)
         seed_everything(0)
         method = model.spec.create(model.options, device)
-        results = measure_efficiency(method, efficiency, profile.metric_options)
+        results = measure_efficiency(method, efficiency, metric_options)
         rows.append(
             {
                 "model": name,

@@ -246,7 +246,7 @@ class CellRunner:
             return
         try:
             results = measure_efficiency(
-                method, self.plan.efficiency_metrics, self.plan.matrix.metric_options
+                method, self.plan.efficiency_metrics, self.plan.metric_options
             )
         except Exception as error:
             raise StageError("efficiency metrics", error) from error

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vadbench.api import ExecutorSpec, Task
+from vadbench.api import ExecutorSpec, NoOptions, Task
 from vadbench.hookspecs import hookimpl
 
 
@@ -21,5 +21,6 @@ def vadbench_register_executors(register: Any) -> None:
             name="local",
             description="run cells one after another in this process",
             execute=execute_in_order,
+            options=NoOptions,
         )
     )

@@ -16,7 +16,9 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from vadbench.api import ConfigError, ExecutorSpec, Task
+from pydantic import Field
+
+from vadbench.api import ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
 _print_lock = threading.Lock()
@@ -37,10 +39,16 @@ def _run_in_subprocess(task: Task) -> None:
         sys.stdout.flush()
 
 
+class ProcessesOptions(Options):
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="cells run at once, each in its own process (default: the CPU count)",
+    )
+
+
 def execute_in_processes(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
-    workers = options.get("workers", os.cpu_count() or 1)
-    if not isinstance(workers, int) or workers < 1:
-        raise ConfigError(f"executor_options.workers: expected a positive integer, got {workers!r}")
+    workers = ProcessesOptions.model_validate(dict(options)).workers
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for future in [pool.submit(_run_in_subprocess, task) for task in tasks]:
             future.result()
@@ -53,5 +61,6 @@ def vadbench_register_executors(register: Any) -> None:
             name="processes",
             description="run cells in parallel worker processes (executor_options: workers)",
             execute=execute_in_processes,
+            options=ProcessesOptions,
         )
     )

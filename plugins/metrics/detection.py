@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from vadbench import protocol
-from vadbench.api import DetectionInput, MetricResult, MetricSpec
+from vadbench.api import DetectionInput, MetricResult, MetricSpec, NoOptions
 from vadbench.hookspecs import hookimpl
 
 
@@ -25,6 +25,7 @@ def vadbench_register_metrics(register: Any) -> None:
             description="frame ROC AUC over all target frames concatenated (the headline)",
             kind="detection",
             compute=_micro,
+            options=NoOptions,
         )
     )
     register(
@@ -33,5 +34,6 @@ def vadbench_register_metrics(register: Any) -> None:
             description="mean per-video frame ROC AUC; single-class videos left out",
             kind="detection",
             compute=_macro,
+            options=NoOptions,
         )
     )

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from vadbench.api import EfficiencyInput, MetricResult, MetricSpec
+from vadbench.api import EfficiencyInput, MetricResult, MetricSpec, NoOptions, Options
 from vadbench.hookspecs import hookimpl
 
 FPS_WARMUP_RUNS = 2
@@ -338,13 +339,50 @@ def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
     ]
 
 
+class FpsOptions(Options):
+    warmup: int = Field(FPS_WARMUP_RUNS, ge=0, description="untimed runs before timing")
+    repeats: int = Field(FPS_REPEATS, ge=1, description="timed repeats; the median is reported")
+    min_seconds: float = Field(
+        FPS_MIN_SECONDS_PER_REPEAT, ge=0, description="each repeat runs at least this long"
+    )
+
+
+class EnergyOptions(Options):
+    window_seconds: float = Field(
+        ENERGY_WINDOW_SECONDS, gt=0, description="seconds of inference (and of idle) measured"
+    )
+
+
 @hookimpl
 def vadbench_register_metrics(register: Any) -> None:
-    for name, description, compute in (
-        ("params", "parameters of the inference module (total and trainable)", params_metric),
-        ("storage", "saved inference weights in MB", storage_metric),
-        ("gmacs", "GMACs per frame: fvcore and the paper's thop-style convention", gmacs_metric),
-        ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric),
-        ("energy", "joules per frame via pyJoules (RAPL/NVML), idle power apart", energy_metric),
+    for name, description, compute, options in (
+        (
+            "params",
+            "parameters of the inference module (total and trainable)",
+            params_metric,
+            NoOptions,
+        ),
+        ("storage", "saved inference weights in MB", storage_metric, NoOptions),
+        (
+            "gmacs",
+            "GMACs per frame: fvcore and the paper's thop-style convention",
+            gmacs_metric,
+            NoOptions,
+        ),
+        ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric, FpsOptions),
+        (
+            "energy",
+            "joules per frame via pyJoules (RAPL/NVML), idle power apart",
+            energy_metric,
+            EnergyOptions,
+        ),
     ):
-        register(MetricSpec(name=name, description=description, kind="efficiency", compute=compute))
+        register(
+            MetricSpec(
+                name=name,
+                description=description,
+                kind="efficiency",
+                compute=compute,
+                options=options,
+            )
+        )
