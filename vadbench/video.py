@@ -576,5 +576,23 @@ def decode_images(paths: Sequence[Path], size: tuple[int, int] | None) -> np.nda
     process may use (FFmpeg releases the GIL while decoding and scaling)."""
     threads = _images.threads() if len(paths) > 1 else None
     if threads is None:
-        return np.stack([decode_image(path, size) for path in paths])
-    return np.stack(list(threads.map(decode_image, paths, [size] * len(paths))))
+        frames = [decode_image(path, size) for path in paths]
+    else:
+        frames = list(threads.map(decode_image, paths, [size] * len(paths)))
+    _check_one_size(paths, frames)
+    return np.stack(frames)
+
+
+def _check_one_size(paths: Sequence[Path], frames: Sequence[np.ndarray]) -> None:
+    """Frames read together must share one size. At the native size a folder whose images
+    differ would otherwise fail inside numpy with no file named; say which, and the cure."""
+    if not frames:
+        return
+    first = frames[0].shape[:2]
+    for path, frame in zip(paths, frames, strict=True):
+        if frame.shape[:2] != first:
+            raise DataError(
+                f"{path.parent}: frames differ in size: {path.name} is "
+                f"{frame.shape[0]}x{frame.shape[1]}, {paths[0].name} is {first[0]}x{first[1]} "
+                "(height x width); set frame_size to resize every frame to one size"
+            )
