@@ -90,9 +90,17 @@ class SyntheticDataset:
         name = f"synthetic-{self.options.domain}"
         return open_frames(FramesOptions(root=self.root, name=name, labels="frame_mask"))
 
-    def source(self, split: Split) -> ListSource:
+    def check_split(self, split: Split) -> None:
+        """At configuration time, before anything renders: the 'ti' set has no test split (its
+        clips carry no anomalies), so a matrix that tests on it fails at once."""
         if self.options.domain == TI and split == "test":
-            raise ConfigError("the synthetic 'ti' set is training data only; it has no test split")
+            raise ConfigError(
+                "the synthetic 'ti' set is training data only (task-irrelevant clips without "
+                "anomalies); it has no test split: use it as train or aux, never as a test target"
+            )
+
+    def source(self, split: Split) -> ListSource:
+        self.check_split(split)
         return self._frames.source(split)
 
     def fingerprint(self) -> Mapping[str, Any]:
