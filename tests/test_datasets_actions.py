@@ -24,7 +24,7 @@ from vadbench_plugins.datasets.actions import (
     open_jester,
     open_ucf101,
 )
-from vadbench_plugins.datasets.common import spread_over_classes
+from vadbench_plugins.datasets.common import MissingFilesWarning, spread_over_classes
 
 ODD_NAME = "(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0.avi"
 
@@ -80,10 +80,24 @@ def test_hmdb51_max_videos_spreads_over_classes(hmdb: Path) -> None:
     assert len(videos) == 2 and videos[1].id == ODD_NAME.removesuffix(".avi")
 
 
-def test_hmdb51_listed_video_missing(hmdb: Path) -> None:
+def test_hmdb51_names_every_missing_video_in_one_error(hmdb: Path) -> None:
     (hmdb / "brush_hair" / "brush_c_3.avi").unlink()
-    with pytest.raises(DataError, match=r"brush_c_3\.avi, listed in .*split1\.txt, does not exist"):
+    (hmdb / "cartwheel" / ODD_NAME).unlink()
+    with pytest.raises(DataError) as error:
         open_hmdb51(Hmdb51Options(root=hmdb)).source("train")
+    assert str(error.value) == (
+        "hmdb51: 2 videos listed in the split files are missing (first: "
+        f"brush_hair/brush_c_3.avi, cartwheel/{ODD_NAME}); set missing: skip to leave them out"
+    )
+
+
+def test_hmdb51_skip_leaves_missing_videos_out_before_the_subset(hmdb: Path) -> None:
+    (hmdb / "brush_hair" / "brush_c_3.avi").unlink()
+    (hmdb / "cartwheel" / ODD_NAME).unlink()
+    options = Hmdb51Options(root=hmdb, missing="skip", max_videos=2)
+    with pytest.warns(MissingFilesWarning, match=r"hmdb51: 2 videos .* left out"):
+        videos = open_hmdb51(options).source("train").videos()
+    assert [v.id for v in videos] == ["April_09_brush_hair_u_nm_np1_ba_goo_0"]
 
 
 def test_hmdb51_bad_split_line_and_missing_fold(hmdb: Path, tmp_path: Path) -> None:
@@ -165,8 +179,14 @@ def test_jester_bad_rows(jester: Path) -> None:
     (jester / "jester-v1-train.csv").write_text("1;Swiping Left\n2 Doing other things\n")
     with pytest.raises(DataError, match=r"jester-v1-train\.csv:2: expected 'id;label'"):
         open_jester(JesterOptions(root=jester)).source("train")
-    (jester / "jester-v1-train.csv").write_text("77;Swiping Left\n")
-    with pytest.raises(DataError, match=r"20bn-jester-v1/77, listed in .* does not exist"):
+    (jester / "jester-v1-train.csv").write_text(
+        "1;Swiping Left\n77;Swiping Left\n78;Swiping Left\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"jester: 2 frame folders listed in .*jester-v1-train\.csv "
+        r"are missing \(first: 20bn-jester-v1/77, 20bn-jester-v1/78\)",
+    ):
         open_jester(JesterOptions(root=jester)).source("train")
 
 

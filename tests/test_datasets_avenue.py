@@ -21,6 +21,7 @@ from tests.dataset_fixtures import (
 )
 from vadbench.api import ConfigError, DataError
 from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
+from vadbench_plugins.datasets.common import MissingFilesWarning
 
 AVENUE_TEST_LENGTHS = [
     1439, 1211, 923, 947, 1007, 1283, 605, 36, 1175, 841, 472,
@@ -123,14 +124,28 @@ def test_mnad_labels_through_the_ffp_option(tmp_path: Path) -> None:
     assert not any(v.has_masks for v in test)
 
 
-def test_label_file_for_a_missing_video_is_an_error(avenue: Path) -> None:
+def test_missing_videos_and_label_files_are_named_in_one_error(avenue: Path) -> None:
     label_dir = avenue / "ground_truth_demo" / "testing_label_mask"
     write_vol_label(label_dir / "3_label.mat", masks(4, {}))
-    with pytest.raises(DataError, match=r"no entry for: none; entries without a video: 3"):
-        open_avenue(AvenueOptions(root=avenue)).source("test")
-    (label_dir / "3_label.mat").unlink()
     (label_dir / "2_label.mat").unlink()
-    with pytest.raises(DataError, match=r"no entry for: 2; entries without a video: none"):
+    with pytest.raises(DataError) as error:
+        open_avenue(AvenueOptions(root=avenue)).source("test")
+    assert str(error.value) == (
+        "avenue: 2 files the test split needs are missing (first: testing_label_mask/2_label.mat, "
+        "the testing_videos/ video of 3_label.mat); set missing: skip to leave them out"
+    )
+    with pytest.warns(MissingFilesWarning, match=r"avenue: 2 files .* left out"):
+        test = open_avenue(AvenueOptions(root=avenue, missing="skip")).source("test").videos()
+    assert [(v.id, list(v.labels)) for v in test] == [("01", [0, 0, 1, 1, 0, 0])]
+
+
+def test_the_same_label_file_twice_is_one_file(avenue: Path) -> None:
+    label_dir = avenue / "ground_truth_demo" / "testing_label_mask"
+    shutil.copy(label_dir / "1_label.mat", label_dir / "01_label.mat")
+    test = open_avenue(AvenueOptions(root=avenue)).source("test").videos()
+    assert list(test[0].labels) == [0, 0, 1, 1, 0, 0]
+    write_vol_label(label_dir / "01_label.mat", masks(6, {0: 1}))
+    with pytest.raises(DataError, match=r"both 01_label\.mat and 1_label\.mat label video 1, "):
         open_avenue(AvenueOptions(root=avenue)).source("test")
 
 

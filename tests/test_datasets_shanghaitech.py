@@ -16,6 +16,7 @@ from tests.dataset_fixtures import (
     write_frames,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.common import MissingFilesWarning
 from vadbench_plugins.datasets.shanghaitech import (
     SHT_DC_DEFAULT,
     ScenePartition,
@@ -101,15 +102,31 @@ def test_training_from_extracted_frames(sht: Path) -> None:
     assert [frame_index(f) for f in train[0].frames(8, 12)] == [8, 9, 10, 11]
 
 
-def test_label_file_missing_or_extra(sht: Path) -> None:
+def test_missing_label_files_frames_and_videos_in_one_error(sht: Path) -> None:
     masks = sht / "testing" / "test_frame_mask"
-    np.save(masks / "03_0031.npy", np.zeros(3, np.uint8))
-    with pytest.raises(DataError, match=r"missing: none; without frames: \['03_0031'\]"):
-        open_shanghaitech(ShanghaiTechOptions(root=sht)).source("test")
-    (masks / "03_0031.npy").unlink()
+    np.save(masks / "03_0031.npy", np.zeros(3, np.uint8))  # a labelled video without frames
     (masks / "01_0015.npy").unlink()
-    with pytest.raises(DataError, match=r"missing: \['01_0015'\]"):
+    (sht / "testing" / "frames" / "02_0128" / "002.jpg").unlink()
+    (sht / "testing" / "frames" / "02_0128" / "004.jpg").unlink()
+    with pytest.raises(DataError) as error:
         open_shanghaitech(ShanghaiTechOptions(root=sht)).source("test")
+    assert str(error.value) == (
+        "shanghaitech: 3 files the test split needs are missing (first: "
+        "testing/test_frame_mask/01_0015.npy, "
+        "the frames of 03_0031/ (labelled by test_frame_mask/03_0031.npy), "
+        "02_0128/002.jpg and 1 more); set missing: skip to leave them out"
+    )
+    options = ShanghaiTechOptions(root=sht, missing="skip")
+    with pytest.warns(MissingFilesWarning, match="shanghaitech: 3 files"):
+        test = open_shanghaitech(options).source("test").videos()
+    assert [(v.id, list(v.labels)) for v in test] == [("01_0014", [0, 1, 1, 0, 0])]
+
+
+def test_partition_needs_only_the_files_of_its_scenes(sht: Path) -> None:
+    (sht / "testing" / "test_frame_mask" / "01_0015.npy").unlink()
+    scenes = ScenePartition(train=("01",), test=("02",))
+    test = open_shanghaitech(ShanghaiTechOptions(root=sht, scenes=scenes)).source("test").videos()
+    assert [v.id for v in test] == ["02_0128"]
 
 
 def test_label_length_must_match_the_frames(sht: Path) -> None:
@@ -121,7 +138,7 @@ def test_label_length_must_match_the_frames(sht: Path) -> None:
 def test_test_frames_must_start_at_000(sht: Path) -> None:
     (sht / "testing" / "frames" / "01_0015" / "000.jpg").unlink()
     np.save(sht / "testing" / "test_frame_mask" / "01_0015.npy", np.zeros(3, np.uint8))
-    with pytest.raises(DataError, match=r"01_0015: frame number 0 expected, found 001\.jpg"):
+    with pytest.raises(DataError, match=r"test split needs is missing \(first: 01_0015/000\.jpg\)"):
         open_shanghaitech(ShanghaiTechOptions(root=sht)).source("test")
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.dataset_fixtures import annotation_line, build_ucfcrime, frame_index, write_appledouble
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.common import MissingFilesWarning
 from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
 
 TRAIN_LIST = [
@@ -72,21 +73,77 @@ def test_python_slice_reading(ucf: Path) -> None:
     assert list(np.flatnonzero(test[0].labels)) == list(range(5, 10))
 
 
-def test_listed_video_that_is_missing(ucf: Path) -> None:
+def test_every_missing_listed_video_is_named_in_one_error(ucf: Path) -> None:
     (ucf / "Anomaly-Videos-Part-2" / "Arson" / "Arson011_x264.mp4").unlink()
-    with pytest.raises(DataError, match=r"Arson011_x264\.mp4, listed in .*Annotation.*, is not"):
+    (ucf / "Anomaly-Videos-Part-1" / "Abuse" / "Abuse028_x264.mp4").unlink()
+    with pytest.raises(DataError) as error:
         open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+    annotation = ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    assert str(error.value) == (
+        f"ucfcrime: 2 test videos listed in {annotation} are missing (first: "
+        "Abuse028_x264.mp4, Arson011_x264.mp4); set missing: skip to leave them out"
+    )
+    options = UcfCrimeOptions(root=ucf, missing="skip")
+    with pytest.warns(MissingFilesWarning, match=r"ucfcrime: 2 test videos .* left out"):
+        test = open_ucfcrime(options).source("test").videos()
+    assert [v.id for v in test] == ["Normal_Videos_003_x264"]
+
+
+def test_missing_training_video(ucf: Path) -> None:
+    (ucf / "Training_Normal_Videos_Anomaly" / "Normal_Videos003_x264.mp4").unlink()
+    with pytest.raises(DataError, match=r"1 video listed in .*Anomaly_Train\.txt is missing"):
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("train")
+    options = UcfCrimeOptions(root=ucf, missing="skip", train_videos="all")
+    with pytest.warns(MissingFilesWarning, match="Normal_Videos003_x264.mp4"):
+        train = open_ucfcrime(options).source("train").videos()
+    assert [v.id for v in train] == ["Abuse001_x264"]
+
+
+def test_a_test_normal_video_is_never_taken_from_the_event_recognition_set(ucf: Path) -> None:
+    """The only copy left is the 7-frame clip of Normal_Videos_for_Event_Recognition: another
+    set's file, so the test video is missing rather than silently replaced by it."""
+    (ucf / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").unlink()
+    with pytest.raises(DataError) as error:
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+    assert "1 test video listed in" in str(error.value)
+    assert (
+        "(first: Normal_Videos_003_x264.mp4 (only in Normal_Videos_for_Event_Recognition, "
+        "not taken))" in str(error.value)
+    )
+
+
+def test_a_copy_outside_the_named_folder_is_found(ucf: Path) -> None:
+    """Download folders vary: a listed video is found by name anywhere else under the root."""
+    moved = ucf / "my copy" / "Normal_Videos_003_x264.mp4"
+    moved.parent.mkdir()
+    (ucf / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").rename(moved)
+    test = open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test").videos()
+    assert [frame_index(f) for f in test[2].frames(0, 12)] == list(range(12))
 
 
 def test_ambiguous_name_is_an_error(ucf: Path) -> None:
     (ucf / "Testing_Normal_Videos_Anomaly" / "Normal_Videos_003_x264.mp4").rename(
         ucf / "Testing_Normal_Videos_Anomaly" / "elsewhere.mp4"
     )
-    copy = ucf / "Extra" / "Normal_Videos_003_x264.mp4"
-    copy.parent.mkdir()
-    copy.write_bytes((ucf / "Testing_Normal_Videos_Anomaly" / "elsewhere.mp4").read_bytes())
+    for folder, source in [("Extra", "elsewhere.mp4"), ("Other", "Normal_Videos003_x264.mp4")]:
+        (ucf / folder).mkdir()
+        original = next(ucf.rglob(source))
+        (ucf / folder / "Normal_Videos_003_x264.mp4").write_bytes(original.read_bytes())
     with pytest.raises(DataError, match=r"Normal_Videos_003_x264\.mp4, listed in .* is ambiguous"):
         open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+
+
+def test_one_annotation_file_found_twice_is_one_file(ucf: Path) -> None:
+    annotation = ucf / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    copy = ucf / "UCF_Crimes-Train-Test-Split" / "Temporal_Anomaly_Annotation.txt"
+    copy.write_bytes(annotation.read_bytes())
+    assert len(open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test").videos()) == 3
+    copy.write_text(ANNOTATION[0] + "\n")
+    with pytest.raises(DataError) as error:
+        open_ucfcrime(UcfCrimeOptions(root=ucf)).source("test")
+    message = str(error.value)
+    assert "several Temporal_Anomaly_Annotation*.txt" in message and "different contents" in message
+    assert str(annotation) in message and str(copy) in message
 
 
 @pytest.mark.parametrize(

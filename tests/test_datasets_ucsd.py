@@ -3,6 +3,7 @@ ground truth, partial BMP masks, AppleDouble strays, and the real Ped1/Ped2 rang
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from tests.dataset_fixtures import (
     write_tiny_tiffs,
 )
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.common import MissingFilesWarning
 from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd, parse_gt_frames
 
 # UCSDped2.m, 1-based inclusive; Test006 as the script copy writes it (1:162).
@@ -177,10 +179,36 @@ def test_range_past_the_clip_is_an_error(ped2: Path) -> None:
         open_ucsd(UcsdOptions(root=ped2)).source("test")
 
 
-def test_missing_frame_file_is_an_error_not_a_shift(ped2: Path) -> None:
+def test_missing_frame_files_are_an_error_not_a_shift(ped2: Path) -> None:
     (ped2 / "UCSDped2" / "Test" / "Test002" / "003.tif").unlink()
-    with pytest.raises(DataError, match=r"Test002: frame number 3 expected, found 004\.tif"):
+    (ped2 / "UCSDped2" / "Test" / "Test003" / "001.tif").unlink()
+    with pytest.raises(DataError) as error:
         open_ucsd(UcsdOptions(root=ped2)).source("test")
+    assert str(error.value) == (
+        "ucsd: 2 files the test split needs are missing (first: Test002/003.tif, "
+        "Test003/001.tif); set missing: skip to leave them out"
+    )
+
+
+def test_a_missing_clip_folder_shifts_no_labels(ped2: Path) -> None:
+    """gt_frame entry i belongs to Test%03d(i): without Test002, Test003 keeps entry 3."""
+    shutil.rmtree(ped2 / "UCSDped2" / "Test" / "Test002")
+    (ped2 / "UCSDped2" / "Train" / "Train001" / "002.tif").unlink()
+    with pytest.raises(
+        DataError, match=r"ucsd: 1 file .* \(first: Test/Test002/ \(gt_frame entry 2\)"
+    ):
+        open_ucsd(UcsdOptions(root=ped2)).source("test")
+    with pytest.raises(DataError, match=r"ucsd: 1 file the train split .* Train001/002\.tif\)"):
+        open_ucsd(UcsdOptions(root=ped2)).source("train")
+    dataset = open_ucsd(UcsdOptions(root=ped2, missing="skip"))
+    with pytest.warns(MissingFilesWarning, match="ucsd: 1 file the test split needs is missing"):
+        test = dataset.source("test").videos()
+    assert [(v.id, list(v.labels)) for v in test] == [
+        ("Test001", [0, 1, 1, 1, 0, 0]),
+        ("Test003", [0, 0, 0, 0, 0, 0, 1]),
+    ]
+    with pytest.warns(MissingFilesWarning, match="ucsd: 1 file the train split"):
+        assert [v.id for v in dataset.source("train").videos()] == ["Train002"]
 
 
 def test_mask_count_must_match_frames(ped2: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.dataset_fixtures import frame_index, write_appledouble, write_frames, write_video
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.common import MissingFilesWarning
 from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 LABELS = """video,start,end
@@ -58,7 +59,7 @@ def test_frame_size(cameras: Path) -> None:
 @pytest.mark.parametrize(
     ("csv_text", "message"),
     [
-        ("video,start,end\nghost,0,1\n", r"rows name videos that are not in .*test: ghost"),
+        ("video,start,end\nghost,0,1\n", r"is missing \(first: test/ghost \(rows of labels\.csv"),
         ("video,start,end\nquiet,1,3\n", r"labels\.csv:2 \(quiet\): range 1:3 is outside 0\.\.2"),
         ("video,first,last\nquiet,0,1\n", r"header must name the columns .*missing: start, end"),
         ("video,start,end\nquiet,0,x\n", r"labels\.csv:2: start and end must be integers"),
@@ -76,6 +77,22 @@ def test_test_split_needs_labels(cameras: Path) -> None:
     assert len(dataset.source("train").videos()) == 2
     with pytest.raises(DataError, match=r"no test labels: .*labels\.csv does not exist"):
         dataset.source("test")
+
+
+def test_videos_named_in_the_labels_and_empty_folders_are_missing(cameras: Path) -> None:
+    (cameras / "labels.csv").write_text(LABELS + "ghost,0,1\nghost 2.avi,0,0\n")
+    (cameras / "test" / "empty").mkdir()
+    with pytest.raises(DataError) as error:
+        open_videofolder(VideoFolderOptions(root=cameras)).source("test")
+    assert str(error.value) == (
+        "videofolder: 3 files the test split needs are missing (first: the frames of empty/, "
+        "test/ghost (rows of labels.csv), test/ghost 2.avi (rows of labels.csv)); "
+        "set missing: skip to leave them out"
+    )
+    options = VideoFolderOptions(root=cameras, missing="skip")
+    with pytest.warns(MissingFilesWarning, match="videofolder: 3 files"):
+        test = open_videofolder(options).source("test").videos()
+    assert sorted(v.id for v in test) == ["cam 1 (night)", "door", "gate, north", "quiet"]
 
 
 def test_two_videos_with_one_id(cameras: Path) -> None:

@@ -193,3 +193,12 @@ def test_ped2_and_avenue_fall_back_on_the_shipped_labels(tmp_path: Path) -> None
     build_packaging(other, [5], digits=3)
     with pytest.raises(DataError, match=r"no test labels for .*ped1: looked for"):
         open_frames(FramesOptions(root=other)).source("test")
+
+
+def test_an_empty_label_file_is_named(tmp_path: Path) -> None:
+    root = tmp_path / "sht"
+    write_frame_folder(root / "testing" / "frames" / "01", 3)
+    (root / "testing" / "test_frame_mask").mkdir(parents=True)
+    (root / "testing" / "test_frame_mask" / "01.npy").write_bytes(b"")
+    with pytest.raises(DataError, match=r"test_frame_mask/01\.npy: cannot read \.npy file"):
+        open_frames(FramesOptions(root=root)).source("test")

@@ -1,11 +1,13 @@
 """Task-irrelevant (TI) action datasets: ``hmdb51``, ``ucf101`` and ``jester``, in their
 distributed layouts with their official split files.
 
-They carry no anomaly labels, so they only have a training split (``source("test")`` is a
-DataError); the official train/test lists choose which clips form it. ``max_videos`` takes a
-class-spread subset: each class's clips are shuffled with ``seed``, then one clip per class is
-taken in sorted class order, round after round, until ``max_videos`` are chosen. Only chosen
-clips are opened, so a small subset of a large set is cheap.
+They carry no anomaly labels, so they only have a training split (``check_split("test")`` is a
+ConfigError, ``source("test")`` a DataError); the official train/test lists choose which clips
+form it. Every listed clip must be on disk (``missing: skip`` leaves the absent ones out before
+the subset is drawn). ``max_videos`` takes a class-spread subset: each class's clips are
+shuffled with ``seed``, then one clip per class is taken in sorted class order, round after
+round, until ``max_videos`` are chosen. Only chosen clips are opened, so a small subset of a
+large set is cheap.
 
 ::
 
@@ -31,6 +33,7 @@ from vadbench.hookspecs import hookimpl
 from .common import (
     DatasetOptions,
     ListedDataset,
+    MissingFiles,
     VideoDatasetOptions,
     first_existing,
     frame_folder_video,
@@ -38,6 +41,7 @@ from .common import (
     read_lines,
     require_root,
     spread_over_classes,
+    training_only,
     under_root,
     video_file_video,
     visible,
@@ -115,34 +119,52 @@ class ActionClip:
     listed_in: Path
 
 
-def no_test_split(name: str) -> DataError:
-    return DataError(
-        f"{name} has no anomaly labels: it is a task-irrelevant (auxiliary) set with a "
-        "training split only"
-    )
-
-
 ActionOptionsT = TypeVar("ActionOptionsT", bound=ClassSpreadOptions)
 
 
 class ActionDataset(ListedDataset[ActionOptionsT]):
     """A TI set: the listed clips, optionally a class-spread subset, as the training split."""
 
-    def videos(self, split: Split) -> list[Video]:
+    clip_noun = "video"  # what a clip is on disk, for the report of missing ones
+
+    def split_layout(self, split: Split) -> None:
         if split == "test":
-            raise no_test_split(self.format_name)
+            raise DataError(training_only(self.format_name))
+        self.split_files()
+
+    def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
         clips = self.clips()
         if not clips:
             raise DataError(f"{self.root}: the split files list no clips for these options")
+        listed_in = {clip.listed_in for clip in clips}
+        where = next(iter(listed_in)) if len(listed_in) == 1 else "the split files"
+        missing = MissingFiles(self.format_name, self.clip_noun, f"listed in {where}")
+        present = []
+        for clip in clips:
+            if self.on_disk(clip):
+                present.append(clip)
+            else:
+                missing.add(str(clip.path.relative_to(self.root)))
+        missing.settle(self.options.missing)
         chosen = spread_over_classes(
-            clips, lambda clip: clip.label, self.options.max_videos, self.options.seed
+            present, lambda clip: clip.label, self.options.max_videos, self.options.seed
         )
         chosen.sort(key=lambda clip: (natural_key(clip.label), natural_key(clip.video_id)))
         return [self.video(clip) for clip in chosen]
 
     @abstractmethod
+    def split_files(self) -> list[Path]:
+        """The split files the options choose; DataError when they are not there."""
+
+    @abstractmethod
     def clips(self) -> list[ActionClip]:
         """Every clip the chosen split file lists, with its class."""
+
+    @abstractmethod
+    def on_disk(self, clip: ActionClip) -> bool:
+        """Whether the clip's file or folder is there (one stat, so every listed clip is
+        checked, not only those a subset picks)."""
 
     @abstractmethod
     def video(self, clip: ActionClip) -> Video:
@@ -158,9 +180,10 @@ class ActionDataset(ListedDataset[ActionOptionsT]):
 
 
 class VideoFileActionDataset(ActionDataset[OfficialSplitOptions]):
+    def on_disk(self, clip: ActionClip) -> bool:
+        return clip.path.is_file()
+
     def video(self, clip: ActionClip) -> Video:
-        if not clip.path.is_file():
-            raise DataError(f"{clip.path}, listed in {clip.listed_in}, does not exist")
         return video_file_video(clip.path, clip.video_id, self.options)
 
 
@@ -171,15 +194,19 @@ class Hmdb51Dataset(VideoFileActionDataset):
         root = require_root(options, HMDB_TREE)
         super().__init__(options, root)
 
-    def clips(self) -> list[ActionClip]:
+    def split_files(self) -> list[Path]:
         folder = self.splits_dir(self.options.splits_dir, HMDB_SPLITS, HMDB_TREE)
         suffix = f"_test_split{self.options.fold}.txt"
         files = sorted(p for p in folder.iterdir() if visible(p) and p.name.endswith(suffix))
         if not files:
             raise DataError(f"{folder}: no *{suffix} files; {HMDB_TREE}")
+        return files
+
+    def clips(self) -> list[ActionClip]:
+        suffix = f"_test_split{self.options.fold}.txt"
         wanted = HMDB_TAGS[self.options.official_split]
         clips = []
-        for split_file in files:
+        for split_file in self.split_files():
             label = split_file.name.removesuffix(suffix)
             for number, line in enumerate(read_lines(split_file), start=1):
                 if not line.strip():
@@ -203,12 +230,16 @@ class Ucf101Dataset(VideoFileActionDataset):
         root = require_root(options, UCF_TREE)
         super().__init__(options, root)
 
-    def clips(self) -> list[ActionClip]:
+    def split_files(self) -> list[Path]:
         folder = self.splits_dir(self.options.splits_dir, UCF_SPLITS, UCF_TREE)
         split_file = folder / f"{self.options.official_split}list{self.options.fold:02d}.txt"
         if not split_file.is_file():
             raise DataError(f"{split_file} does not exist; {UCF_TREE}")
-        class_index = read_class_index(folder / "classInd.txt")
+        return [split_file]
+
+    def clips(self) -> list[ActionClip]:
+        [split_file] = self.split_files()
+        class_index = read_class_index(split_file.parent / "classInd.txt")
         clips = []
         for number, line in enumerate(read_lines(split_file), start=1):
             fields = line.split()
@@ -262,12 +293,18 @@ class JesterDataset(ActionDataset[JesterOptions]):
             raise ConfigError(f"{root} has no {JESTER_FRAMES} folder; {JESTER_TREE}")
         self.csv_dirs = csv_dirs
 
-    def clips(self) -> list[ActionClip]:
+    clip_noun = "frame folder"
+
+    def split_files(self) -> list[Path]:
         name = f"jester-v1-{self.options.official_split}.csv"
         explicit = under_root(self.root, self.options.split_file)
         split_file = explicit or first_existing(folder / name for folder in self.csv_dirs)
         if split_file is None or not split_file.is_file():
             raise DataError(f"no {explicit or name} found; {JESTER_TREE}")
+        return [split_file]
+
+    def clips(self) -> list[ActionClip]:
+        [split_file] = self.split_files()
         clips = []
         for number, line in enumerate(read_lines(split_file), start=1):
             if not line.strip():
@@ -279,9 +316,10 @@ class JesterDataset(ActionDataset[JesterOptions]):
             clips.append(ActionClip(video_id, label, self.frames_dir / video_id, split_file))
         return clips
 
+    def on_disk(self, clip: ActionClip) -> bool:
+        return clip.path.is_dir()
+
     def video(self, clip: ActionClip) -> Video:
-        if not clip.path.is_dir():
-            raise DataError(f"{clip.path}, listed in {clip.listed_in}, does not exist")
         return frame_folder_video(clip.path, clip.video_id, self.options.frame_size)
 
 

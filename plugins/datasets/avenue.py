@@ -32,9 +32,11 @@ from vadbench.video import count_frames
 
 from .common import (
     ListedDataset,
+    MissingFiles,
     VideoDatasetOptions,
     check_same_keys,
     first_existing,
+    identical_files,
     require_root,
     resize_mask,
     under_root,
@@ -152,26 +154,36 @@ class AvenueDataset(ListedDataset[AvenueOptions]):
             ]
         )
 
-    def videos(self, split: Split) -> list[Video]:
+    def split_layout(self, split: Split) -> None:
         folder = self.root / SPLIT_FOLDERS[split]
         if not folder.is_dir():
             raise DataError(f"{self.root}: no {SPLIT_FOLDERS[split]} folder; {EXPECTED_TREE}")
+        if split == "test":
+            if self.options.frame_labels == "file":
+                self._label_file()
+            elif self._mask_dir() is None:
+                raise DataError(
+                    f"no {LABEL_MASK_FOLDER} folder for the test labels (set label_mask_dir, or "
+                    f"frame_labels: file); {EXPECTED_TREE}"
+                )
+
+    def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
+        folder = self.root / SPLIT_FOLDERS[split]
         files = video_files(folder)
         if not files:
             raise DataError(f"{folder}: no video files")
         if split == "train":
             return [video_file_video(path, path.stem, self.options) for path in files]
+        mask_files = self._mask_files(files)
+        if mask_files is not None:
+            files = [path for path in files if path.stem in mask_files]
         ids = [path.stem for path in files]
         counts = [count_frames(path, self.options.frame_count) for path in files]
-        mask_files = self._mask_files(ids)
         if self.options.frame_labels == "file":
             labels = self._file_labels(ids, counts)
-        elif mask_files is None:
-            raise DataError(
-                f"no {LABEL_MASK_FOLDER} folder for the test labels (set label_mask_dir, or "
-                f"frame_labels: file); {EXPECTED_TREE}"
-            )
         else:
+            assert mask_files is not None  # split_layout found the folder
             labels = [
                 self._mask_labels(mask_files[video_id], count)
                 for video_id, count in zip(ids, counts, strict=True)
@@ -191,8 +203,10 @@ class AvenueDataset(ListedDataset[AvenueOptions]):
             for path, video_id, count, video_labels in zip(files, ids, counts, labels, strict=True)
         ]
 
-    def _mask_files(self, ids: Sequence[str]) -> dict[str, Path] | None:
-        """``N_label.mat`` per test video, matched by number (``1_label.mat`` is video ``01``)."""
+    def _mask_files(self, files: Sequence[Path]) -> dict[str, Path] | None:
+        """``N_label.mat`` per test video, matched by number (``1_label.mat`` is video ``01``).
+        A video without its file, or a file without its video, is missing; ``missing: skip``
+        leaves such videos out (the result holds only the videos that have their file)."""
         folder = self._mask_dir()
         if folder is None:
             return None
@@ -202,19 +216,30 @@ class AvenueDataset(ListedDataset[AvenueOptions]):
             if match is None:
                 continue
             number = int(match.group(1))
-            if number in by_number:
-                raise DataError(f"{folder}: both {by_number[number].name} and {path.name}")
-            by_number[number] = path
+            if number in by_number and not identical_files([by_number[number], path]):
+                raise DataError(
+                    f"{folder}: both {by_number[number].name} and {path.name} label video "
+                    f"{number}, with different contents"
+                )
+            by_number.setdefault(number, path)
+        ids = [path.stem for path in files]
         not_numbered = [video_id for video_id in ids if not video_id.isdigit()]
         if not_numbered:
             raise DataError(
                 f"{self.root / 'testing_videos'}: video names must be numbers to pair with "
                 f"N_label.mat files: {', '.join(not_numbered)}"
             )
-        check_same_keys(
-            str(folder), [str(int(v)) for v in ids], [str(n) for n in by_number], "label files"
-        )
-        return {video_id: by_number[int(video_id)] for video_id in ids}
+        missing = MissingFiles(self.format_name, "file", "the test split needs")
+        videos = {int(video_id) for video_id in ids}
+        for video_id in ids:
+            if int(video_id) not in by_number:
+                missing.add(f"{folder.name}/{int(video_id)}_label.mat")
+        for number in sorted(set(by_number) - videos):
+            missing.add(f"the testing_videos/ video of {by_number[number].name}")
+        missing.settle(self.options.missing)
+        return {
+            video_id: by_number[int(video_id)] for video_id in ids if int(video_id) in by_number
+        }
 
     @staticmethod
     def _mask_labels(path: Path, num_frames: int) -> np.ndarray:
@@ -223,11 +248,15 @@ class AvenueDataset(ListedDataset[AvenueOptions]):
             raise DataError(f"{path}: {len(volume)} masks for {num_frames} frames")
         return np.asarray(volume.any(axis=(1, 2)), dtype=np.int8)
 
-    def _file_labels(self, ids: Sequence[str], counts: Sequence[int]) -> list[np.ndarray]:
+    def _label_file(self) -> Path:
         path = under_root(self.root, self.options.label_file)
-        assert path is not None
+        assert path is not None  # the options require it with frame_labels: file
         if not path.is_file():
             raise DataError(f"label file {path} does not exist")
+        return path
+
+    def _file_labels(self, ids: Sequence[str], counts: Sequence[int]) -> list[np.ndarray]:
+        path = self._label_file()
         if path.suffix == ".npy":
             return split_concatenated_labels(path, counts)
         try:

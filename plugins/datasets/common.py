@@ -1,5 +1,6 @@
-"""What the real-dataset plugins share: the options every one of them has, the layout check,
-videos over frame folders and video files, label and mask helpers, and class-spread sampling.
+"""What the real-dataset plugins share: the options every one of them has, the layout check and
+the configuration-time split check, the report of missing files, videos over frame folders and
+video files, label and mask helpers, and class-spread sampling.
 
 Frame folders and video files are both decoded by ``vadbench.video`` (FFmpeg through PyAV, the
 same scaler for both), so every dataset decodes the same way.
@@ -7,17 +8,19 @@ same scaler for both), so every dataset decodes the same way.
 
 from __future__ import annotations
 
+import filecmp
 import re
+import warnings
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import av
 import numpy as np
 from PIL import Image
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
 from vadbench.framecache import cached
@@ -29,11 +32,34 @@ from vadbench.video import (
     video_from_file,
 )
 
+MissingPolicy = Literal["error", "skip"]
+# How many missing names an error or warning spells out before it only counts them.
+FIRST_MISSING = 5
+
+
+def _positive_frame_size(value: tuple[int, int] | None) -> tuple[int, int] | None:
+    """A size below one pixel would fail only when the first frame is scaled, after training
+    started elsewhere: reject it with the options instead."""
+    if value is not None and min(value) < 1:
+        raise ValueError(
+            f"frame_size must be [height, width] with both at least 1, got {list(value)}"
+        )
+    return value
+
+
+FrameSize = Annotated[tuple[int, int] | None, AfterValidator(_positive_frame_size)]
+
 
 class DatasetOptions(Options):
     root: Path = Field(description="the dataset's top folder as distributed")
-    frame_size: tuple[int, int] | None = Field(
+    frame_size: FrameSize = Field(
         None, description="(height, width) every frame is resized to; native size if unset"
+    )
+    missing: MissingPolicy = Field(
+        "error",
+        description="files a split needs but the disk lacks (listed videos, frames, label "
+        "files): 'error': one error naming them all; 'skip': leave those videos out, with a "
+        "warning that counts them",
     )
 
 
@@ -112,7 +138,88 @@ def video_files(folder: Path) -> list[Path]:
 
 
 def options_fingerprint(dataset: str, options: Options, root: Path) -> dict[str, Any]:
-    return {"format": dataset, **options.model_dump(mode="json"), "root": str(root.resolve())}
+    """The options and the resolved root. ``missing: error`` (the default) reads exactly what
+    earlier versions read, so it is left out and their stored results stay valid."""
+    values = options.model_dump(mode="json")
+    if values.get("missing") == "error":
+        del values["missing"]
+    return {"format": dataset, **values, "root": str(root.resolve())}
+
+
+class MissingFilesWarning(UserWarning):
+    """Files a split needs were missing and ``missing: skip`` left their videos out."""
+
+
+class MissingFiles:
+    """What one split needs but the disk lacks, gathered while the split is listed, so that a
+    single error names all of it instead of the first, or ``missing: skip`` counts it once.
+
+    ``noun`` is what is missing, singular (``video``), and ``context`` what needs it
+    (``listed in Anomaly_Train.txt``): the report reads "3 videos listed in Anomaly_Train.txt
+    are missing (first: ...)".
+    """
+
+    def __init__(self, dataset: str, noun: str, context: str) -> None:
+        self.dataset = dataset
+        self.noun = noun
+        self.context = context
+        self.names: list[str] = []
+
+    def add(self, name: str) -> None:
+        self.names.append(name)
+
+    def settle(self, policy: MissingPolicy) -> None:
+        """Raise DataError naming what is missing (``error``), or warn and go on (``skip``)."""
+        if not self.names:
+            return
+        count = len(self.names)
+        shown = ", ".join(self.names[:FIRST_MISSING]) + (", …" if count > FIRST_MISSING else "")
+        subject = f"{count} {self.noun}{'' if count == 1 else 's'} {self.context}"
+        summary = f"{self.dataset}: {subject} {'is' if count == 1 else 'are'} missing"
+        if policy == "error":
+            raise DataError(f"{summary} (first: {shown}); set missing: skip to leave them out")
+        warnings.warn(
+            f"{summary} (first: {shown}); left out, as missing: skip asks",
+            MissingFilesWarning,
+            stacklevel=2,
+        )
+
+
+def identical_files(paths: Sequence[Path]) -> bool:
+    """True when every file has the same bytes as the first: one file found twice (a copy in
+    two download folders) is no ambiguity."""
+    return all(filecmp.cmp(paths[0], other, shallow=False) for other in paths[1:])
+
+
+def one_file(candidates: Sequence[Path], what: str, where: Path) -> Path | None:
+    """The one file among ``candidates``; byte-identical copies count as one. None when there is
+    none; a DataError naming every path when copies differ."""
+    if not candidates:
+        return None
+    ordered = sorted(candidates)
+    if len(ordered) == 1 or identical_files(ordered):
+        return ordered[0]
+    listed = ", ".join(str(path) for path in ordered)
+    raise DataError(
+        f"several {what} under {where} with different contents ({listed}); name one in the options"
+    )
+
+
+def split_config_error(check: Callable[[], object]) -> None:
+    """Run a split's layout check at configuration time: the DataError it would raise when the
+    split is read becomes the ConfigError the matrix reports before anything trains."""
+    try:
+        check()
+    except DataError as error:
+        raise ConfigError(str(error)) from error
+
+
+def training_only(dataset: str) -> str:
+    """Why a set without anomaly labels has no test split."""
+    return (
+        f"{dataset} has no anomaly labels: it is a task-irrelevant (auxiliary) set with a "
+        "training split only; use it as train or aux, never as a test target"
+    )
 
 
 def frame_number(path: Path) -> int | None:
@@ -121,14 +228,70 @@ def frame_number(path: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def numbering_gaps(folder: Path, frames: Sequence[Path], first: int) -> list[str]:
+    """Names of the frame files missing from a numbering ``first``, ``first + 1``, ... (labels
+    index frames by number, so a gap would shift every label after it). A name without a number,
+    or a number used twice, is a DataError: that is no missing file."""
+    numbers = [frame_number(path) for path in frames]
+    for path, number in zip(frames, numbers, strict=True):
+        if number is None or number < first:
+            raise DataError(
+                f"{folder}: {path.name} breaks the frame numbering (frames must be numbered "
+                f"from {first} without gaps, since labels index them)"
+            )
+    counted = [number for number in numbers if number is not None]
+    present = set(counted)
+    if len(present) != len(counted):
+        twice = sorted({n for n in counted if counted.count(n) > 1})
+        raise DataError(f"{folder}: frame number {twice[0]} is used by two files")
+    if not counted:
+        return []
+    sample = frames[0]
+    digits = re.search(r"\d+$", sample.stem)
+    assert digits is not None
+    prefix = sample.stem[: digits.start()]
+    width = len(digits.group()) if digits.group().startswith("0") else 0
+    return [
+        f"{prefix}{number:0{width}d}{sample.suffix}"
+        for number in range(first, max(counted) + 1)
+        if number not in present
+    ]
+
+
 def check_numbering(folder: Path, frames: Sequence[Path], first: int) -> None:
     """Frames must be numbered ``first``, ``first + 1``, ... without gaps: labels index them."""
-    for expected, path in enumerate(frames, start=first):
-        if frame_number(path) != expected:
-            raise DataError(
-                f"{folder}: frame number {expected} expected, found {path.name} (frames must be "
-                f"numbered from {first} without gaps, since labels index them)"
-            )
+    gaps = numbering_gaps(folder, frames, first)
+    if gaps:
+        shown = ", ".join(gaps[:FIRST_MISSING]) + (", …" if len(gaps) > FIRST_MISSING else "")
+        raise DataError(
+            f"{folder}: {len(gaps)} frame file{'s' if len(gaps) > 1 else ''} missing ({shown}; "
+            f"frames must be numbered from {first} without gaps, since labels index them)"
+        )
+
+
+def missing_frames(folder: Path, frames: Sequence[Path], first: int | None) -> str | None:
+    """What a video folder lacks, for a MissingFiles report (``Test002/003.tif``, ``the frames
+    of 01/``), or None when nothing: no frames at all, or a gap when ``first`` is given."""
+    if not frames:
+        return f"the frames of {folder.name}/"
+    if first is None:
+        return None
+    gaps = numbering_gaps(folder, frames, first)
+    if not gaps:
+        return None
+    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
+    return f"{folder.name}/{gaps[0]}{more}"
+
+
+def load_npy(path: Path, mmap: bool = False) -> np.ndarray:
+    """A ``.npy`` label or mask file; an empty, truncated or foreign file is a DataError that
+    names it, not numpy's bare EOFError."""
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(
+            f"{path}: cannot read .npy file ({str(error) or type(error).__name__})"
+        ) from error
 
 
 class FrameFolderReader:
@@ -161,15 +324,12 @@ def frame_folder_video(
     *,
     labels: np.ndarray | None = None,
     read_mask: MaskReader | None = None,
-    first_number: int | None = None,
     frames: Sequence[Path] | None = None,
 ) -> Video:
-    """A Video over one folder of images; ``first_number`` also checks their numbering."""
+    """A Video over one folder of images (``frames``, when the caller listed them already)."""
     files = list_frames(folder) if frames is None else frames
     if not files:
         raise DataError(f"{folder}: video folder holds no frames")
-    if first_number is not None:
-        check_numbering(folder, files, first_number)
     if labels is not None and len(labels) != len(files):
         raise DataError(f"{folder}: {len(labels)} frame labels for {len(files)} frames")
     return Video(
@@ -237,7 +397,7 @@ class NpyMaskReader:
         self.size = size
 
     def __call__(self, index: int) -> np.ndarray:
-        masks = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        masks = load_npy(self.path, mmap=True)
         if masks.ndim != 3 or masks.shape[0] != self.num_frames:
             raise DataError(
                 f"{self.path}: expected ({self.num_frames}, H, W) masks, got {masks.shape}"
@@ -325,11 +485,25 @@ class ListedDataset(ABC, Generic[OptionsT]):
 
     def source(self, split: Split) -> ListSource:
         if split not in self._sources:
-            self._sources[split] = ListSource(self.source_name, split, tuple(self.videos(split)))
+            videos = tuple(self.videos(split))
+            if not videos:
+                raise DataError(f"{self.format_name}: no {split} videos under {self.root}")
+            self._sources[split] = ListSource(self.source_name, split, videos)
         return self._sources[split]
 
     def fingerprint(self) -> Mapping[str, Any]:
         return options_fingerprint(self.format_name, self.options, self.root)
+
+    def check_split(self, split: Split) -> None:
+        """Called at configuration time for every split a matrix reads, so that a split that
+        cannot exist fails before anything trains: the checks of ``split_layout`` (folders and
+        files, nothing listed or decoded) as a ConfigError."""
+        split_config_error(lambda: self.split_layout(split))
+
+    @abstractmethod
+    def split_layout(self, split: Split) -> None:
+        """Raise DataError when a folder or file ``split`` needs is absent. Cheap: reading the
+        split (``videos``) runs it first, and so does ``check_split``."""
 
     @abstractmethod
     def videos(self, split: Split) -> list[Video]:

@@ -35,17 +35,22 @@ from vadbench.api import (
     DataError,
     DatasetSpec,
     ListSource,
-    Options,
     Split,
     Video,
 )
 from vadbench.hookspecs import hookimpl
 
 from .common import (
+    DatasetOptions,
+    MissingFiles,
     NpyMaskReader,
     frame_folder_video,
     list_frames,
+    load_npy,
+    missing_frames,
     natural_key,
+    options_fingerprint,
+    split_config_error,
     visible,
 )
 
@@ -64,12 +69,14 @@ EXPECTED_TREE = (
 )
 
 
-class FramesOptions(Options):
-    root: Path
+class FramesOptions(DatasetOptions):
     name: str | None = Field(None, description="label file stem; the root folder's name if unset")
-    labels: Literal["auto", "mat", "npy", "frame_mask"] = "auto"
+    labels: Literal["auto", "mat", "npy", "frame_mask"] = Field(
+        "auto",
+        description="where test labels come from; 'auto' tries frame_mask, then mat, then npy "
+        "(the shipped MNAD file last, for ped2 and avenue)",
+    )
     label_file: Path | None = Field(None, description="explicit .mat or .npy label file")
-    frame_size: tuple[int, int] | None = Field(None, description="(height, width) to resize to")
 
 
 def shipped_label_file(name: str) -> Path | None:
@@ -125,7 +132,7 @@ def read_mat_labels(path: Path, frame_counts: Sequence[int]) -> list[np.ndarray]
 
 def split_concatenated_labels(path: Path, frame_counts: Sequence[int]) -> list[np.ndarray]:
     """Per-video labels from an MNAD/MPN concatenated ``frame_labels_<name>.npy`` (1-D or 1×N)."""
-    labels = np.load(path, allow_pickle=False)
+    labels = load_npy(path)
     if labels.ndim == 2 and labels.shape[0] == 1:
         labels = labels[0]
     if labels.ndim != 1:
@@ -141,25 +148,31 @@ def split_concatenated_labels(path: Path, frame_counts: Sequence[int]) -> list[n
     return [part.astype(np.int8) for part in np.split(labels, boundaries)]
 
 
-def read_frame_masks(
-    folder: Path, video_ids: Sequence[str], counts: Sequence[int]
-) -> list[np.ndarray]:
-    """Per-video 0/1 arrays from ``test_frame_mask/<video>.npy``."""
-    files = {p.stem: p for p in folder.glob("*.npy") if visible(p)}
-    missing = [v for v in video_ids if v not in files]
-    extra = sorted(set(files) - set(video_ids))
-    if missing or extra:
-        raise DataError(
-            f"{folder}: label files do not match the test videos "
-            f"(missing: {missing or 'none'}; without frames: {extra or 'none'})"
-        )
-    labels = []
-    for video_id, count in zip(video_ids, counts, strict=True):
-        values = np.load(files[video_id], allow_pickle=False).reshape(-1)
-        if len(values) != count:
-            raise DataError(f"{files[video_id]}: {len(values)} labels for {count} frames")
-        labels.append((values > 0).astype(np.int8))
-    return labels
+def frame_mask_files(folder: Path) -> dict[str, Path]:
+    """``test_frame_mask/<video>.npy`` by video id."""
+    return {p.stem: p for p in folder.glob("*.npy") if visible(p) and p.is_file()}
+
+
+def read_frame_mask(path: Path, num_frames: int) -> np.ndarray:
+    """One video's 0/1 labels from its ``test_frame_mask/<video>.npy``."""
+    values = load_npy(path).reshape(-1)
+    if len(values) != num_frames:
+        raise DataError(f"{path}: {len(values)} labels for {num_frames} frames")
+    return (values > 0).astype(np.int8)
+
+
+def missing_frame_masks(
+    folder: Path, files: Mapping[str, Path], video_ids: Sequence[str], missing: MissingFiles
+) -> set[str]:
+    """Report test videos without a label file and label files without a video folder; the ids
+    of the videos that lack their label file."""
+    unlabelled = {video_id for video_id in video_ids if video_id not in files}
+    for video_id in video_ids:
+        if video_id in unlabelled:
+            missing.add(f"{folder.parent.name}/{folder.name}/{video_id}.npy")
+    for stem in sorted(set(files) - set(video_ids), key=natural_key):
+        missing.add(f"the frames of {stem}/ (labelled by {folder.name}/{stem}.npy)")
+    return unlabelled
 
 
 class FramesDataset:
@@ -178,11 +191,17 @@ class FramesDataset:
             )
 
     def fingerprint(self) -> Mapping[str, Any]:
-        return {
-            "format": "frames",
-            **self.options.model_dump(mode="json"),
-            "root": str(self.root.resolve()),
-        }
+        return options_fingerprint("frames", self.options, self.root)
+
+    def check_split(self, split: Split) -> None:
+        """At configuration time: the split's frames folder, and for the test split a label
+        source, must be there (ConfigError), so a matrix fails before anything trains."""
+        split_config_error(lambda: self._split_layout(split))
+
+    def _split_layout(self, split: Split) -> None:
+        self._frames_root(split)
+        if split == "test":
+            self._label_source()
 
     def _frames_root(self, split: Split) -> Path:
         folder = self.root / SPLIT_FOLDERS[split] / "frames"
@@ -218,14 +237,6 @@ class FramesDataset:
         looked = ", ".join(str(p) for k in kinds for p in candidates[k])
         raise DataError(f"no test labels for {self.root}: looked for {looked}")
 
-    def _labels(self, video_ids: Sequence[str], counts: Sequence[int]) -> list[np.ndarray]:
-        kind, path = self._label_source()
-        if kind == "mat":
-            return read_mat_labels(path, counts)
-        if kind == "npy":
-            return split_concatenated_labels(path, counts)
-        return read_frame_masks(path, video_ids, counts)
-
     @cached_property
     def _test_videos(self) -> tuple[Video, ...]:
         return self._videos("test")
@@ -239,21 +250,44 @@ class FramesDataset:
         return ListSource(f"{self.name}", split, videos)
 
     def _videos(self, split: Split) -> tuple[Video, ...]:
+        self._split_layout(split)
         folders = list_videos(self._frames_root(split))
         frame_lists = [list_frames(folder) for folder in folders]
-        for folder, frames in zip(folders, frame_lists, strict=True):
-            if not frames:
-                raise DataError(f"{folder}: video folder holds no frames")
         ids = [folder.name for folder in folders]
-        counts = [len(frames) for frames in frame_lists]
-        labels: list[np.ndarray | None] = [None] * len(ids)
-        if split == "test":
-            labels = list(self._labels(ids, counts))
+        missing = MissingFiles(self.name, "file", f"the {split} split needs")
+        lacking = set()
+        for folder, frames in zip(folders, frame_lists, strict=True):
+            problem = missing_frames(folder, frames, None)
+            if problem is not None:
+                missing.add(problem)
+                lacking.add(folder.name)
+        kind, label_path = self._label_source() if split == "test" else ("", Path())
+        mask_files: dict[str, Path] = {}
+        if kind == "frame_mask":
+            mask_files = frame_mask_files(label_path)
+            lacking |= missing_frame_masks(label_path, mask_files, ids, missing)
+        missing.settle(self.options.missing)
+        kept = [
+            (folder, video_id, frames)
+            for folder, video_id, frames in zip(folders, ids, frame_lists, strict=True)
+            if video_id not in lacking
+        ]
+        if not kept:
+            raise DataError(f"{self.name}: no {split} videos under {self.root}")
+        counts = [len(frames) for _, _, frames in kept]
+        labels: list[np.ndarray | None] = [None] * len(kept)
+        if kind == "mat":
+            labels = list(read_mat_labels(label_path, counts))
+        elif kind == "npy":
+            labels = list(split_concatenated_labels(label_path, counts))
+        elif kind == "frame_mask":
+            labels = [
+                read_frame_mask(mask_files[video_id], count)
+                for (_, video_id, _), count in zip(kept, counts, strict=True)
+            ]
         pixel_masks = self.root / "testing" / "test_pixel_mask"
         videos = []
-        for folder, video_id, frames, video_labels in zip(
-            folders, ids, frame_lists, labels, strict=True
-        ):
+        for (folder, video_id, frames), video_labels in zip(kept, labels, strict=True):
             mask_file = pixel_masks / f"{video_id}.npy"
             mask_reader = (
                 NpyMaskReader(mask_file, len(frames), self.options.frame_size)

@@ -25,16 +25,18 @@ from vadbench.hookspecs import hookimpl
 
 from .common import (
     ListedDataset,
+    MissingFiles,
     NpyMaskReader,
     VideoDatasetOptions,
     frame_folder_video,
     list_frames,
+    missing_frames,
     require_root,
     subfolders,
     video_file_video,
     video_files,
 )
-from .frames import read_frame_masks
+from .frames import frame_mask_files, missing_frame_masks, read_frame_mask
 
 LAYOUT = (
     "<root>/training/videos/01_001.avi…, testing/frames/01_0014/000.jpg…, "
@@ -135,14 +137,21 @@ class ShanghaiTechDataset(ListedDataset[ShanghaiTechOptions]):
             raise DataError(f"{where}: no {split} videos of scene(s) {', '.join(empty)}")
         return [scene_of(video_id) in wanted for video_id in ids]
 
+    def split_layout(self, split: Split) -> None:
+        if split == "train":
+            self._require(self.root / "training" / self.options.train_from)
+        else:
+            self._require(self.root / "testing" / "frames")
+            self._require(self.root / "testing" / "test_frame_mask")
+
     def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
         return self._train_videos() if split == "train" else self._test_videos()
 
     def _train_videos(self) -> list[Video]:
         size = self.options.frame_size
         if self.options.train_from == "videos":
             folder = self.root / "training" / "videos"
-            self._require(folder)
             files = video_files(folder)
             keep = self._in_scenes("train", [p.stem for p in files], folder)
             return [
@@ -151,36 +160,51 @@ class ShanghaiTechDataset(ListedDataset[ShanghaiTechOptions]):
                 if wanted
             ]
         folder = self.root / "training" / "frames"
-        self._require(folder)
         folders = subfolders(folder)
         keep = self._in_scenes("train", [p.name for p in folders], folder)
+        chosen = [path for path, wanted in zip(folders, keep, strict=True) if wanted]
+        frame_lists = [list_frames(path) for path in chosen]
+        missing = MissingFiles(self.format_name, "file", "the train split needs")
+        empty = set()
+        for path, frames in zip(chosen, frame_lists, strict=True):
+            problem = missing_frames(path, frames, None)
+            if problem is not None:
+                missing.add(problem)
+                empty.add(path)
+        missing.settle(self.options.missing)
         return [
-            frame_folder_video(path, path.name, size)
-            for path, wanted in zip(folders, keep, strict=True)
-            if wanted
+            frame_folder_video(path, path.name, size, frames=frames)
+            for path, frames in zip(chosen, frame_lists, strict=True)
+            if path not in empty
         ]
 
     def _test_videos(self) -> list[Video]:
         frames_root = self.root / "testing" / "frames"
-        self._require(frames_root)
+        label_dir = self.root / "testing" / "test_frame_mask"
         folders = subfolders(frames_root)
+        label_files = frame_mask_files(label_dir)
+        keep = self._in_scenes("test", [folder.name for folder in folders], frames_root)
+        folders = [folder for folder, wanted in zip(folders, keep, strict=True) if wanted]
+        partition = self.scene_partition()
+        if partition is not None:  # label files of scenes outside the split are not needed
+            label_files = {
+                stem: path for stem, path in label_files.items() if scene_of(stem) in partition.test
+            }
         ids = [folder.name for folder in folders]
         frame_lists = [list_frames(folder) for folder in folders]
+        missing = MissingFiles(self.format_name, "file", "the test split needs")
+        lacking = missing_frame_masks(label_dir, label_files, ids, missing)
         for folder, frames in zip(folders, frame_lists, strict=True):
-            if not frames:
-                raise DataError(f"{folder}: video folder holds no frames")
-        counts = [len(frames) for frames in frame_lists]
-        label_dir = self.root / "testing" / "test_frame_mask"
-        self._require(label_dir)
-        labels = read_frame_masks(label_dir, ids, counts)
-        keep = self._in_scenes("test", ids, frames_root)
+            problem = missing_frames(folder, frames, 0)
+            if problem is not None:
+                missing.add(problem)
+                lacking.add(folder.name)
+        missing.settle(self.options.missing)
         pixel_dir = self.root / "testing" / "test_pixel_mask"
         size = self.options.frame_size
         videos = []
-        for folder, frames, video_labels, wanted in zip(
-            folders, frame_lists, labels, keep, strict=True
-        ):
-            if not wanted:
+        for folder, frames in zip(folders, frame_lists, strict=True):
+            if folder.name in lacking:
                 continue
             mask_file = pixel_dir / f"{folder.name}.npy"
             masks = NpyMaskReader(mask_file, len(frames), size) if mask_file.is_file() else None
@@ -190,9 +214,8 @@ class ShanghaiTechDataset(ListedDataset[ShanghaiTechOptions]):
                     folder.name,
                     size,
                     frames=frames,
-                    labels=video_labels,
+                    labels=read_frame_mask(label_files[folder.name], len(frames)),
                     read_mask=masks,
-                    first_number=0,
                 )
             )
         return videos

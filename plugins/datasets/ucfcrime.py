@@ -10,8 +10,11 @@
 
 Download folders vary (``Anomaly-Videos-Part-1`` … or one folder per class), so videos are found
 by file name anywhere under ``root``; when a name occurs twice, the copy in the folder the split
-file names wins. Training uses the normal videos of ``Anomaly_Train.txt`` (unsupervised VAD
-trains on normal data); ``train_videos: all`` adds its anomalous ones.
+file names wins. ``Normal_Videos_for_Event_Recognition`` is never searched: it holds the
+release's event-recognition set, whose file names repeat those of the anomaly-detection normal
+videos without being the same clips, so a listed video found only there is missing. Training
+uses the normal videos of ``Anomaly_Train.txt`` (unsupervised VAD trains on normal data);
+``train_videos: all`` adds its anomalous ones.
 
 The annotation line ``Arson011_x264.mp4  Arson  150  420  680  1267`` marks frames 150..420 and
 680..1267, counted from 1 and inclusive as in the official ``Evaluate_Anomaly_Detector.m``
@@ -39,7 +42,9 @@ from vadbench.video import count_frames, is_video_file
 
 from .common import (
     ListedDataset,
+    MissingFiles,
     VideoDatasetOptions,
+    one_file,
     read_lines,
     require_root,
     under_root,
@@ -51,6 +56,8 @@ ANNOTATION = re.compile(r"Temporal_Anomaly_Annotation.*\.txt", re.IGNORECASE)
 TRAIN_LIST = "Anomaly_Train.txt"
 TRAIN_NORMAL_FOLDER = "Training_Normal_Videos_Anomaly"
 TEST_NORMAL_FOLDER = "Testing_Normal_Videos_Anomaly"
+# Part of the download, but another task's data: its names repeat the normal videos' names.
+EVENT_RECOGNITION_FOLDER = "Normal_Videos_for_Event_Recognition"
 LAYOUT = (
     "<root>/…/<Class>/<Class>NNN_x264.mp4, …/Training_Normal_Videos_Anomaly/, "
     "…/Testing_Normal_Videos_Anomaly/, …/Anomaly_Train.txt, …/Temporal_Anomaly_Annotation*.txt"
@@ -149,13 +156,16 @@ class UcfCrimeDataset(ListedDataset[UcfCrimeOptions]):
         root = require_root(options, EXPECTED_TREE)
         super().__init__(options, root)
         videos: dict[str, list[Path]] = defaultdict(list)
+        other_task: dict[str, list[Path]] = defaultdict(list)
         texts: dict[str, list[Path]] = defaultdict(list)
         for path in _walk(root):
             if is_video_file(path):
-                videos[path.name].append(path)
+                in_other_task = EVENT_RECOGNITION_FOLDER in path.relative_to(root).parts[:-1]
+                (other_task if in_other_task else videos)[path.name].append(path)
             elif path.suffix.lower() == ".txt":
                 texts[path.name].append(path)
         self.video_paths = dict(videos)
+        self.other_task_videos = dict(other_task)
         self.text_files = dict(texts)
         if not self.video_paths:
             raise ConfigError(f"{root} holds no video files; {EXPECTED_TREE}")
@@ -179,49 +189,77 @@ class UcfCrimeDataset(ListedDataset[UcfCrimeOptions]):
             if not explicit.is_file():
                 raise DataError(f"{explicit} does not exist")
             return explicit
-        if len(candidates) == 1:
-            return candidates[0]
-        if not candidates:
+        found = one_file(candidates, pattern, self.root)
+        if found is None:
             raise DataError(f"no {pattern} under {self.root}; {EXPECTED_TREE}")
-        listed = ", ".join(str(p) for p in sorted(candidates))
-        raise DataError(f"several {pattern} under {self.root} ({listed}); name one in the options")
+        return found
 
-    def _locate(self, name: str, folder: str, listed_in: Path) -> Path:
-        """The file called ``name``; if several, the one inside a folder called ``folder``."""
+    def _locate(self, name: str, folder: str, listed_in: Path) -> Path | None:
+        """The file called ``name``, None when there is none; if several, the one inside a
+        folder called ``folder``."""
         candidates = self.video_paths.get(name, [])
         if len(candidates) > 1:
             candidates = [p for p in candidates if p.parent.name == folder] or candidates
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
-            raise DataError(f"{name}, listed in {listed_in}, is not under {self.root}")
+            return None
         listed = ", ".join(str(p) for p in sorted(candidates))
         raise DataError(f"{name}, listed in {listed_in}, is ambiguous: {listed}")
 
+    def _missing_name(self, name: str) -> str:
+        """A missing video's name, saying where a copy was seen but not taken."""
+        if name in self.other_task_videos:
+            return f"{name} (only in {EVENT_RECOGNITION_FOLDER}, not taken)"
+        return name
+
+    def split_layout(self, split: Split) -> None:
+        if split == "train":
+            self._train_list_file()
+        else:
+            self._annotation_file()
+
     def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
         return self._train_videos() if split == "train" else self._test_videos()
 
     def _train_videos(self) -> list[Video]:
         path = self._train_list_file()
-        videos = []
+        missing = MissingFiles(self.format_name, "video", f"listed in {path}")
+        found = []
+        listed = 0
         for entry in read_train_list(path):
             folder, _, name = entry.rpartition("/")
             folder_name = folder.rsplit("/", 1)[-1]
             normal = folder_name == TRAIN_NORMAL_FOLDER or name.startswith("Normal_Videos")
             if self.options.train_videos == "normal" and not normal:
                 continue
+            listed += 1
             located = self._locate(name, folder_name, path)
-            videos.append(video_file_video(located, Path(name).stem, self.options))
-        if not videos:
+            if located is None:
+                missing.add(self._missing_name(name))
+            else:
+                found.append(located)
+        if not listed:
             raise DataError(f"{path}: no {self.options.train_videos} training videos listed")
-        return videos
+        missing.settle(self.options.missing)
+        return [video_file_video(located, located.stem, self.options) for located in found]
 
     def _test_videos(self) -> list[Video]:
         path = self._annotation_file()
-        videos = []
-        for entry in read_annotation(path):
+        entries = read_annotation(path)
+        missing = MissingFiles(self.format_name, "test video", f"listed in {path}")
+        located_entries = []
+        for entry in entries:
             folder = TEST_NORMAL_FOLDER if entry.category == "Normal" else entry.category
             located = self._locate(entry.name, folder, path)
+            if located is None:
+                missing.add(self._missing_name(entry.name))
+            else:
+                located_entries.append((entry, located))
+        missing.settle(self.options.missing)
+        videos = []
+        for entry, located in located_entries:
             num_frames = count_frames(located, self.options.frame_count)
             labels = event_labels(
                 entry.events,

@@ -8,15 +8,17 @@
     <root>/UCSDped2/Test/UCSDped2.m                    TestVideoFile{end+1}.gt_frame = [61:180];
 
 ``root`` may also be the ``UCSDped1``/``UCSDped2`` folder itself. Frame labels come from the
-``gt_frame`` assignments of the ``.m`` file, found by regex (the i-th belongs to the i-th Test
-clip), each a comma-separated list of 1-based inclusive ranges: range ``a:b`` marks ``a.tif`` to
-``b.tif``. Ped2 Test006 reads ``1:159`` in FFP/MNAD but ``1:162`` in one copy of the script, so
-per-clip overrides exist, and the default sets Test006 to the FFP/MNAD value.
+``gt_frame`` assignments of the ``.m`` file, found by regex (the i-th belongs to clip
+``Test%03d`` of number i, so a clip folder that is absent is reported as missing), each a
+comma-separated list of 1-based inclusive ranges: range ``a:b`` marks ``a.tif`` to ``b.tif``.
+Ped2 Test006 reads ``1:159`` in FFP/MNAD but ``1:162`` in one copy of the script, so per-clip
+overrides exist, and the default sets Test006 to the FFP/MNAD value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,9 +31,11 @@ from .common import (
     DatasetOptions,
     ListedDataset,
     MaskImageReader,
+    MissingFiles,
     check_numbering,
     frame_folder_video,
     list_frames,
+    missing_frames,
     natural_key,
     ranges_to_labels,
     require_root,
@@ -40,6 +44,7 @@ from .common import (
 )
 
 SUBSET_FOLDERS = {"ped1": "UCSDped1", "ped2": "UCSDped2"}
+SPLIT_FOLDERS: dict[Split, str] = {"train": "Train", "test": "Test"}
 # The FFP/MNAD value of Ped2 Test006 (docs/datasets.md, UCSD); Ped1 has no known disagreement.
 STANDARD_OVERRIDES: dict[str, dict[str, list[tuple[int, int]]]] = {
     "ped1": {},
@@ -123,26 +128,43 @@ class UcsdDataset(ListedDataset[UcsdOptions]):
         return self.options.gt_overrides
 
     def _clips(self, split_folder: str) -> list[Path]:
-        folder = self.subset_dir / split_folder
-        if not folder.is_dir():
-            raise DataError(f"{self.subset_dir}: no {split_folder} folder; {EXPECTED_TREE}")
         pattern = re.compile(rf"{split_folder}\d+")
-        return [p for p in subfolders(folder) if pattern.fullmatch(p.name)]
+        return [p for p in subfolders(self.subset_dir / split_folder) if pattern.fullmatch(p.name)]
+
+    def split_layout(self, split: Split) -> None:
+        folder = self.subset_dir / SPLIT_FOLDERS[split]
+        if not folder.is_dir():
+            raise DataError(f"{self.subset_dir}: no {folder.name} folder; {EXPECTED_TREE}")
+        if split == "test" and not self._gt_file().is_file():
+            raise DataError(f"frame ground truth {self._gt_file()} does not exist; {EXPECTED_TREE}")
 
     def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
         size = self.options.frame_size
+        missing = MissingFiles(self.format_name, "file", f"the {split} split needs")
         if split == "train":
-            return [
-                frame_folder_video(clip, clip.name, size, first_number=1)
-                for clip in self._clips("Train")
+            clips = self._clips("Train")
+            frame_lists = [list_frames(clip) for clip in clips]
+            complete = [
+                (clip, frames)
+                for clip, frames in zip(clips, frame_lists, strict=True)
+                if not self._lacks(clip, frames, missing)
             ]
-        clips = self._clips("Test")
+            missing.settle(self.options.missing)
+            return [
+                frame_folder_video(clip, clip.name, size, frames=frames)
+                for clip, frames in complete
+            ]
+        test_clips = self._test_clips(missing)
+        frame_lists = [list_frames(clip) for clip, _, _ in test_clips]
+        complete_test = [
+            (clip, ranges, where, frames)
+            for (clip, ranges, where), frames in zip(test_clips, frame_lists, strict=True)
+            if not self._lacks(clip, frames, missing)
+        ]
+        missing.settle(self.options.missing)
         videos = []
-        for clip, (clip_ranges, where) in zip(clips, self._test_ranges(clips), strict=True):
-            frames = list_frames(clip)
-            if not frames:
-                raise DataError(f"{clip}: video folder holds no frames")
-            check_numbering(clip, frames, first=1)
+        for clip, clip_ranges, where, frames in complete_test:
             labels = ranges_to_labels(clip_ranges, len(frames), where, first=1)
             masks = self._masks(clip, len(frames))
             videos.append(
@@ -152,32 +174,50 @@ class UcsdDataset(ListedDataset[UcsdOptions]):
             )
         return videos
 
+    @staticmethod
+    def _lacks(clip: Path, frames: Sequence[Path], missing: MissingFiles) -> bool:
+        """Report a clip with no frames or a gap in their numbering (frame k is ``k.tif``)."""
+        problem = missing_frames(clip, frames, 1)
+        if problem is not None:
+            missing.add(problem)
+        return problem is not None
+
     def _gt_file(self) -> Path:
         explicit = under_root(self.root, self.options.gt_file)
         return explicit or self.subset_dir / "Test" / f"{SUBSET_FOLDERS[self.options.subset]}.m"
 
-    def _test_ranges(self, clips: list[Path]) -> list[tuple[list[tuple[int, int]], str]]:
-        """Each Test clip's 1-based inclusive ranges, with where they came from (for errors)."""
+    def _test_clips(self, missing: MissingFiles) -> list[tuple[Path, list[tuple[int, int]], str]]:
+        """Each Test clip with its 1-based inclusive ranges and where they came from (for
+        errors). Entry i of the .m file is clip ``Test%03d`` of number i; an entry whose clip
+        folder is absent is reported to ``missing``."""
         path = self._gt_file()
-        if not path.is_file():
-            raise DataError(f"frame ground truth {path} does not exist; {EXPECTED_TREE}")
         from_file = parse_gt_frames(path)
-        if len(from_file) != len(clips):
+        clips = self._clips("Test")
+        by_number = {int(clip.name.removeprefix("Test")): clip for clip in clips}
+        if len(by_number) != len(clips):
+            raise DataError(f"{self.subset_dir / 'Test'}: two clip folders with one number")
+        if not by_number or max(by_number) > len(from_file):
             raise DataError(
                 f"{path}: {len(from_file)} gt_frame entries for {len(clips)} Test clips "
                 f"in {self.subset_dir / 'Test'}"
             )
-        names = [clip.name for clip in clips]
+        names = [f"Test{number:03d}" for number in range(1, len(from_file) + 1)]
         overrides = self._overrides()
         unknown = sorted(set(overrides) - set(names), key=natural_key)
         if unknown and self.options.gt_overrides is not None:
             raise DataError(f"gt_overrides names clips that do not exist: {', '.join(unknown)}")
-        return [
-            (overrides[name], f"gt_overrides.{name}")
-            if name in overrides
-            else (ranges, f"{path}: gt_frame entry {index} ({name})")
-            for index, (name, ranges) in enumerate(zip(names, from_file, strict=True), start=1)
-        ]
+        found = []
+        for number, (name, ranges) in enumerate(zip(names, from_file, strict=True), start=1):
+            if number not in by_number:
+                missing.add(f"Test/{name}/ (gt_frame entry {number})")
+                continue
+            if name in overrides:
+                found.append((by_number[number], overrides[name], f"gt_overrides.{name}"))
+            else:
+                found.append(
+                    (by_number[number], ranges, f"{path}: gt_frame entry {number} ({name})")
+                )
+        return found
 
     def _masks(self, clip: Path, num_frames: int) -> MaskImageReader | None:
         """The clip's ``_gt`` masks; Ped1 has them for only some clips, the others get none."""

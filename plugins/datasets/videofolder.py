@@ -11,7 +11,8 @@
 ignored). ``video`` is a test video's id (its file name without the extension, or its folder
 name) or its file name; ``start``..``end`` are frame indices counted from 0, both inclusive;
 a video may have several rows. A test video without rows is all normal; a row naming no test
-video, or a range past the video's end, is an error.
+video is a missing video (``missing: skip`` ignores its rows), and a range past the video's end
+is an error.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from vadbench.video import count_frames
 
 from .common import (
     ListedDataset,
+    MissingFiles,
     VideoDatasetOptions,
     frame_folder_video,
     list_frames,
+    missing_frames,
     ranges_to_labels,
     require_root,
     subfolders,
@@ -104,11 +107,24 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
     def source_name(self) -> str:
         return self.root.name
 
+    def _labels_file(self) -> Path:
+        return under_root(self.root, self.options.labels_file) or self.root / "labels.csv"
+
+    def split_layout(self, split: Split) -> None:
+        folder = self.root / SPLIT_FOLDERS[split]
+        if not folder.is_dir():
+            raise DataError(
+                f"{self.root}: no {SPLIT_FOLDERS[split]}/ folder for the {split} split; "
+                f"{EXPECTED_TREE}"
+            )
+        if split == "test" and not self._labels_file().is_file():
+            raise DataError(
+                f"no test labels: {self._labels_file()} does not exist; {EXPECTED_TREE}"
+            )
+
     def _entries(self, split: Split) -> list[tuple[str, Path]]:
         """(id, file or frame folder) of every video of a split, sorted by id."""
         folder = self.root / SPLIT_FOLDERS[split]
-        if not folder.is_dir():
-            raise DataError(f"{self.root}: no {SPLIT_FOLDERS[split]}/ folder; {EXPECTED_TREE}")
         entries = [(path.stem, path) for path in video_files(folder)]
         entries += [
             (path.name, path) for path in subfolders(folder) if path.name not in IGNORED_FOLDERS
@@ -125,35 +141,48 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
         return sorted(by_id.items())
 
     def videos(self, split: Split) -> list[Video]:
+        self.split_layout(split)
         entries = self._entries(split)
+        missing = MissingFiles(self.format_name, "file", f"the {split} split needs")
+        frame_lists: dict[str, list[Path]] = {}
+        for video_id, path in entries:
+            if path.is_dir():
+                frame_lists[video_id] = list_frames(path)
+                problem = missing_frames(path, frame_lists[video_id], None)
+                if problem is not None:
+                    missing.add(problem)
+        complete = [
+            (video_id, path)
+            for video_id, path in entries
+            if not path.is_dir() or frame_lists[video_id]
+        ]
         if split == "train":
-            return [self._video(video_id, path) for video_id, path in entries]
-        labels_file = under_root(self.root, self.options.labels_file) or self.root / "labels.csv"
-        if not labels_file.is_file():
-            raise DataError(f"no test labels: {labels_file} does not exist; {EXPECTED_TREE}")
+            missing.settle(self.options.missing)
+            return [
+                self._video(video_id, path, frame_lists.get(video_id))
+                for video_id, path in complete
+            ]
+        labels_file = self._labels_file()
         rows = read_label_ranges(labels_file)
         names = {path.name: video_id for video_id, path in entries if path.is_file()}
         by_id: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
         for name, name_rows in rows.items():
             by_id[names.get(name, name)].extend(name_rows)
-        unknown = sorted(set(by_id) - {video_id for video_id, _ in entries})
-        if unknown:
-            raise DataError(
-                f"{labels_file}: rows name videos that are not in "
-                f"{self.root / SPLIT_FOLDERS[split]}: {', '.join(unknown)}"
-            )
+        known = {video_id for video_id, _ in entries}
+        for video_id in sorted(set(by_id) - known):
+            missing.add(f"{SPLIT_FOLDERS[split]}/{video_id} (rows of {labels_file.name})")
+        missing.settle(self.options.missing)
         videos = []
-        for video_id, path in entries:
-            if path.is_dir():
-                frames = list_frames(path)
-                count = len(frames)
-            else:
-                count = count_frames(path, self.options.frame_count)
+        for video_id, path in complete:
+            frames = frame_lists.get(video_id)
+            count = (
+                len(frames) if frames is not None else count_frames(path, self.options.frame_count)
+            )
             labels = np.zeros(count, dtype=np.int8)
             for start, end, line in by_id.get(video_id, []):
                 where = f"{labels_file}:{line} ({video_id})"
                 labels |= ranges_to_labels([(start, end)], count, where, first=0)
-            if path.is_dir():
+            if frames is not None:
                 videos.append(
                     frame_folder_video(
                         path, video_id, self.options.frame_size, labels=labels, frames=frames
@@ -165,9 +194,9 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
                 )
         return videos
 
-    def _video(self, video_id: str, path: Path) -> Video:
-        if path.is_dir():
-            return frame_folder_video(path, video_id, self.options.frame_size)
+    def _video(self, video_id: str, path: Path, frames: list[Path] | None) -> Video:
+        if frames is not None:
+            return frame_folder_video(path, video_id, self.options.frame_size, frames=frames)
         return video_file_video(path, video_id, self.options)
 
 
