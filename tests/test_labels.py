@@ -14,6 +14,7 @@ from scipy.io import savemat
 from tests.builders import png_bytes, write_frame_folder
 from tests.dataset_fixtures import AVENUE_LABELS, PED2_LABELS
 from vadbench.api import ConfigError, DataError
+from vadbench_plugins.datasets.common import MissingFilesWarning
 from vadbench_plugins.datasets.frames import (
     SHIPPED_LABELS,
     FramesOptions,
@@ -202,3 +203,25 @@ def test_an_empty_label_file_is_named(tmp_path: Path) -> None:
     (root / "testing" / "test_frame_mask" / "01.npy").write_bytes(b"")
     with pytest.raises(DataError, match=r"test_frame_mask/01\.npy: cannot read \.npy file"):
         open_frames(FramesOptions(root=root)).source("test")
+
+
+def test_frames_names_every_missing_file_and_skip_leaves_the_videos_out(tmp_path: Path) -> None:
+    root = tmp_path / "sht"
+    masks = root / "testing" / "test_frame_mask"
+    for video_id in ("01", "02", "03"):
+        write_frame_folder(root / "testing" / "frames" / video_id, 3)
+    (root / "testing" / "frames" / "04").mkdir()
+    masks.mkdir(parents=True)
+    for video_id in ("01", "04", "05"):
+        np.save(masks / f"{video_id}.npy", np.array([0, 1, 0], np.uint8))
+    with pytest.raises(DataError) as error:
+        open_frames(FramesOptions(root=root)).source("test")
+    assert str(error.value) == (
+        "sht: 4 files the test split needs are missing (first: the frames of 04/, "
+        "testing/test_frame_mask/02.npy, testing/test_frame_mask/03.npy, "
+        "the frames of 05/ (labelled by test_frame_mask/05.npy)); "
+        "set missing: skip to leave them out"
+    )
+    with pytest.warns(MissingFilesWarning, match=r"sht: 4 files .* left out, as missing: skip"):
+        videos = open_frames(FramesOptions(root=root, missing="skip")).source("test").videos()
+    assert [(v.id, list(v.labels)) for v in videos] == [("01", [0, 1, 0])]
