@@ -14,8 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from tests.builders import png_bytes
 from tests.corpus_support import (
     build_workspace,
     copy_workspace,
@@ -707,6 +709,45 @@ CONFIGURATION += [
     ),
 ]
 
+CONFIGURATION += [
+    Case(
+        "videofolder-without-test",
+        chain(
+            write_file("data/clips/train/walk.avi", b""),
+            replace(
+                "  b: {plugin: frames, options: {root: data/b}}",
+                "  b: {plugin: videofolder, options: {root: data/clips}}",
+            ),
+        ),
+        RUN,
+        ("matrix.0.test", "dataset 'b', test split", "test"),
+    ),
+    Case(
+        "task-irrelevant-set-as-target",
+        replace(
+            "  b: {plugin: frames, options: {root: data/b}}",
+            "  b: {plugin: synthetic, options: {domain: ti}}",
+        ),
+        RUN,
+        ("matrix.0.test", "dataset 'b', test split", "training data only"),
+    ),
+    Case(
+        "synthetic-unknown-domain",
+        replace(
+            "  b: {plugin: frames, options: {root: data/b}}",
+            "  b: {plugin: synthetic, options: {domain: campsu}}",
+        ),
+        RUN,
+        ("datasets.b", "campsu"),
+    ),
+    Case(
+        "missing-option-misspelt",
+        replace("{root: data/b}", "{root: data/b, missing: skipp}"),
+        RUN,
+        ("datasets.b.options.missing", "'error' or 'skip'"),
+    ),
+]
+
 CELL_FAULTS = [
     Case(
         "model-returns-none",
@@ -775,6 +816,41 @@ CELL_FAULTS = [
         ),
         RUN,
         ("FAILED", "005.png"),
+        code=1,
+    ),
+]
+
+
+CELL_FAULTS += [
+    Case(
+        "frames-missing-in-a-video",
+        chain(
+            damage("cells/*/targets/b/*", remove),
+            lambda root: (root / "data/b/testing/frames/01/004.png").unlink(),
+            lambda root: (root / "data/b/testing/frames/01/011.png").unlink(),
+        ),
+        RUN,
+        ("FAILED", "2 files the test split needs are missing", "01/004.png, 01/011.png"),
+        code=1,
+    ),
+    Case(
+        "label-file-missing",
+        chain(
+            damage("cells/*/targets/b/*", remove),
+            lambda root: (root / "data/b/testing/test_frame_mask/01.npy").unlink(),
+        ),
+        RUN,
+        ("FAILED", "missing", "01"),
+        code=1,
+    ),
+    Case(
+        "frames-of-mixed-sizes",
+        chain(
+            damage("cells/*/targets/b/*", remove),
+            write_file("data/b/testing/frames/01/007.png", png_bytes(np.zeros((9, 9, 3), "uint8"))),
+        ),
+        RUN,
+        ("FAILED", "frames differ in size", "007.png"),
         code=1,
     ),
 ]

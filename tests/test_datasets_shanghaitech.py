@@ -111,13 +111,13 @@ def test_missing_label_files_frames_and_videos_in_one_error(sht: Path) -> None:
     with pytest.raises(DataError) as error:
         open_shanghaitech(ShanghaiTechOptions(root=sht)).source("test")
     assert str(error.value) == (
-        "shanghaitech: 3 files the test split needs are missing (first: "
+        "shanghaitech: 4 files the test split needs are missing (first: "
         "testing/test_frame_mask/01_0015.npy, "
         "the frames of 03_0031/ (labelled by test_frame_mask/03_0031.npy), "
-        "02_0128/002.jpg and 1 more); set missing: skip to leave them out"
+        "02_0128/002.jpg, 02_0128/004.jpg); set missing: skip to leave them out"
     )
     options = ShanghaiTechOptions(root=sht, missing="skip")
-    with pytest.warns(MissingFilesWarning, match="shanghaitech: 3 files"):
+    with pytest.warns(MissingFilesWarning, match="shanghaitech: 4 files"):
         test = open_shanghaitech(options).source("test").videos()
     assert [(v.id, list(v.labels)) for v in test] == [("01_0014", [0, 1, 1, 0, 0])]
 

@@ -162,3 +162,19 @@ def test_targets_without_an_auc_show_n_a_and_why(tmp_path: Path) -> None:
     assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
     board = (workspace / "results" / "tiny" / "leaderboard.md").read_text()
     assert "1 single-class video(s) left out" in board
+
+
+def test_missing_skip_leaves_videos_out_with_one_counted_warning(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    (workspace / "data" / "a" / "testing" / "frames" / "02" / "007.png").unlink()
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("{root: data/a}", "{root: data/a, missing: skip}"))
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    warned = [line for line in result.output.splitlines() if line.startswith("warning: ")]
+    assert warned and all("1 file the test split needs is missing" in w for w in warned)
+    assert "02/007.png" in warned[0] and "left out, as missing: skip asks" in warned[0]
+    stored = np.load(
+        next((workspace / "results" / "tiny" / "cells").glob("fd__*/targets/a")) / "scores.npz"
+    )
+    assert [str(v) for v in stored["video_ids"]] == ["01"]

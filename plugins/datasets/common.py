@@ -269,18 +269,15 @@ def check_numbering(folder: Path, frames: Sequence[Path], first: int) -> None:
         )
 
 
-def missing_frames(folder: Path, frames: Sequence[Path], first: int | None) -> str | None:
-    """What a video folder lacks, for a MissingFiles report (``Test002/003.tif``, ``the frames
-    of 01/``), or None when nothing: no frames at all, or a gap when ``first`` is given."""
+def missing_frames(folder: Path, frames: Sequence[Path], first: int | None) -> list[str]:
+    """What a video folder lacks, one entry per missing file for a MissingFiles report
+    (``Test002/003.tif``, or ``the frames of 01/`` when it has none); [] when nothing is missing.
+    Gaps in the numbering count only when ``first`` is given."""
     if not frames:
-        return f"the frames of {folder.name}/"
+        return [f"the frames of {folder.name}/"]
     if first is None:
-        return None
-    gaps = numbering_gaps(folder, frames, first)
-    if not gaps:
-        return None
-    more = f" and {len(gaps) - 1} more" if len(gaps) > 1 else ""
-    return f"{folder.name}/{gaps[0]}{more}"
+        return []
+    return [f"{folder.name}/{gap}" for gap in numbering_gaps(folder, frames, first)]
 
 
 def load_npy(path: Path, mmap: bool = False) -> np.ndarray:

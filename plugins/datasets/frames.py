@@ -45,6 +45,7 @@ from .common import (
     MissingFiles,
     NpyMaskReader,
     frame_folder_video,
+    frame_number,
     list_frames,
     load_npy,
     missing_frames,
@@ -257,9 +258,12 @@ class FramesDataset:
         missing = MissingFiles(self.name, "file", f"the {split} split needs")
         lacking = set()
         for folder, frames in zip(folders, frame_lists, strict=True):
-            problem = missing_frames(folder, frames, None)
-            if problem is not None:
+            # Packagings number from 0 or from 1: a gap after the first frame is what can be seen.
+            first = frame_number(frames[0]) if frames else None
+            problems = missing_frames(folder, frames, first)
+            for problem in problems:
                 missing.add(problem)
+            if problems:
                 lacking.add(folder.name)
         kind, label_path = self._label_source() if split == "test" else ("", Path())
         mask_files: dict[str, Path] = {}

@@ -167,9 +167,10 @@ class ShanghaiTechDataset(ListedDataset[ShanghaiTechOptions]):
         missing = MissingFiles(self.format_name, "file", "the train split needs")
         empty = set()
         for path, frames in zip(chosen, frame_lists, strict=True):
-            problem = missing_frames(path, frames, None)
-            if problem is not None:
+            problems = missing_frames(path, frames, None)
+            for problem in problems:
                 missing.add(problem)
+            if problems:
                 empty.add(path)
         missing.settle(self.options.missing)
         return [
@@ -195,9 +196,10 @@ class ShanghaiTechDataset(ListedDataset[ShanghaiTechOptions]):
         missing = MissingFiles(self.format_name, "file", "the test split needs")
         lacking = missing_frame_masks(label_dir, label_files, ids, missing)
         for folder, frames in zip(folders, frame_lists, strict=True):
-            problem = missing_frames(folder, frames, 0)
-            if problem is not None:
+            problems = missing_frames(folder, frames, 0)
+            for problem in problems:
                 missing.add(problem)
+            if problems:
                 lacking.add(folder.name)
         missing.settle(self.options.missing)
         pixel_dir = self.root / "testing" / "test_pixel_mask"

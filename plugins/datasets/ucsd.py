@@ -177,10 +177,10 @@ class UcsdDataset(ListedDataset[UcsdOptions]):
     @staticmethod
     def _lacks(clip: Path, frames: Sequence[Path], missing: MissingFiles) -> bool:
         """Report a clip with no frames or a gap in their numbering (frame k is ``k.tif``)."""
-        problem = missing_frames(clip, frames, 1)
-        if problem is not None:
+        problems = missing_frames(clip, frames, 1)
+        for problem in problems:
             missing.add(problem)
-        return problem is not None
+        return bool(problems)
 
     def _gt_file(self) -> Path:
         explicit = under_root(self.root, self.options.gt_file)

@@ -148,8 +148,7 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
         for video_id, path in entries:
             if path.is_dir():
                 frame_lists[video_id] = list_frames(path)
-                problem = missing_frames(path, frame_lists[video_id], None)
-                if problem is not None:
+                for problem in missing_frames(path, frame_lists[video_id], None):
                     missing.add(problem)
         complete = [
             (video_id, path)

@@ -12,11 +12,12 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from vadbench.api import ConfigError, DatasetSpec, ListSource, Options, Split
-from vadbench_plugins.datasets.frames import FramesDataset, FramesOptions, open_frames
-from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES
-from vadbench_plugins.synthetic.cache import TI, cache_key, default_cache_dir, ensure_domain
-from vadbench_plugins.synthetic.domains import DOMAIN_NAMES
-from vadbench_plugins.synthetic.render import GENERATOR_VERSION, GeneratorParams
+
+from ..datasets.frames import FramesDataset, FramesOptions, open_frames
+from .anomalies import ANOMALY_TYPES
+from .cache import TI, cache_key, default_cache_dir, ensure_domain
+from .domains import DOMAIN_NAMES
+from .render import GENERATOR_VERSION, GeneratorParams
 
 LAYOUT = (
     "rendered on first use into <cache_dir>/<key>/<domain>/ in the FFP/MNAD packaging: "
