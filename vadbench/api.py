@@ -186,13 +186,25 @@ class Progress(Protocol):
 
 
 @dataclass(frozen=True)
+class TrainingBudget:
+    """One training budget for every model of a matrix, fixed before any target is seen:
+    ``steps`` optimiser steps, ``seconds`` of wall-clock training, or ``gmacs`` of training
+    compute (forward and backward multiply-accumulates, in GMACs)."""
+
+    kind: Literal["steps", "seconds", "gmacs"]
+    amount: float
+
+
+@dataclass(frozen=True)
 class FitContext:
-    """What the harness hands a model for training."""
+    """What the harness hands a model for training. ``budget``, when set, replaces the model's
+    own training length (its steps option); a model follows it with ``vadbench.training``."""
 
     device: str
     seed: int
     progress: Progress
     checkpoint_dir: Path
+    budget: TrainingBudget | None = None
 
 
 @runtime_checkable

@@ -33,6 +33,7 @@ from vadbench.api import (
     ModelSpec,
     Options,
     Split,
+    TrainingBudget,
     VadbenchError,
 )
 from vadbench.plugins import Registry, did_you_mean
@@ -95,6 +96,25 @@ class MatrixRow(_Strict):
         return self
 
 
+class BudgetEntry(_Strict):
+    """Exactly one of steps, seconds or gmacs: the training budget every model gets."""
+
+    steps: int | None = Field(None, ge=1, description="optimiser steps per model")
+    seconds: float | None = Field(None, gt=0, description="wall-clock training seconds")
+    gmacs: float | None = Field(None, gt=0, description="training compute in GMACs")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BudgetEntry:
+        given = [name for name in ("steps", "seconds", "gmacs") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of steps, seconds or gmacs")
+        return self
+
+    def budget(self) -> TrainingBudget:
+        kind = next(name for name in ("steps", "seconds", "gmacs") if getattr(self, name))
+        return TrainingBudget(kind, float(getattr(self, kind)))  # type: ignore[arg-type]
+
+
 class MatrixFile(_Strict):
     name: str | None = None
     plugins: list[str] = Field(default_factory=list)
@@ -104,6 +124,7 @@ class MatrixFile(_Strict):
     executor: str = "local"
     executor_options: dict[str, Any] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
+    budget: BudgetEntry | None = None
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
     matrix: list[MatrixRow] = Field(min_length=1)
@@ -461,6 +482,8 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     "seed": seed,
                     "device": matrix.device,
                 }
+                if matrix.budget is not None:  # absent otherwise, so older hashes still hold
+                    fit_payload["budget"] = matrix.budget.model_dump(exclude_none=True)
                 cell_hash = content_hash(fit_payload)
                 aux_part = f"+{row.aux}" if row.aux else ""
                 cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{cell_hash[:8]}")

@@ -218,11 +218,13 @@ class CellRunner:
         partial = checkpoint.with_name("checkpoint.partial")
         remove_tree(partial)
         partial.mkdir(parents=True)
+        budget = self.plan.matrix.budget
         context = FitContext(
             device=resolve_device(self.plan.matrix.device),
             seed=cell.seed,
             progress=self.progress,
             checkpoint_dir=partial,
+            budget=budget.budget() if budget is not None else None,
         )
         seed_everything(cell.seed)
         started = time.perf_counter()
@@ -418,6 +420,9 @@ def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> 
             "cells": {cell.id: cell.hash for cell in plan.cells},
             "targets": {cell.id: {t.key: t.hash for t in cell.targets} for cell in plan.cells},
             "seeds": plan.matrix.seeds,
+            "budget": plan.matrix.budget.model_dump(exclude_none=True)
+            if plan.matrix.budget
+            else None,
             "metrics": {
                 "detection": [m.name for m in plan.detection_metrics],
                 "efficiency": [m.name for m in plan.efficiency_metrics],
