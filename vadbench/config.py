@@ -115,6 +115,15 @@ class BudgetEntry(_Strict):
         return TrainingBudget(kind, float(getattr(self, kind)))  # type: ignore[arg-type]
 
 
+class StatisticsEntry(_Strict):
+    """How leaderboard intervals are computed: bootstrap rounds, confidence level, and the seed
+    of the resampling (fixed, so a report is reproducible)."""
+
+    resamples: int = Field(1000, ge=100, le=100_000)
+    confidence: float = Field(0.95, gt=0.5, lt=1.0)
+    seed: int = Field(0, ge=0)
+
+
 class MatrixFile(_Strict):
     name: str | None = None
     plugins: list[str] = Field(default_factory=list)
@@ -125,6 +134,7 @@ class MatrixFile(_Strict):
     executor_options: dict[str, Any] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
     budget: BudgetEntry | None = None
+    statistics: StatisticsEntry = Field(default_factory=StatisticsEntry)
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
     matrix: list[MatrixRow] = Field(min_length=1)

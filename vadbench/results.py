@@ -8,14 +8,16 @@ shows what is missing and why instead of silently dropping it.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from vadbench import protocol, statistics
 from vadbench.api import ConfigError
-from vadbench.store import RunStore, read_record
+from vadbench.store import RunStore, read_checked_scores, read_record
 
 CELL_KEYS = ("model", "plugin", "preset", "train", "aux", "seed", "targets")
 COLUMNS = [
@@ -35,6 +37,7 @@ COLUMNS = [
     "note",
     "status",
     "error",
+    "target_key",
 ]
 
 
@@ -67,7 +70,12 @@ def _cell_rows(
     for key, entry in cell["targets"].items():
         target_dir = store.target_dir(cell_id, key)
         target_hash = entry["hash"]
-        target = {**base, "target": entry["dataset"], "protocol": entry["protocol"]}
+        target = {
+            **base,
+            "target": entry["dataset"],
+            "protocol": entry["protocol"],
+            "target_key": key,
+        }
         result = read_record(target_dir / "result.json", ("hash", "metrics"))
         failure = read_record(target_dir / "failure.json", ("hash", "error"))
         if result is not None and result.get("hash") == target_hash:
@@ -111,10 +119,62 @@ def load_results(run_dir: Path) -> pd.DataFrame:
         for row in _cell_rows(store, cell_id, cell_hash, efficiency_names)
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("metric", "unit", "note", "error", "target", "protocol"):
+    for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key"):
         table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    settings = statistics_settings(run.get("config", {}).get("statistics") or {})
+    table.attrs["statistics"] = statistics.summarise(
+        load_target_runs(store, table),
+        [m for m in DETECTION_WITH_INTERVALS if m in set(table["metric"])],
+        **settings,
+    )
     return table
+
+
+DETECTION_WITH_INTERVALS = tuple(statistics.STATISTICS)
+
+
+def statistics_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Resamples, confidence and seed of the intervals, from a matrix's ``statistics`` block
+    (already validated when the run was planned)."""
+    return {
+        "resamples": int(raw.get("resamples", statistics.RESAMPLES)),
+        "confidence": float(raw.get("confidence", statistics.CONFIDENCE)),
+        "seed": int(raw.get("seed", 0)),
+    }
+
+
+def load_target_runs(
+    store: RunStore, table: pd.DataFrame
+) -> dict[tuple[str, str, str, str, str], statistics.TargetRuns]:
+    """Every finished target's stored scores, normalised as the protocol does, keyed by
+    (model, source, train, protocol, target); targets without readable scores are left out
+    (their leaderboard cells then show no interval)."""
+    finished = table[(table["status"] == "ok") & (table["target"] != "")]
+    finished = finished.drop_duplicates(["cell", "target_key"])
+    runs: dict[tuple[str, str, str, str, str], statistics.TargetRuns] = {}
+    for row in finished.itertuples(index=False):
+        stored = read_checked_scores(store.target_dir(row.cell, row.target_key) / "scores.npz")
+        if stored is None:
+            continue
+        data = protocol.detection_input(
+            stored["video_ids"],
+            stored["scores"],
+            stored["labels"],
+            stored["context_frames"],
+            stored["score_kind"],
+        )
+        title = _model_title(str(row.model), str(row.preset))
+        source = f"{row.train} + {row.aux}" if row.aux else str(row.train)
+        key = (title, source, str(row.train), str(row.protocol), str(row.target))
+        entry = runs.setdefault(key, statistics.TargetRuns(data.video_ids))
+        if entry.video_ids != data.video_ids:
+            continue  # a seed scored other videos: not comparable round by round
+        entry.per_seed[int(row.seed)] = (
+            tuple(protocol.anomaly_scores(s, data.score_kind) for s in data.scores),
+            data.labels,
+        )
+    return runs
 
 
 def format_number(value: float) -> str:
@@ -146,9 +206,11 @@ def _source_label(row: pd.Series) -> str:
 
 def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.DataFrame]:
     """Per model (and preset) and protocol: rows are sources, columns are targets, cells are
-    mean ± std over seeds. Failed or pending targets show their status instead of a number.
-    Keys are titles like ``"zxvad (cpu): micro_auc (zero-shot)"``.
+    the mean over seeds ± the half-width of its bootstrap interval (mean ± std over seeds where
+    no stored scores allow an interval). Failed or pending targets show their status instead of
+    a number. Keys are titles like ``"zxvad (cpu): micro_auc (zero-shot)"``.
     """
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
     tables: dict[str, pd.DataFrame] = {}
     detections = table[table["target"] != ""]
     groups = detections.groupby(["model", "preset", "protocol"], sort=True)
@@ -162,7 +224,12 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
             ok = entries[(entries["status"] == "ok") & (entries["metric"] == metric)]
             problems = entries[entries["status"] != "ok"]
             if not ok.empty:
-                text = _format_value(ok["value"])
+                found = (
+                    stats.targets.get((metric, name, source, protocol_label, target))
+                    if stats
+                    else None
+                )
+                text = format_estimate(found) if found else _format_value(ok["value"])
                 note = "; ".join(sorted({n for n in ok["note"] if n}))
                 if note:
                     text += "*"
@@ -186,6 +253,33 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
         frame.attrs["notes"] = notes
         tables[title] = frame
     return tables
+
+
+def format_estimate(found: statistics.Estimate) -> str:
+    """``0.697 ± 0.012``: the value and the half-width of its interval; ``n/a`` when undefined."""
+    if found.value is None:
+        return "n/a"
+    if found.half_width is None:
+        return format_number(found.value)
+    return f"{format_number(found.value)} ± {format_number(found.half_width)}"
+
+
+def format_difference(comparison: statistics.Comparison) -> str:
+    """``-0.007 [-0.055, +0.029]``: a paired difference from the best with its interval."""
+    if comparison.model == comparison.best:
+        return "best"
+    if comparison.lower is None or comparison.upper is None:
+        return f"{comparison.difference:+.3f}"
+    return f"{comparison.difference:+.3f} [{comparison.lower:+.3f}, {comparison.upper:+.3f}]"
+
+
+def interval_note(stats: statistics.RunStatistics | None) -> list[str]:
+    if stats is None or not stats.targets:
+        return []
+    return [
+        f"± : half-width of the {stats.confidence:.0%} bootstrap interval ({stats.resamples} "
+        "resamples of test videos, and of seeds where there are several)"
+    ]
 
 
 EFFICIENCY_ORDER = {
@@ -242,34 +336,159 @@ def efficiency_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.DataFrame:
-    """The ranking view: one row per model, source and protocol with the mean detection metric
-    over its targets (and over cross-domain targets only) next to the efficiency columns."""
+    """The ranking view: one row per model, source and protocol with the detection metric
+    averaged over the targets its group (same source and protocol) has in common, and over
+    the cross-domain ones among them, each with its bootstrap interval; the paired difference
+    of the cross-domain mean from the group's best model, and whether it is a tie; then the
+    efficiency columns."""
     detections = table[(table["target"] != "") & (table["metric"] == metric)]
     detections = detections[detections["status"] == "ok"]
     if detections.empty:
         return pd.DataFrame()
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
     efficiency, notes = _efficiency_cells(table)
     rows = []
     keys = ["model", "preset", "train", "aux", "protocol"]
     for (model, preset, train, aux, protocol_label), group in detections.groupby(keys, sort=True):
         title = _model_title(str(model), str(preset))
-        cross = group[group["target"] != train]
+        source = f"{train} + {aux}" if aux else str(train)
         left_out = sorted(set(group.loc[group["value"].isna(), "target"]))
         if left_out:
             notes = [*notes, f"{title}, {protocol_label}: no {metric} for {', '.join(left_out)}"]
-        rows.append(
-            {
-                "model": title,
-                "source": f"{train} + {aux}" if aux else str(train),
-                "protocol": protocol_label,
-                f"{metric} (mean)": _mean_over_targets(group),
-                f"{metric} (cross-domain)": _mean_over_targets(cross) if not cross.empty else "",
-                **efficiency.get(title, {}),
-            }
+        row: dict[str, Any] = {"model": title, "source": source, "protocol": protocol_label}
+        for scope in statistics.SCOPES:
+            column = f"{metric} ({scope})"
+            found = (
+                stats.means.get((metric, title, source, protocol_label, scope)) if stats else None
+            )
+            if found is not None:
+                row[column] = format_estimate(found)
+            elif scope == "mean":
+                row[column] = _mean_over_targets(group)
+            else:
+                cross = group[group["target"] != train]
+                row[column] = _mean_over_targets(cross) if not cross.empty else ""
+        comparisons = (
+            stats.comparisons.get((metric, source, protocol_label, "cross-domain"), [])
+            if stats
+            else []
         )
+        mine = [c for c in comparisons if c.model == title]
+        if mine:
+            row["Δ cross-domain vs best"] = format_difference(mine[0])
+            row["tied with best"] = "yes" if mine[0].tied else "no"
+        rows.append({**row, **efficiency.get(title, {})})
     frame = pd.DataFrame(rows).set_index("model")
-    frame.attrs["notes"] = notes
+    frame.attrs["notes"] = [*notes, *_leaderboard_notes(stats, metric)]
     return frame
+
+
+def _leaderboard_notes(stats: statistics.RunStatistics | None, metric: str) -> list[str]:
+    if stats is None:
+        return []
+    notes = interval_note(stats)
+    for (source, protocol_label, scope), targets in sorted(stats.common_targets.items()):
+        if scope == "mean":
+            notes.append(
+                f"{source}, {protocol_label}: means over the targets every model of the row "
+                f"group has: {', '.join(targets) or 'none'}"
+            )
+    if any(key[0] == metric for key in stats.comparisons):
+        notes.append(
+            "Δ: paired bootstrap difference from the best model of the same source and protocol "
+            "(same resampled videos and seeds); a tie when its interval holds 0"
+        )
+    return notes
+
+
+def rank_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.DataFrame]:
+    """Per protocol: the models' mean ranks over cross-domain targets, Friedman's test, the
+    Holm-corrected Conover post-hoc pairs and Nemenyi's critical difference, as a table with
+    the test in its notes (the critical-difference summary)."""
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
+    if stats is None:
+        return {}
+    tables = {}
+    for (test_metric, protocol_label), test in sorted(stats.ranks.items()):
+        if test_metric != metric:
+            continue
+        order = sorted(test.models, key=lambda model: test.mean_ranks[model])
+        best_rank = test.mean_ranks[order[0]]
+        rows = []
+        for model in order:
+            same = [
+                other
+                for other in order
+                if other != model
+                and test.pairwise_p.get((model, other), test.pairwise_p.get((other, model), 1.0))
+                >= test.alpha
+            ]
+            rows.append(
+                {
+                    "model": model,
+                    "mean rank": f"{test.mean_ranks[model]:.2f}",
+                    "within CD of the best": "yes"
+                    if test.mean_ranks[model] - best_rank <= test.critical_difference
+                    else "no",
+                    "not different from (Holm)": ", ".join(same) or "-",
+                }
+            )
+        frame = pd.DataFrame(rows).set_index("model")
+        frame.attrs["notes"] = [
+            f"Friedman over {test.blocks} (source, target) blocks: chi2 = {test.statistic:.2f}, "
+            f"p = {test.p_value:.3g}; Nemenyi critical difference of mean ranks = "
+            f"{test.critical_difference:.2f} (alpha = {test.alpha}); pairs: Conover post-hoc, "
+            "Holm-corrected",
+        ]
+        tables[f"ranks: {metric} ({protocol_label})"] = frame
+    return tables
+
+
+def summary_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Every interval as a flat record (for CSV and JSON): metric, model, source, protocol,
+    target (or the scope of a mean), value, lower, upper, seeds, resamples, and, for
+    cross-domain means, the paired difference from the best."""
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
+    if stats is None:
+        return []
+    records = []
+    for (metric, model, source, protocol_label, target), found in stats.targets.items():
+        records.append(_record(metric, model, source, protocol_label, target, found))
+    for (metric, model, source, protocol_label, scope), found in stats.means.items():
+        record = _record(metric, model, source, protocol_label, f"({scope})", found)
+        for comparison in stats.comparisons.get((metric, source, protocol_label, scope), []):
+            if comparison.model == model:
+                record.update(
+                    best=comparison.best,
+                    difference=comparison.difference,
+                    difference_lower=comparison.lower,
+                    difference_upper=comparison.upper,
+                    tied=comparison.tied,
+                )
+        records.append(record)
+    return records
+
+
+def _record(
+    metric: str,
+    model: str,
+    source: str,
+    protocol_label: str,
+    target: str,
+    found: statistics.Estimate,
+) -> dict[str, Any]:
+    return {
+        "metric": metric,
+        "model": model,
+        "source": source,
+        "protocol": protocol_label,
+        "target": target,
+        "value": found.value,
+        "lower": found.lower,
+        "upper": found.upper,
+        "seeds": found.seeds,
+        "resamples": found.resamples,
+    }
 
 
 def _mean_over_targets(group: pd.DataFrame) -> str:

@@ -1,7 +1,9 @@
 """Built-in reporters: terminal (rich), Markdown, CSV (long form), LaTeX and JSON.
 
-All of them render the same tables from ``vadbench.results``: per model a source → target table
-of micro AUC (mean ± std over seeds), the same for macro AUC, and one efficiency table.
+All of them render the same tables from ``vadbench.results``: the leaderboard (means with their
+bootstrap intervals and paired differences from the best), the rank test across targets, per
+model a source → target table of micro AUC and of macro AUC (mean ± interval half-width), and one
+efficiency table. CSV and JSON also carry every interval's bounds and resample count.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from rich.table import Table
 from vadbench.api import ReporterSpec
 from vadbench.console import make_console
 from vadbench.hookspecs import hookimpl
-from vadbench.results import detection_tables, efficiency_table, failures, leaderboard_table
+from vadbench.results import (
+    detection_tables,
+    efficiency_table,
+    failures,
+    leaderboard_table,
+    rank_tables,
+    summary_records,
+)
 from vadbench.store import atomic_write_bytes
 
 HEADLINE = "micro_auc"
@@ -30,6 +39,7 @@ def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     ranking = leaderboard_table(table, HEADLINE)
     if not ranking.empty:
         sections.append(("leaderboard", ranking))
+    sections.extend(rank_tables(table, HEADLINE).items())
     for metric in (HEADLINE, SECONDARY):
         sections.extend(detection_tables(table, metric).items())
     efficiency = efficiency_table(table)
@@ -76,8 +86,12 @@ def render_markdown(table: pd.DataFrame, out_dir: Path) -> Path:
 
 
 def render_csv(table: pd.DataFrame, out_dir: Path) -> Path:
+    """results.csv (long form) and summary.csv (every interval: value, lower, upper, seeds,
+    resamples, and the paired difference of each mean from the best)."""
     path = out_dir / "results.csv"
     atomic_write_bytes(path, table.to_csv(index=False).encode())
+    summary = pd.DataFrame(summary_records(table))
+    atomic_write_bytes(out_dir / "summary.csv", summary.to_csv(index=False).encode())
     return path
 
 
@@ -139,7 +153,28 @@ def render_latex(table: pd.DataFrame, out_dir: Path) -> Path:
 def render_json(table: pd.DataFrame, out_dir: Path) -> Path:
     path = out_dir / "results.json"
     records = json.loads(table.to_json(orient="records"))
-    atomic_write_bytes(path, (json.dumps({"rows": records}, indent=2) + "\n").encode())
+    stats = table.attrs.get("statistics")
+    payload = {
+        "rows": records,
+        "summary": summary_records(table),
+        "intervals": {"confidence": stats.confidence, "resamples": stats.resamples}
+        if stats
+        else None,
+        "rank_tests": [
+            {
+                "metric": metric,
+                "protocol": protocol_label,
+                "blocks": test.blocks,
+                "mean_ranks": test.mean_ranks,
+                "friedman_chi2": test.statistic,
+                "p_value": test.p_value,
+                "critical_difference": test.critical_difference,
+                "pairs_p_holm": [{"a": a, "b": b, "p": p} for (a, b), p in test.pairwise_p.items()],
+            }
+            for (metric, protocol_label), test in (stats.ranks.items() if stats else [])
+        ],
+    }
+    atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
     return path
 
 

@@ -1,0 +1,368 @@
+"""How sure a result is: bootstrap intervals, paired differences between models, rank tests.
+
+Frames of one video are not independent, so every interval resamples *test videos* (and seeds,
+when a model was trained with several). One resampling of a target's videos is drawn per
+bootstrap round and shared by every model scored on that target, and one resampling of seed
+positions is shared by every model with the same seeds: differences between models are then
+paired, which is what makes a small difference decidable.
+
+Each round only changes how often each video counts, so the AUC of a round is a weighted
+Mann-Whitney statistic over the frames sorted once: all rounds of a target come out of two sparse
+matrix products and a cumulative sum, instead of a thousand calls to a ROC routine.
+
+Rank tests across targets use scipy (Friedman) and scikit-posthocs (Conover, Holm-corrected);
+the critical difference of the mean ranks is Nemenyi's, from scipy's studentized range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+
+RESAMPLES = 1000
+CONFIDENCE = 0.95
+ROUNDS_PER_BLOCK = 200  # rounds evaluated at once: bounds memory to ~200 × unique scores
+
+
+class WeightedAUC:
+    """ROC AUC of pooled frames when each video counts a given number of times.
+
+    ``weights`` of shape (rounds, videos) gives, per round, how often each video was drawn; the
+    result is each round's AUC (NaN when a round holds one class only). Ties count one half,
+    as in scikit-learn's ``roc_auc_score``.
+    """
+
+    def __init__(self, scores: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> None:
+        pooled = np.concatenate(scores) if scores else np.zeros(0)
+        pooled_labels = np.concatenate(labels).astype(bool) if labels else np.zeros(0, bool)
+        video = np.repeat(np.arange(len(scores)), [len(s) for s in scores])
+        _, group = np.unique(pooled, return_inverse=True)
+        shape = (len(scores), int(group.max()) + 1 if len(group) else 0)
+        ones = np.ones(int(pooled_labels.sum()))
+        self.positives = sparse.csr_matrix(
+            (ones, (video[pooled_labels], group[pooled_labels])), shape=shape
+        )
+        others = ~pooled_labels
+        self.negatives = sparse.csr_matrix(
+            (np.ones(int(others.sum())), (video[others], group[others])), shape=shape
+        )
+
+    def __call__(self, weights: np.ndarray) -> np.ndarray:
+        weights = np.atleast_2d(np.asarray(weights, dtype=np.float64))
+        result = np.empty(len(weights))
+        for start in range(0, len(weights), ROUNDS_PER_BLOCK):
+            block = weights[start : start + ROUNDS_PER_BLOCK]
+            positive = np.asarray((self.positives.T @ block.T).T)
+            negative = np.asarray((self.negatives.T @ block.T).T)
+            below = np.cumsum(negative, axis=1) - negative
+            pairs = positive.sum(axis=1) * negative.sum(axis=1)
+            wins = (positive * (below + 0.5 * negative)).sum(axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                result[start : start + len(block)] = np.where(pairs > 0, wins / pairs, np.nan)
+        return result
+
+
+def macro_statistic(
+    scores: Sequence[np.ndarray], labels: Sequence[np.ndarray]
+) -> Callable[[np.ndarray], np.ndarray]:
+    """Mean per-video AUC under video weights; single-class videos are left out, as in the
+    protocol's macro AUC."""
+    per_video = np.array(
+        [
+            WeightedAUC([s], [lab])(np.ones((1, 1)))[0] if len(np.unique(lab)) == 2 else np.nan
+            for s, lab in zip(scores, labels, strict=True)
+        ]
+    )
+    valid = ~np.isnan(per_video)
+
+    def statistic(weights: np.ndarray) -> np.ndarray:
+        weights = np.atleast_2d(weights)[:, valid]
+        total = weights.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, weights @ per_video[valid] / total, np.nan)
+
+    return statistic
+
+
+STATISTICS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
+    "micro_auc": WeightedAUC,
+    "macro_auc": macro_statistic,
+}
+
+
+def stable_seed(*parts: Any) -> int:
+    """A seed from names and numbers that is the same in every process and on every machine."""
+    text = "\x1f".join(str(part) for part in parts)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def video_draws(target: str, videos: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each of a target's videos is drawn in each round: (resamples, videos).
+    Every model scored on the target gets these same rounds."""
+    rng = np.random.default_rng(stable_seed("videos", target, videos, seed))
+    return rng.multinomial(videos, np.full(videos, 1 / videos), size=resamples).astype(float)
+
+
+def seed_draws(seeds: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each seed position is drawn in each round: (resamples, seeds), shared by every
+    model trained with the same number of seeds."""
+    if seeds == 1:
+        return np.ones((resamples, 1))
+    rng = np.random.default_rng(stable_seed("seeds", seeds, seed))
+    return rng.multinomial(seeds, np.full(seeds, 1 / seeds), size=resamples).astype(float)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point value with a bootstrap interval (None where the value is undefined)."""
+
+    value: float | None
+    lower: float | None = None
+    upper: float | None = None
+    resamples: int = 0
+    seeds: int = 0
+
+    @property
+    def half_width(self) -> float | None:
+        if self.lower is None or self.upper is None:
+            return None
+        return (self.upper - self.lower) / 2
+
+
+def interval(rounds: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
+    """Percentile interval of the finite rounds; None when fewer than half are finite."""
+    finite = rounds[np.isfinite(rounds)]
+    if len(finite) < max(2, len(rounds) // 2):
+        return None, None
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+@dataclass
+class TargetRuns:
+    """One model's scores on one target, per seed: normalised anomaly scores per video."""
+
+    video_ids: tuple[str, ...]
+    per_seed: dict[int, tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]] = field(
+        default_factory=dict
+    )
+
+
+@dataclass
+class Rounds:
+    """The bootstrap rounds of one model on one target, already averaged over drawn seeds."""
+
+    value: float | None
+    rounds: np.ndarray
+    seeds: int
+
+
+def target_rounds(runs: TargetRuns, metric: str, target: str, resamples: int, seed: int) -> Rounds:
+    """The point value (mean over seeds) and the rounds of one model on one target."""
+    seeds = sorted(runs.per_seed)
+    draws = video_draws(target, len(runs.video_ids), resamples, seed)
+    ones = np.ones((1, len(runs.video_ids)))
+    values, per_round = [], []
+    for seed_value in seeds:
+        statistic = STATISTICS[metric](*runs.per_seed[seed_value])
+        values.append(float(statistic(ones)[0]))
+        per_round.append(statistic(draws))
+    if any(np.isnan(values)):
+        return Rounds(None, np.full(resamples, np.nan), len(seeds))
+    weights = seed_draws(len(seeds), resamples, seed)
+    rounds = (weights * np.stack(per_round, axis=1)).sum(axis=1) / len(seeds)
+    return Rounds(float(np.mean(values)), rounds, len(seeds))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A model's paired difference from the best model of its group, with its interval."""
+
+    model: str
+    best: str
+    difference: float
+    lower: float | None
+    upper: float | None
+
+    @property
+    def tied(self) -> bool:
+        """Not significantly different from the best (the interval holds zero)."""
+        if self.lower is None or self.upper is None:
+            return True
+        return self.lower <= 0 <= self.upper
+
+
+def mean_rounds(per_target: Sequence[Rounds]) -> Rounds:
+    """The mean over targets, round by round: each target's videos were resampled on their
+    own (a stratified bootstrap)."""
+    values = [r.value for r in per_target]
+    if not per_target or any(v is None for v in values):
+        return Rounds(None, np.full(len(per_target[0].rounds) if per_target else 0, np.nan), 0)
+    rounds = np.mean(np.stack([r.rounds for r in per_target]), axis=0)
+    return Rounds(float(np.mean([v for v in values if v is not None])), rounds, per_target[0].seeds)
+
+
+def estimate(rounds: Rounds, confidence: float) -> Estimate:
+    if rounds.value is None:
+        return Estimate(None, seeds=rounds.seeds)
+    low, high = interval(rounds.rounds, confidence)
+    return Estimate(rounds.value, low, high, len(rounds.rounds), rounds.seeds)
+
+
+def compare_with_best(rounds: Mapping[str, Rounds], confidence: float) -> list[Comparison]:
+    """Every model against the one with the highest value, on the same rounds (paired)."""
+    scored = {model: r for model, r in rounds.items() if r.value is not None}
+    if len(scored) < 2:
+        return []
+    best = max(scored, key=lambda model: scored[model].value or 0.0)
+    comparisons = []
+    for model, r in scored.items():
+        difference = r.rounds - scored[best].rounds
+        low, high = interval(difference, confidence) if model != best else (0.0, 0.0)
+        assert r.value is not None and scored[best].value is not None
+        comparisons.append(Comparison(model, best, r.value - scored[best].value, low, high))
+    return comparisons
+
+
+@dataclass(frozen=True)
+class RankTest:
+    """Friedman's test of the models' ranks across blocks (targets), a Holm-corrected Conover
+    post-hoc test between pairs, and Nemenyi's critical difference of the mean ranks."""
+
+    models: tuple[str, ...]
+    blocks: int
+    mean_ranks: dict[str, float]
+    statistic: float
+    p_value: float
+    critical_difference: float
+    pairwise_p: dict[tuple[str, str], float]
+    alpha: float
+
+    def different_pairs(self) -> list[tuple[str, str]]:
+        return [pair for pair, p in self.pairwise_p.items() if p < self.alpha]
+
+
+def rank_test(values: Mapping[str, Sequence[float]], alpha: float = 0.05) -> RankTest | None:
+    """The rank test over models (keys) measured on the same blocks (one value per block, higher
+    is better), or None with fewer than three models or two blocks."""
+    models = tuple(values)
+    table = np.array([values[model] for model in models], dtype=float).T  # blocks × models
+    if len(models) < 3 or len(table) < 2 or not np.all(np.isfinite(table)):
+        return None
+    import scikit_posthocs
+    from scipy import stats
+
+    statistic, p_value = stats.friedmanchisquare(*table.T)
+    ranks = stats.rankdata(-table, axis=1).mean(axis=0)
+    pairwise = scikit_posthocs.posthoc_conover_friedman(table, p_adjust="holm")
+    blocks, count = table.shape
+    q = stats.studentized_range.ppf(1 - alpha, count, np.inf) / np.sqrt(2)
+    difference = float(q * np.sqrt(count * (count + 1) / (6 * blocks)))
+    return RankTest(
+        models=models,
+        blocks=blocks,
+        mean_ranks={model: float(rank) for model, rank in zip(models, ranks, strict=True)},
+        statistic=float(statistic),
+        p_value=float(p_value),
+        critical_difference=difference,
+        pairwise_p={
+            (models[i], models[j]): float(pairwise.iloc[i, j])
+            for i in range(count)
+            for j in range(i + 1, count)
+        },
+        alpha=alpha,
+    )
+
+
+# A row of the leaderboard: (model title, source label, protocol).
+RowKey = tuple[str, str, str]
+
+
+@dataclass
+class RunStatistics:
+    """Every interval, paired comparison and rank test of one run, for one confidence level.
+
+    ``targets`` is keyed by (metric, model, source, protocol, target); ``means`` by (metric,
+    model, source, protocol, scope) with scope "mean" (all targets the row's group has in
+    common) or "cross-domain" (those that are not the training set); ``comparisons`` by
+    (metric, source, protocol, scope); ``ranks`` by (metric, protocol).
+    """
+
+    confidence: float
+    resamples: int
+    targets: dict[tuple[str, str, str, str, str], Estimate] = field(default_factory=dict)
+    means: dict[tuple[str, str, str, str, str], Estimate] = field(default_factory=dict)
+    common_targets: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    comparisons: dict[tuple[str, str, str, str], list[Comparison]] = field(default_factory=dict)
+    ranks: dict[tuple[str, str], RankTest] = field(default_factory=dict)
+
+
+SCOPES = ("mean", "cross-domain")
+
+
+def summarise(
+    runs: Mapping[tuple[str, str, str, str, str], TargetRuns],
+    metrics: Sequence[str],
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+    seed: int = 0,
+) -> RunStatistics:
+    """Intervals, paired comparisons and rank tests from every model's stored scores.
+
+    ``runs`` is keyed by (model, source, train, protocol, target).
+    """
+    result = RunStatistics(confidence, resamples)
+    for metric in metrics:
+        if metric not in STATISTICS:
+            continue
+        rounds: dict[tuple[str, str, str, str, str], Rounds] = {}
+        trains: dict[tuple[str, str], str] = {}
+        for (model, source, train, protocol, target), target_runs in runs.items():
+            rounds[(model, source, train, protocol, target)] = target_rounds(
+                target_runs, metric, target, resamples, seed
+            )
+            trains[(source, protocol)] = train
+        for (model, source, _, protocol, target), r in rounds.items():
+            result.targets[(metric, model, source, protocol, target)] = estimate(r, confidence)
+        for (source, protocol), train in trains.items():
+            group = {key: r for key, r in rounds.items() if key[1] == source and key[3] == protocol}
+            models = sorted({key[0] for key in group})
+            by_model = {
+                model: {
+                    key[4]: r for key, r in group.items() if key[0] == model and r.value is not None
+                }
+                for model in models
+            }
+            common = sorted(set.intersection(*(set(t) for t in by_model.values())))
+            for scope in SCOPES:
+                targets = [t for t in common if scope == "mean" or t != train]
+                result.common_targets[(source, protocol, scope)] = tuple(targets)
+                if not targets:
+                    continue
+                means = {
+                    model: mean_rounds([by_model[model][t] for t in targets]) for model in models
+                }
+                for model, mean in means.items():
+                    key = (metric, model, source, protocol, scope)
+                    result.means[key] = estimate(mean, confidence)
+                result.comparisons[(metric, source, protocol, scope)] = compare_with_best(
+                    means, confidence
+                )
+        for protocol in sorted({key[3] for key in rounds}):
+            blocks: dict[str, dict[tuple[str, str], float]] = {}
+            for (model, source, train, row_protocol, target), r in rounds.items():
+                if row_protocol == protocol and target != train and r.value is not None:
+                    blocks.setdefault(model, {})[(source, target)] = r.value
+            if not blocks:
+                continue
+            shared = sorted(set.intersection(*(set(b) for b in blocks.values())))
+            test = rank_test({model: [b[k] for k in shared] for model, b in blocks.items()})
+            if test is not None:
+                result.ranks[(metric, protocol)] = test
+    return result
