@@ -20,10 +20,11 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
 from vadbench.hookspecs import hookimpl
+from vadbench.training import TrainingClock
 
 from .losses import LossWeights
 from .model import FFPGenerator, PatchDiscriminator, init_normal
-from .training import train
+from .training import step_gmacs, train
 
 CHECKPOINT = "ffp.pt"
 
@@ -66,12 +67,26 @@ class FFP:
         self.discriminator.apply(init_normal)
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
-        """Trains on ``source`` only; FFP has no use for auxiliary data, so ``aux`` is ignored."""
+        """Trains on ``source`` only; FFP has no use for auxiliary data, so ``aux`` is ignored.
+
+        ``ctx.budget``, when set, replaces ``train_steps`` (``vadbench.training``)."""
         torch.manual_seed(ctx.seed)
         self.device = ctx.device
         self.generator.to(ctx.device)
         self.discriminator.to(ctx.device)
         options = self.options
+        clock = TrainingClock(
+            ctx.budget,
+            options.train_steps,
+            lambda: step_gmacs(
+                self.generator,
+                self.discriminator,
+                self.context_frames,
+                options.image_size,
+                options.batch_size,
+            ),
+            name="ffp train",
+        )
         sampler = ClipSampler(
             source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
         )
@@ -80,10 +95,10 @@ class FFP:
             self.discriminator,
             sampler,
             options.loss_weights(),
-            options.train_steps,
+            clock,
             options.batch_size,
             (options.generator_lr, options.discriminator_lr),
-            ctx.progress.task("ffp train", options.train_steps),
+            ctx.progress.task("ffp train", clock.total_steps),
         )
         self.generator.eval()
 

@@ -2,15 +2,20 @@
 as the PyTorch port's train.py (without the optical-flow term). The generator's adversarial term
 is computed after the discriminator step, against the updated discriminator: the port computes
 it before and back-propagates through weights the step already changed, which current PyTorch
-rejects."""
+rejects.
+
+The loop runs the step indices it is given: a ``vadbench.training.TrainingClock`` (the matrix's
+budget, or ``train_steps``) or any iterable of ints. ``step_gmacs`` states what one step costs
+under the budget convention (docs/budgets.md)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, discriminator_loss, generator_losses
 from .model import FFPGenerator, PatchDiscriminator
@@ -21,7 +26,7 @@ def train(
     discriminator: PatchDiscriminator,
     sampler: ClipSampler,
     weights: LossWeights,
-    steps: int,
+    steps: Iterable[int],
     batch_size: int,
     learning_rates: tuple[float, float],
     advance: Callable[[int], None],
@@ -30,7 +35,7 @@ def train(
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1])
     generator.train()
     discriminator.train()
-    for step in range(steps):
+    for step in steps:
         inputs, target = split_clips(sampler.batch(batch_size))
         prediction = generator(inputs)
         d_loss = discriminator_loss(discriminator(target), discriminator(prediction.detach()))
@@ -44,3 +49,20 @@ def train(
         g_terms["total"].backward()
         g_optimizer.step()
         advance(1)
+
+
+def step_gmacs(
+    generator: FFPGenerator,
+    discriminator: PatchDiscriminator,
+    context_frames: int,
+    image_size: int,
+    batch_size: int,
+) -> float:
+    """Training GMACs of one step: 3 × (G on the batch + D three times: on the true frames, on
+    the detached prediction for D's step, on the prediction for G's adversarial term)."""
+    device = next(generator.parameters()).device
+    size = (batch_size, 3, image_size, image_size)
+    inputs = torch.zeros(batch_size, 3 * context_frames, image_size, image_size, device=device)
+    g = forward_gmacs(generator, inputs)
+    d = forward_gmacs(discriminator, torch.zeros(size, device=device))
+    return 3 * (g + 3 * d)

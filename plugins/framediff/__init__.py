@@ -56,7 +56,8 @@ class FrameDiff:
         self.module = MeanOfPastFrames(options.context_frames).to(device)
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
-        """Nothing to learn: the prediction rule is fixed."""
+        """Nothing to learn: the prediction rule is fixed, so a training budget (``ctx.budget``)
+        has nothing to limit and is ignored; framediff spends no training compute at all."""
 
     def score(self, video: Video) -> np.ndarray:
         """PSNR per predicted frame, reading the video in chunks so memory stays flat."""

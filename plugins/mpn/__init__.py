@@ -23,11 +23,19 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench.training import TrainingClock, split_budget
 
 from .losses import LossWeights, feature_distance
 from .model import MetaPrototypeNetwork
 from .scoring import FeatureScore, fuse_scores, gaussian_template
-from .training import adapt, initial_step_sizes, meta_train, train
+from .training import (
+    adapt,
+    initial_step_sizes,
+    meta_step_gmacs,
+    meta_train,
+    train,
+    train_step_gmacs,
+)
 
 CHECKPOINT = "mpn.pt"
 
@@ -89,11 +97,27 @@ class MPN:
         self.step_sizes = initial_step_sizes(self.network, options.adapt_lr)
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
-        """Trains on ``source`` only; MPN has no use for auxiliary data, so ``aux`` is ignored."""
+        """Trains on ``source`` only; MPN has no use for auxiliary data, so ``aux`` is ignored.
+
+        ``ctx.budget``, when set, covers both phases: without meta-training it replaces
+        ``train_steps``; with it, the budget is split between plain training and meta-training
+        in the ratio ``train_steps : meta_steps``, in the budget's own unit (steps, seconds or
+        GMACs), so the phases keep the preset's proportions and together spend the budget.
+        """
         torch.manual_seed(ctx.seed)
         self.device = ctx.device
         self.network.to(ctx.device)
         options = self.options
+        shares = [options.train_steps]
+        if options.meta_training:
+            shares.append(options.meta_steps)
+        budgets = split_budget(ctx.budget, shares)
+        clock = TrainingClock(
+            budgets[0],
+            options.train_steps,
+            lambda: train_step_gmacs(self.network, options.batch_size, options.image_size),
+            name="mpn train",
+        )
         sampler = ClipSampler(
             source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
         )
@@ -101,21 +125,28 @@ class MPN:
             self.network,
             sampler,
             options.loss_weights(),
-            options.train_steps,
+            clock,
             options.batch_size,
             options.learning_rate,
-            ctx.progress.task("mpn train", options.train_steps),
+            ctx.progress.task("mpn train", clock.total_steps),
         )
-        if options.meta_training:
+        meta_budget = budgets[-1] if options.meta_training else None
+        if options.meta_training and (meta_budget is None or meta_budget.amount > 0):
+            meta_clock = TrainingClock(
+                meta_budget,
+                options.meta_steps,
+                lambda: meta_step_gmacs(self.network, options.meta_task_clips, options.image_size),
+                name="mpn meta-train",
+            )
             self.step_sizes = meta_train(
                 self.network,
                 sampler,
                 options.loss_weights(),
-                options.meta_steps,
+                meta_clock,
                 options.meta_task_clips,
                 options.adapt_lr,
                 options.meta_learning_rate,
-                ctx.progress.task("mpn meta-train", options.meta_steps),
+                ctx.progress.task("mpn meta-train", meta_clock.total_steps),
             )
         self.network.eval()
 
@@ -137,6 +168,20 @@ class MPN:
 
     def score(self, video: Video) -> np.ndarray:
         """Fused normality of frames T..N-1 (see ``scoring``)."""
+        psnr, distance = self.raw_scores(video)
+        if not len(psnr):
+            return np.zeros(0)
+        return fuse_scores(
+            psnr,
+            distance,
+            self.options.fusion_alpha,
+            gaussian_template(self.options.smoothing_taps, self.options.smoothing_sigma),
+            self.options.feature_score,
+        )
+
+    def raw_scores(self, video: Video) -> tuple[np.ndarray, np.ndarray]:
+        """Before fusion, for frames T..N-1: the PSNR of each prediction (pixels mapped to
+        [0, 1]) and the mean distance of its features to their nearest prototypes."""
         self.network.eval()
         psnr, distance = [], []
         t = self.context_frames
@@ -149,13 +194,10 @@ class MPN:
                 readout = output.readout
                 distance.append(feature_distance(readout.queries, readout.nearest))
         if not psnr:
-            return np.zeros(0)
-        return fuse_scores(
+            return np.zeros(0), np.zeros(0)
+        return (
             torch.cat(psnr).cpu().double().numpy(),
             torch.cat(distance).cpu().double().numpy(),
-            self.options.fusion_alpha,
-            gaussian_template(self.options.smoothing_taps, self.options.smoothing_sigma),
-            self.options.feature_score,
         )
 
     def save(self, folder: Path) -> None:

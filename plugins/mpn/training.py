@@ -6,15 +6,21 @@ output head only: each task is clips of one source video, split into a support h
 half; one inner SGD step with learned per-parameter step sizes on the support half, and the
 query-half loss after that step updates both the weights and the step sizes.
 k-shot adaptation (official test_init) repeats that inner step on the target's support clips.
+
+The two training loops run the step indices they are given: a ``vadbench.training.TrainingClock``
+(the matrix's budget, shared between the phases as ``MPN.fit`` says, or the preset's step counts)
+or any iterable of ints. k-shot adaptation is not part of a budget. ``train_step_gmacs`` and
+``meta_step_gmacs`` state what one step of each loop costs (docs/budgets.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, mpn_losses
 from .model import MetaPrototypeNetwork
@@ -36,14 +42,14 @@ def train(
     network: MetaPrototypeNetwork,
     sampler: ClipSampler,
     weights: LossWeights,
-    steps: int,
+    steps: Iterable[int],
     batch_size: int,
     learning_rate: float,
     advance: Advance,
 ) -> None:
     optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
     network.train()
-    for step in range(steps):
+    for step in steps:
         losses = clip_losses(network, sampler.batch(batch_size), weights)
         raise_if_not_finite(losses, step, "mpn train")
         optimizer.zero_grad()
@@ -85,7 +91,7 @@ def meta_train(
     network: MetaPrototypeNetwork,
     sampler: ClipSampler,
     weights: LossWeights,
-    steps: int,
+    steps: Iterable[int],
     task_clips: int,
     initial_step_size: float,
     meta_learning_rate: float,
@@ -105,7 +111,7 @@ def meta_train(
     network.train()
     half = task_clips // 2
     try:
-        for step in range(steps):
+        for step in steps:
             clips = sampler.task(task_clips)
             fast = inner_step(
                 network, clips[:half], weights, step_sizes, step, "mpn meta", create_graph=True
@@ -120,6 +126,31 @@ def meta_train(
         for parameter in frozen:
             parameter.requires_grad_(True)
     return {name: value.detach() for name, value in step_sizes.items()}
+
+
+def network_gmacs(network: MetaPrototypeNetwork, clips: int, image_size: int) -> float:
+    """Forward GMACs of the whole network on ``clips`` inputs of T frames stacked on channels."""
+    first = network.encoder.block1[0]
+    assert isinstance(first, torch.nn.Conv2d)
+    device = first.weight.device
+    example = torch.zeros(clips, first.in_channels, image_size, image_size, device=device)
+    return forward_gmacs(network, example)
+
+
+def train_step_gmacs(network: MetaPrototypeNetwork, batch_size: int, image_size: int) -> float:
+    """Training GMACs of one plain step: 3 × one forward pass on the batch."""
+    return 3 * network_gmacs(network, batch_size, image_size)
+
+
+def meta_step_gmacs(network: MetaPrototypeNetwork, task_clips: int, image_size: int) -> float:
+    """Training GMACs of one meta-update: 3 × (the support half's forward for the inner step +
+    the query half's forward at the fast weights). The second-order terms of the backward pass
+    through the inner step are not counted, as the convention counts forward passes only."""
+    half = task_clips // 2
+    return 3 * (
+        network_gmacs(network, half, image_size)
+        + network_gmacs(network, task_clips - half, image_size)
+    )
 
 
 def adapt(

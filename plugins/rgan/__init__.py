@@ -22,10 +22,11 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench.training import TrainingClock
 
 from .losses import StructureLoss
 from .model import RGANDiscriminator, RGANGenerator
-from .training import adapt_in_place, meta_train, train
+from .training import adapt_in_place, meta_step_gmacs, meta_train, train, train_step_gmacs
 
 CHECKPOINT = "rgan.pt"
 
@@ -88,27 +89,55 @@ class RGAN:
             module.to(device)
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
-        """Trains on ``source`` only; rGAN has no use for auxiliary data, so ``aux`` is ignored."""
+        """Trains on ``source`` only; rGAN has no use for auxiliary data, so ``aux`` is ignored.
+
+        ``ctx.budget``, when set, replaces the step count of the mode that runs: ``meta_steps``
+        (meta-updates, each with its inner loops) under ``training: meta``, ``train_steps``
+        under ``standard``."""
         torch.manual_seed(ctx.seed)
         self._to(ctx.device)
         options = self.options
-        sampler = ClipSampler(
-            source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed, UNIT
-        )
+        t, size = self.context_frames, options.image_size
+        if options.training == "meta":
+            clock = TrainingClock(
+                ctx.budget,
+                options.meta_steps,
+                lambda: meta_step_gmacs(
+                    self.generator,
+                    self.discriminator,
+                    t,
+                    size,
+                    options.meta_tasks,
+                    options.meta_shots,
+                    options.adapt_steps,
+                ),
+                name="rgan meta-train",
+            )
+        else:
+            clock = TrainingClock(
+                ctx.budget,
+                options.train_steps,
+                lambda: train_step_gmacs(
+                    self.generator, self.discriminator, t, size, options.batch_size
+                ),
+                name="rgan train",
+            )
+        sampler = ClipSampler(source, t + 1, size, ctx.device, ctx.seed, UNIT)
         rates = (options.generator_lr, options.discriminator_lr)
+        advance = ctx.progress.task(clock.name, clock.total_steps)
         if options.training == "meta":
             meta_train(
                 self.generator,
                 self.discriminator,
                 sampler,
                 self.structure,
-                options.meta_steps,
+                clock,
                 options.meta_tasks,
                 options.meta_shots,
                 (options.adapt_lr, options.adapt_steps),
                 rates,
                 options.adam_betas,
-                ctx.progress.task("rgan meta-train", options.meta_steps),
+                advance,
             )
         else:
             train(
@@ -116,11 +145,11 @@ class RGAN:
                 self.discriminator,
                 sampler,
                 self.structure,
-                options.train_steps,
+                clock,
                 options.batch_size,
                 rates,
                 options.adam_betas,
-                ctx.progress.task("rgan train", options.train_steps),
+                advance,
             )
         self.generator.eval()
 

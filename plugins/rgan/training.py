@@ -5,16 +5,23 @@ on each, copies of the generator and discriminator take one inner Adam step per 
 (lr 1e-4, batch 1), the validation loss of the adapted copies on other clips of the same video
 gives first-order meta-gradients at the adapted weights, and their sum over tasks drives the outer
 Adam step. k-shot adaptation is exactly that inner loop, run on the target's support clips.
+
+``train`` and ``meta_train`` run the step indices they are given: a
+``vadbench.training.TrainingClock`` (the matrix's budget, or the preset's ``train_steps`` /
+``meta_steps``) or any iterable of ints. The inner loops inside a meta-update are part of that
+meta-update's cost; k-shot adaptation is not part of a budget. ``train_step_gmacs`` and
+``meta_step_gmacs`` state what one step of each loop costs (docs/budgets.md).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.training import forward_gmacs
 
 from .losses import StructureLoss, discriminator_loss, generator_losses
 from .model import RGANDiscriminator, RGANGenerator
@@ -63,7 +70,7 @@ def train(
     discriminator: RGANDiscriminator,
     sampler: ClipSampler,
     structure: StructureLoss,
-    steps: int,
+    steps: Iterable[int],
     batch_size: int,
     learning_rates: tuple[float, float],
     betas: Betas,
@@ -73,7 +80,7 @@ def train(
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
     generator.train()
-    for step in range(steps):
+    for step in steps:
         clips = sampler.batch(batch_size)
         gan_step(generator, discriminator, g_optimizer, d_optimizer, clips, structure, step, "rgan")
         advance(1)
@@ -102,7 +109,7 @@ def meta_train(
     discriminator: RGANDiscriminator,
     sampler: ClipSampler,
     structure: StructureLoss,
-    steps: int,
+    steps: Iterable[int],
     tasks: int,
     shots: int,
     inner: tuple[float, int],
@@ -114,7 +121,7 @@ def meta_train(
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
     inner_lr, inner_passes = inner
-    for step in range(steps):
+    for step in steps:
         g_grads = [torch.zeros_like(p) for p in generator.parameters()]
         d_grads = [torch.zeros_like(p) for p in discriminator.parameters()]
         for _ in range(tasks):
@@ -144,3 +151,43 @@ def refresh_batch_statistics(generator: RGANGenerator, clips: torch.Tensor) -> N
     generator.train()
     with torch.no_grad():
         generator(split_clips(clips, stack_inputs=False)[0])
+
+
+def _pass_gmacs(
+    generator: RGANGenerator, discriminator: RGANDiscriminator, context: int, size: int
+) -> tuple[float, float]:
+    """Forward GMACs of G and of D on one clip (both scale linearly with the batch)."""
+    device = next(generator.parameters()).device
+    g = forward_gmacs(generator, torch.zeros(1, context, 3, size, size, device=device))
+    d = forward_gmacs(discriminator, torch.zeros(1, 3, size, size, device=device))
+    return g, d
+
+
+def train_step_gmacs(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    context: int,
+    size: int,
+    batch_size: int,
+) -> float:
+    """Training GMACs of one plain GAN step: 3 × (G + D three times: on the prediction for G's
+    loss, on the true frames and on the detached prediction for D's), over the batch."""
+    g, d = _pass_gmacs(generator, discriminator, context, size)
+    return 3 * batch_size * (g + 3 * d)
+
+
+def meta_step_gmacs(
+    generator: RGANGenerator,
+    discriminator: RGANDiscriminator,
+    context: int,
+    size: int,
+    tasks: int,
+    shots: int,
+    passes: int,
+) -> float:
+    """Training GMACs of one meta-update: per task, ``passes × shots`` inner GAN steps at batch
+    1 and the adapted copies' loss and gradients on ``shots`` query clips (each a GAN step's
+    3 × (G + 3 D)), plus one forward of G on the query clips to refresh BatchNorm (1×)."""
+    g, d = _pass_gmacs(generator, discriminator, context, size)
+    gan_step = 3 * (g + 3 * d)
+    return tasks * (passes * shots + shots) * gan_step + shots * g

@@ -9,6 +9,7 @@ synthesis, losses, frames, training, gallery; the Method and its registration ar
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,13 @@ from vadbench.api import (
 )
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.hookspecs import hookimpl
+from vadbench.training import TrainingClock
 
 from .frames import FrameSampler, to_model_frames
 from .gallery import gallery_command
 from .losses import to_unit_range
 from .options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
-from .training import Trainer, build_generator, train
+from .training import StepCost, Trainer, build_generator, step_gmacs, train
 
 WEIGHTS_FILE = "zxvad.pt"
 MEGABYTE = 1024 * 1024
@@ -55,8 +57,13 @@ class ZxVAD:
         self.trainer: Trainer | None = None
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
-        """Train on ``source``; objects come from ``aux`` when the matrix gives one."""
+        """Train on ``source``; objects come from ``aux`` when the matrix gives one.
+
+        ``ctx.budget``, when set, replaces ``train_steps`` (``vadbench.training``). Its clock
+        starts before the frames are decoded and the object pool is built, so a seconds budget
+        pays for them, and a GMACs budget pays for the pool's R passes first."""
         o = self.options
+        started = time.perf_counter()
         torch.manual_seed(ctx.seed)
         rng = np.random.default_rng(ctx.seed)
         self.device = ctx.device
@@ -67,7 +74,19 @@ class ZxVAD:
             objects = FrameSampler(aux, 1, o.image_size, ctx.device, cache)
         self.trainer = Trainer(o, ctx.device)
         self.generator = self.trainer.networks.generator
-        train(self.trainer, clips, objects, rng, ctx.progress.task("zxvad train", o.train_steps))
+        cost: StepCost | None = None
+        if ctx.budget is not None and ctx.budget.kind == "gmacs":
+            cost = step_gmacs(self.trainer)
+        clock = TrainingClock(
+            ctx.budget,
+            o.train_steps,
+            None if cost is None else cost.per_step,
+            setup_gmacs=0.0 if cost is None else cost.setup,
+            name="zxvad train",
+            started=started,
+        )
+        advance = ctx.progress.task("zxvad train", clock.total_steps)
+        train(self.trainer, clips, objects, rng, advance, clock)
         self.generator.eval()
 
     @torch.no_grad()

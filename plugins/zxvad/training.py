@@ -4,11 +4,15 @@ Per step: G predicts v̂ from T frames; O builds ṽ by pasting an object into o
 frames; G is updated on L_BB + α_D·½(D(v̂)−1)² + α_N·½(N(v̂)−1)²; then D on the LS-GAN loss, then
 N (and ArcFace's W) on α_n L_N + α_rn L_RN + α_aa L_AA + α_raa L_RAA with v̂ detached. R never
 trains. A non-finite loss stops training with a VadbenchError naming the loss and the step.
+
+The loop runs the step indices it is given: a ``vadbench.training.TrainingClock`` (the matrix's
+budget, or ``train_steps``) or any iterable of ints. ``step_gmacs`` states what one step and the
+object pool cost under the budget convention (docs/budgets.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import kornia.augmentation as K
@@ -17,6 +21,7 @@ import torch
 from torch import nn
 
 from vadbench.api import VadbenchError
+from vadbench.training import forward_gmacs
 
 from . import losses
 from .discriminators import PatchDiscriminator
@@ -282,14 +287,56 @@ def train(
     objects: FrameSampler,
     rng: np.random.Generator,
     advance: Callable[[int], None],
+    steps: Iterable[int] | None = None,
 ) -> None:
-    """The training loop: ``train_steps`` steps of ``batch_size`` clips."""
+    """The training loop: steps of ``batch_size`` clips, ``train_steps`` of them unless
+    ``steps`` (a ``TrainingClock``) says otherwise."""
     o = trainer.options
     object_source = (
         ObjectSource(objects, trainer, o.object_pool_size, rng) if o.trains_classifier else None
     )
-    for step in range(o.train_steps):
+    for step in range(o.train_steps) if steps is None else steps:
         batch = clips.clips(o.batch_size, rng)
         sources, masks = object_source.draw(o.batch_size, rng) if object_source else (None, None)
         trainer.step(step, batch, sources, masks, rng)
         advance(1)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Training GMACs of one step and of the object pool built once before the first step."""
+
+    per_step: float
+    setup: float
+
+
+def step_gmacs(trainer: Trainer) -> StepCost:
+    """What training costs by the budget convention (3 × forward GMACs of each pass through a
+    network that trains, 1 × for the frozen R), with the passes ``Trainer.step`` runs:
+
+    - G on the batch of T-frame inputs;
+    - D (GAN on): on v̂ for G's adversarial term, on the detached v̂ and on the true frames;
+    - N (when it trains): on v̂ for G's term (when α_N > 0), on v̂ and ṽ for its own losses,
+      and on g(v̂) when L_RAA is on;
+    - R (when N trains and mixing is scda): on the batch's object frames every step, or on the
+      ``object_pool_size`` pool frames once (the setup cost).
+    """
+    o, n = trainer.options, trainer.networks
+    device = next(n.generator.parameters()).device
+    b, size = o.batch_size, o.image_size
+    frames = torch.zeros(b, 3, size, size, device=device)
+    inputs = torch.zeros(b, 3 * o.context_frames, size, size, device=device)
+    passes = forward_gmacs(n.generator, inputs)
+    if o.use_gan:
+        passes += 3 * forward_gmacs(n.discriminator, frames)
+    if o.trains_classifier:
+        classifier_passes = 2 + (1 if o.classifier_weight else 0) + (1 if o.use_lraa else 0)
+        passes += classifier_passes * forward_gmacs(n.classifier, frames)
+    per_step, setup = 3 * passes, 0.0
+    if o.trains_classifier and trainer.locator is not None:
+        per_frame = forward_gmacs(trainer.locator, frames[:1])
+        if o.object_pool_size:
+            setup = per_frame * o.object_pool_size
+        else:
+            per_step += per_frame * b
+    return StepCost(per_step, setup)
