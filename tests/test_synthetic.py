@@ -30,7 +30,7 @@ from vadbench_plugins.synthetic.cache import (
     verify_domain,
 )
 from vadbench_plugins.synthetic.dataset import SyntheticDataset, SyntheticOptions
-from vadbench_plugins.synthetic.domains import DOMAIN_NAMES, DOMAINS
+from vadbench_plugins.synthetic.domains import DOMAIN_NAMES, builtin_domains
 from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video
 
 SMALL = GeneratorParams(
@@ -323,10 +323,11 @@ def test_domains_really_differ() -> None:
 
 
 def test_domains_differ_in_camera_crowd_and_routes() -> None:
-    near_heights = {d.near_height for d in DOMAINS.values()}
-    densities = {d.density for d in DOMAINS.values()}
+    domains = builtin_domains().values()
+    near_heights = {d.near_height for d in domains}
+    densities = {d.density for d in domains}
     assert len(near_heights) >= 5 and len(densities) >= 5
-    for domain in DOMAINS.values():
+    for domain in domains:
         assert any(path.one_way for path in domain.routes), domain.name
         assert domain.off_routes, domain.name
         for path in (*domain.routes, *domain.off_routes):

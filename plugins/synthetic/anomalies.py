@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from .domains import ANOMALY_TYPES
 from .figures import (
     Actor,
     bicycle,
@@ -36,17 +37,6 @@ from .scene import (
     walker,
 )
 
-ANOMALY_TYPES: tuple[str, ...] = (
-    "vehicle",
-    "bicycle",
-    "skateboard",
-    "running",
-    "wrong_way",
-    "trespass",
-    "thrown",
-    "fall",
-    "parked",
-)
 ANOMALY_DESCRIPTIONS: dict[str, str] = {
     "vehicle": "a car, van or hand cart driving along a walkway",
     "bicycle": "a cyclist riding fast along a walkway",

@@ -12,11 +12,12 @@
     <cache>/<key>/ti/training/frames/01/000.png ...
 
 ``<key>`` hashes the generator parameters and GENERATOR_VERSION, so changed parameters never
-meet stale data. A domain is rendered into a hidden temporary folder beside its final place and
-renamed into place whole; the manifest lists every file with its size (and SHA-256 for labels
-and masks). A folder whose files disagree with its manifest is moved aside, deleted and
-rendered again, never read. Two processes rendering the same domain race harmlessly: the first
-rename wins, the loser deletes its own copy.
+meet stale data; a custom domain's folder is ``<name>-<digest>`` (a hash of its content), so an
+edited domain never does either. A domain is rendered into a hidden temporary folder beside its
+final place and renamed into place whole; the manifest lists every file with its size (and
+SHA-256 for labels and masks). A folder whose files disagree with its manifest is moved aside,
+deleted and rendered again, never read. Two processes rendering the same domain race
+harmlessly: the first rename wins, the loser deletes its own copy.
 """
 
 from __future__ import annotations
@@ -40,7 +41,15 @@ from PIL import Image
 
 from vadbench.api import DataError, Split
 
-from .anomalies import ANOMALY_TYPES
+from .domains import (
+    ANOMALY_TYPES,
+    TI,
+    Domain,
+    as_domain,
+    domain_digest,
+    domain_identity,
+    is_builtin,
+)
 from .render import (
     GENERATOR_VERSION,
     GeneratorParams,
@@ -49,7 +58,6 @@ from .render import (
     render_video,
 )
 
-TI = "ti"
 MANIFEST = "manifest.json"
 CACHE_ENVIRONMENT = "VADBENCH_CACHE"
 STALE_AFTER_S = 24 * 3600  # a temporary folder of another host this old belongs to nobody
@@ -72,8 +80,19 @@ def cache_key(params: GeneratorParams) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def domain_folder(cache_dir: Path, params: GeneratorParams, domain: str) -> Path:
-    return cache_dir / cache_key(params) / domain
+Subject = Domain | str  # a camera domain, a built-in's name, or TI
+
+
+def folder_name(domain: Subject) -> str:
+    """A built-in's name (or TI), or ``<name>-<digest>`` for a custom domain."""
+    if domain == TI:
+        return TI
+    domain = as_domain(domain)
+    return domain.name if is_builtin(domain) else f"{domain.name}-{domain_digest(domain)}"
+
+
+def domain_folder(cache_dir: Path, params: GeneratorParams, domain: Subject) -> Path:
+    return cache_dir / cache_key(params) / folder_name(domain)
 
 
 def _sha256(path: Path) -> str:
@@ -109,7 +128,7 @@ def _write_video(root: Path, split_folder: str, video_id: str, video: RenderedVi
     return written
 
 
-def _render_into(root: Path, params: GeneratorParams, domain: str) -> dict[str, dict[str, Any]]:
+def _render_into(root: Path, params: GeneratorParams, domain: Subject) -> dict[str, dict[str, Any]]:
     """Render every video of ``domain`` under ``root``; returns the manifest's file table."""
     counts = (
         {"training": params.ti_videos}
@@ -140,18 +159,19 @@ def _render_into(root: Path, params: GeneratorParams, domain: str) -> dict[str, 
     return files
 
 
-def _manifest_header(params: GeneratorParams, domain: str) -> dict[str, Any]:
+def _manifest_header(params: GeneratorParams, domain: Subject) -> dict[str, Any]:
     return {
         "generator": "vadbench synthetic",
         "generator_version": GENERATOR_VERSION,
         "key": cache_key(params),
-        "domain": domain,
+        **domain_identity(domain),
         "params": params.as_dict(),
     }
 
 
-def write_domain(folder: Path, params: GeneratorParams, domain: str) -> bool:
-    """Render ``domain`` (a domain name or "ti") to ``folder``, which must not hold a valid copy.
+def write_domain(folder: Path, params: GeneratorParams, domain: Subject) -> bool:
+    """Render ``domain`` (a Domain, a built-in's name or "ti") to ``folder``, which must not
+    hold a valid copy.
 
     Returns False when another process put its copy in place first (ours is then discarded).
     """
@@ -176,7 +196,7 @@ def write_domain(folder: Path, params: GeneratorParams, domain: str) -> bool:
     return True
 
 
-def verify_domain(folder: Path, params: GeneratorParams, domain: str) -> str | None:
+def verify_domain(folder: Path, params: GeneratorParams, domain: Subject) -> str | None:
     """None when ``folder`` is a complete copy made with ``params``; otherwise what is wrong."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
@@ -249,7 +269,7 @@ def reap_leftovers(parent: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def ensure_domain(cache_dir: Path, params: GeneratorParams, domain: str) -> Path:
+def ensure_domain(cache_dir: Path, params: GeneratorParams, domain: Subject) -> Path:
     """The folder of a complete, verified copy of ``domain``, rendering it if needed."""
     folder = domain_folder(cache_dir, params, domain)
     problem = None

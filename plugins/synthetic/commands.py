@@ -10,9 +10,9 @@ from pydantic import ValidationError
 
 from vadbench.api import CommandSpec, ConfigError
 
-from .cache import TI, discard, verify_domain, write_domain
+from .cache import discard, verify_domain, write_domain
 from .dataset import SyntheticOptions
-from .domains import DOMAIN_NAMES
+from .domains import DOMAIN_NAMES, TI, Domain
 from .preview import write_previews
 from .render import GeneratorParams
 
@@ -31,8 +31,9 @@ def _add_generator_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--domain",
         default=ALL,
-        choices=[*DOMAIN_NAMES, TI, ALL],
-        help="a camera domain, 'ti' for the task-irrelevant set, or 'all' (default)",
+        metavar="NAME|FILE",
+        help=f"a built-in domain ({', '.join(DOMAIN_NAMES)}), 'ti' for the task-irrelevant set, "
+        "'all' (default: the seven and ti), or a path to a domain .yaml file",
     )
     defaults = SyntheticOptions()
     for name in GENERATOR_ARGUMENTS:
@@ -50,7 +51,9 @@ def _add_generator_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _params(args: argparse.Namespace) -> GeneratorParams:
+def _generation(args: argparse.Namespace) -> tuple[GeneratorParams, list[Domain | str]]:
+    """The generator parameters and the domains (Domain objects, or "ti") the arguments ask
+    for, checked like the dataset's options; errors name the argument."""
     values: dict[str, object] = {
         name: getattr(args, name) for name in GENERATOR_ARGUMENTS if getattr(args, name) is not None
     }
@@ -58,16 +61,18 @@ def _params(args: argparse.Namespace) -> GeneratorParams:
         values["anomaly_types"] = tuple(
             t.strip() for t in args.anomaly_types.split(",") if t.strip()
         )
-    try:
-        return SyntheticOptions.model_validate(values).generator_params()
-    except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        raise ConfigError(f"--{where.replace('_', '-')}: {first['msg']}") from error
-
-
-def _domains(choice: str) -> list[str]:
-    return [*DOMAIN_NAMES, TI] if choice == ALL else [choice]
+    names = [*DOMAIN_NAMES, TI] if args.domain == ALL else [args.domain]
+    domains: list[Domain | str] = []
+    for name in names:
+        try:
+            options = SyntheticOptions.model_validate({**values, "domain": name})
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ConfigError(f"--{where.replace('_', '-')}: {message}") from error
+        domains.append(options.camera() or TI)
+    return options.generator_params(), domains
 
 
 def configure_synth(parser: argparse.ArgumentParser) -> None:
@@ -81,9 +86,9 @@ def configure_synth(parser: argparse.ArgumentParser) -> None:
 def run_synth(args: argparse.Namespace, registry: object) -> int:
     """Write each chosen domain to ``<out>/<domain>`` with its manifest, atomically (the plugin
     registry is not needed)."""
-    params = _params(args)
-    for domain in _domains(args.domain):
-        folder = args.out / domain
+    params, domains = _generation(args)
+    for domain in domains:
+        folder = args.out / (domain.name if isinstance(domain, Domain) else domain)
         if folder.exists():
             problem = verify_domain(folder, params, domain)
             if problem is None:
@@ -108,7 +113,8 @@ def configure_preview(parser: argparse.ArgumentParser) -> None:
 
 def run_preview(args: argparse.Namespace, registry: object) -> int:
     """Render contact sheets in memory and save one PNG per domain (no registry needed)."""
-    for path in write_previews(args.out, _domains(args.domain), _params(args)):
+    params, domains = _generation(args)
+    for path in write_previews(args.out, domains, params):
         print(f"wrote {path}")
     return 0
 

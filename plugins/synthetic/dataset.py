@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from vadbench.api import ConfigError, DatasetSpec, ListSource, Options, Split
 
 from ..datasets.frames import FramesDataset, FramesOptions, open_frames
-from .anomalies import ANOMALY_TYPES
-from .cache import TI, cache_key, default_cache_dir, ensure_domain
-from .domains import DOMAIN_NAMES
+from .cache import cache_key, default_cache_dir, ensure_domain
+from .domains import ANOMALY_TYPES, DOMAIN_NAMES, TI, Domain, domain_identity, load_domain
 from .render import GENERATOR_VERSION, GeneratorParams
 
 LAYOUT = (
@@ -27,8 +26,11 @@ LAYOUT = (
 
 
 class SyntheticOptions(Options):
-    domain: str = Field(
-        "campus", description=f"one of {', '.join(DOMAIN_NAMES)}, or 'ti' (task-irrelevant set)"
+    domain: str | dict[str, Any] = Field(
+        "campus",
+        description=f"one of {', '.join(DOMAIN_NAMES)}, 'ti' (task-irrelevant set), a path to a "
+        "domain .yaml file (relative to the current folder), or a domain's fields inline (see "
+        "docs/synthetic.md, Custom domains)",
     )
     seed: int = Field(0, ge=0)
     resolution: int = Field(64, ge=32, le=512, description="frame height and width in pixels")
@@ -37,28 +39,51 @@ class SyntheticOptions(Options):
     test_videos: int = Field(6, ge=1, le=999)
     ti_videos: int = Field(8, ge=1, le=999, description="clips of the task-irrelevant set")
     anomaly_types: tuple[str, ...] = Field(
-        ANOMALY_TYPES, description=f"a subset of {', '.join(ANOMALY_TYPES)}"
+        ANOMALY_TYPES,
+        description=f"a subset of {', '.join(ANOMALY_TYPES)}: narrows the domain's anomaly mix",
     )
     cache_dir: Path | None = Field(
         None, description="default: $VADBENCH_CACHE/synthetic or ~/.cache/vadbench/synthetic"
     )
 
-    @field_validator("domain")
+    @field_validator("domain", mode="before")
     @classmethod
-    def _known_domain(cls, value: str) -> str:
-        if value not in (*DOMAIN_NAMES, TI):
-            raise ValueError(f"unknown domain {value!r}; known: {', '.join(DOMAIN_NAMES)}, {TI}")
+    def _readable_domain(cls, value: object) -> object:
+        """Read and check a custom domain now, so that a bad one fails at configuration time
+        (its error names the file or 'inline domain', and the field)."""
+        if value == TI:
+            return value
+        if not isinstance(value, str | Mapping):
+            raise ValueError("expected a domain name, a path to a .yaml domain file, or a mapping")
+        try:
+            load_domain(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from error
         return value
 
     @field_validator("anomaly_types")
     @classmethod
-    def _known_types(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _known_types(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Names anomaly types; they narrow the domain's anomaly mix and must leave one."""
         unknown = [v for v in value if v not in ANOMALY_TYPES]
         if unknown:
             raise ValueError(f"unknown anomaly types {unknown}; known: {', '.join(ANOMALY_TYPES)}")
         if not value:
             raise ValueError("name at least one anomaly type")
+        domain = info.data.get("domain", TI)  # absent when the domain was refused
+        if domain != TI:
+            camera = load_domain(domain)
+            mix = [kind for kind, _ in camera.anomalies]
+            if not set(mix) & set(value):
+                raise ValueError(
+                    f"none of {', '.join(value)} is in the anomaly mix of domain "
+                    f"{camera.name!r} ({', '.join(mix)})"
+                )
         return tuple(t for t in ANOMALY_TYPES if t in value)  # one order: one cache entry
+
+    def camera(self) -> Domain | None:
+        """The camera domain these options name (None for the TI set)."""
+        return None if self.domain == TI else load_domain(self.domain)
 
     def generator_params(self) -> GeneratorParams:
         return GeneratorParams(
@@ -80,21 +105,22 @@ class SyntheticDataset:
         self.options = options
         self.params = options.generator_params()
         self.cache_dir = (options.cache_dir or default_cache_dir()).expanduser()
+        self.domain = options.camera()
 
     @cached_property
     def root(self) -> Path:
         """The verified domain folder, rendered now if missing or damaged."""
-        return ensure_domain(self.cache_dir, self.params, self.options.domain)
+        return ensure_domain(self.cache_dir, self.params, self.domain or TI)
 
     @cached_property
     def _frames(self) -> FramesDataset:
-        name = f"synthetic-{self.options.domain}"
+        name = f"synthetic-{self.domain.name if self.domain else TI}"
         return open_frames(FramesOptions(root=self.root, name=name, labels="frame_mask"))
 
     def check_split(self, split: Split) -> None:
         """At configuration time, before anything renders: the 'ti' set has no test split (its
         clips carry no anomalies), so a matrix that tests on it fails at once."""
-        if self.options.domain == TI and split == "test":
+        if self.domain is None and split == "test":
             raise ConfigError(
                 "the synthetic 'ti' set is training data only (task-irrelevant clips without "
                 "anomalies); it has no test split: use it as train or aux, never as a test target"
@@ -105,11 +131,13 @@ class SyntheticDataset:
         return self._frames.source(split)
 
     def fingerprint(self) -> Mapping[str, Any]:
+        """A built-in domain by its name (stored hashes stay valid); a custom one by its full
+        content, so that editing its file gives new hashes."""
         return {
             "generator": "vadbench synthetic",
             "generator_version": GENERATOR_VERSION,
             "key": cache_key(self.params),
-            "domain": self.options.domain,
+            **domain_identity(self.domain or TI),
             **self.params.as_dict(),
         }
 

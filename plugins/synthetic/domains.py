@@ -1,18 +1,72 @@
-"""The camera domains of the synthetic benchmark.
+"""The camera domains of the synthetic benchmark: the YAML format they are written in, and the
+frozen dataclasses the renderer reads.
 
 Each domain is one fixed camera: the scene (background, walkways, clutter), the camera (how tall a
 person looks at each image row, how top-down the view is), the crowd (how many people, on which
-routes, in which directions) and the sensor (light, colour, noise, blur). Domains differ along all
-of these axes at once, the way real VAD cameras do, so a detector trained on one domain meets a
-genuine domain shift on the others. Coordinates are fractions of the image: x to the right, y down.
+routes, in which directions), the sensor (light, colour, noise, blur) and the anomaly mix (which
+anomaly types its test videos show). Domains differ along all of these axes at once, the way real
+VAD cameras do, so a detector trained on one domain meets a genuine domain shift on the others.
+Coordinates are fractions of the image: x to the right, y down.
+
+The seven built-in domains are data files in the same format as users' own cameras
+(``domains/<name>.yaml``, docs/synthetic.md); every number in a domain is checked against bounds
+when the domain is read, so a bad camera fails at configuration time, never half-way through a run.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from vadbench.api import ConfigError
+from vadbench.config import UniqueKeyLoader, _validation_message
+from vadbench.plugins import did_you_mean
 
 Point = tuple[float, float]
 Colour = tuple[float, float, float]
+
+ANOMALY_TYPES: tuple[str, ...] = (
+    "vehicle",
+    "bicycle",
+    "skateboard",
+    "running",
+    "wrong_way",
+    "trespass",
+    "thrown",
+    "fall",
+    "parked",
+)
+DOMAIN_NAMES: tuple[str, ...] = (
+    "campus",
+    "street",
+    "plaza",
+    "corridor",
+    "night",
+    "station",
+    "bridge",
+)
+TI = "ti"  # the task-irrelevant set: not a camera domain, but named like one
+BUILTIN_FOLDER = Path(__file__).with_name("domains")
+DOMAIN_FILE_SUFFIXES = (".yaml", ".yml")
+INLINE = "inline domain"  # how errors name a domain written inside a matrix
 
 
 @dataclass(frozen=True)
@@ -75,6 +129,7 @@ class Domain:
     routes: tuple[Route, ...]
     off_routes: tuple[Route, ...]  # where nobody walks: trespassers use these
     sensor: Sensor
+    anomalies: tuple[tuple[str, float], ...]  # (type, weight), in ANOMALY_TYPES order
 
     def scale_at(self, y: float) -> float:
         """Person height in image heights at image row ``y`` (ground-plane perspective)."""
@@ -82,217 +137,303 @@ class Domain:
         return self.near_height * max(depth, 0.08)
 
 
-CAMPUS = Domain(
-    name="campus",
-    summary="daylight lawn with a two-way walkway and a one-way downhill path, light traffic",
-    ground=(0.30, 0.50, 0.22),
-    mottle=0.10,
-    grain=0.04,
-    tile_spacing=0.0,
-    regions=(),
-    walkway=(0.72, 0.70, 0.66),
-    clutter=5,
-    clutter_colours=((0.12, 0.30, 0.10), (0.18, 0.36, 0.14), (0.35, 0.28, 0.20)),
-    clutter_zone=None,
-    horizon=-1.0,
-    near_height=0.22,
-    squash=0.9,
-    density=4.0,
-    routes=(
-        Route(((-0.15, 0.95), (1.15, 0.35)), half_width=0.9, weight=3.0),
-        Route(((0.30, -0.15), (0.62, 1.15)), half_width=0.45, one_way=True),
-    ),
-    off_routes=(
-        Route(((0.82, 1.15), (1.15, 0.78)), half_width=0.3),
-        Route(((-0.15, 0.5), (0.22, -0.15)), half_width=0.3),
-    ),
-    sensor=Sensor(noise=0.015, vignette=0.15),
-)
+# --- the YAML format -------------------------------------------------------------------------
+# Bounds keep every domain renderable: colours are fractions of full brightness, coordinates
+# stay within half an image of the frame (route ends lie outside it), sizes are positive.
 
-STREET = Domain(
-    name="street",
-    summary="grayscale sidewalk seen along its length, strong perspective, two one-way lanes",
-    ground=(0.35, 0.36, 0.35),
-    mottle=0.05,
-    grain=0.06,
-    tile_spacing=0.0,
-    regions=(
-        Region(((0.0, 0.0), (0.36, 0.06), (0.02, 1.0), (0.0, 1.0)), (0.45, 0.42, 0.38)),
-        Region(((0.36, 0.06), (0.52, 0.06), (0.78, 1.0), (0.02, 1.0)), (0.70, 0.70, 0.68)),
-        Region(((0.52, 0.06), (0.54, 0.06), (0.82, 1.0), (0.78, 1.0)), (0.85, 0.85, 0.82)),
-        Region(((0.0, 0.0), (1.0, 0.0), (1.0, 0.06), (0.0, 0.06)), (0.55, 0.56, 0.58)),
-    ),
-    walkway=None,
-    clutter=3,
-    clutter_colours=((0.2, 0.2, 0.2), (0.3, 0.28, 0.25)),
-    clutter_zone=((0.0, 0.1), (0.3, 0.1), (0.05, 1.0), (0.0, 1.0)),
-    horizon=0.04,
-    near_height=0.34,
-    squash=1.0,
-    density=6.0,
-    routes=(
-        Route(((0.24, 1.25), (0.42, 0.07)), half_width=0.35, one_way=True),
-        Route(((0.47, 0.07), (0.58, 1.25)), half_width=0.35, one_way=True),
-    ),
-    off_routes=(Route(((0.98, 1.2), (0.6, 0.07)), half_width=0.2),),
-    sensor=Sensor(noise=0.03, blur=1, grayscale=True, gain=0.95),
-)
+Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+Coordinate = Annotated[float, Field(ge=-0.5, le=1.5)]
+ChannelGain = Annotated[float, Field(ge=0.0, le=2.0)]
+ColourSpec = tuple[Unit, Unit, Unit]
+PointSpec = tuple[Coordinate, Coordinate]
+Polygon = Annotated[list[PointSpec], Field(min_length=3, max_length=64)]
+Weight = Annotated[float, Field(gt=0.0, le=100.0)]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$"  # it names a cache and an export folder
+MIN_TILE = 0.03  # smaller tiles are nothing but joints at 32 pixels
+_SENSOR = Sensor()  # the sensor's defaults are the dataclass's
 
-PLAZA = Domain(
-    name="plaza",
-    summary="sunny tiled square from a high camera, small people, crossing crowd flows",
-    ground=(0.82, 0.72, 0.56),
-    mottle=0.05,
-    grain=0.03,
-    tile_spacing=0.125,
-    regions=(
-        Region(
-            ((0.84, 0.62), (1.0, 0.60), (1.0, 0.92), (0.92, 0.94), (0.82, 0.82)),
-            (0.32, 0.55, 0.75),
-        ),
-    ),
-    walkway=None,
-    clutter=6,
-    clutter_colours=((0.20, 0.42, 0.18), (0.45, 0.30, 0.20)),
-    clutter_zone=None,
-    horizon=-4.0,
-    near_height=0.2,
-    squash=0.7,
-    density=9.0,
-    routes=(
-        Route(((-0.1, 0.33), (1.1, 0.40)), half_width=1.5, one_way=True, weight=2.0),
-        Route(((0.62, -0.1), (0.55, 1.1)), half_width=0.9, weight=2.0),
-        Route(((-0.1, 0.92), (0.32, -0.1)), half_width=0.8),
-    ),
-    off_routes=(Route(((1.1, 0.55), (0.70, 1.12)), half_width=0.3),),
-    sensor=Sensor(gain=1.08, noise=0.012, saturation=1.15),
-)
 
-CORRIDOR = Domain(
-    name="corridor",
-    summary="indoor hallway, vanishing-point perspective, large people, warm soft light",
-    ground=(0.55, 0.50, 0.44),
-    mottle=0.04,
-    grain=0.03,
-    tile_spacing=0.0,
-    regions=(
-        Region(((0.0, 0.0), (1.0, 0.0), (0.62, 0.12), (0.38, 0.12)), (0.86, 0.85, 0.80)),
-        Region(((0.0, 0.0), (0.38, 0.12), (0.38, 0.42), (0.0, 1.0)), (0.74, 0.70, 0.58)),
-        Region(((1.0, 0.0), (1.0, 1.0), (0.62, 0.42), (0.62, 0.12)), (0.70, 0.66, 0.55)),
-        Region(((0.38, 0.12), (0.62, 0.12), (0.62, 0.42), (0.38, 0.42)), (0.62, 0.60, 0.55)),
-        Region(((0.46, 0.22), (0.54, 0.22), (0.54, 0.42), (0.46, 0.42)), (0.22, 0.18, 0.15)),
-        Region(((0.0, 0.62), (0.10, 0.56), (0.10, 0.82), (0.0, 0.92)), (0.30, 0.22, 0.16)),
-        Region(((1.0, 0.60), (0.90, 0.55), (0.90, 0.80), (1.0, 0.90)), (0.30, 0.22, 0.16)),
-    ),
-    walkway=None,
-    clutter=6,
-    clutter_colours=((0.75, 0.25, 0.20), (0.20, 0.40, 0.70), (0.85, 0.75, 0.30)),
-    clutter_zone=((0.0, 0.05), (0.36, 0.14), (0.36, 0.38), (0.0, 0.5)),
-    horizon=0.30,
-    near_height=0.48,
-    squash=1.0,
-    density=3.0,
-    routes=(
-        Route(((0.47, 0.40), (0.28, 1.35)), half_width=0.25, one_way=True),
-        Route(((0.72, 1.35), (0.53, 0.40)), half_width=0.25, one_way=True),
-    ),
-    off_routes=(Route(((-0.1, 0.86), (1.1, 0.84)), half_width=0.05),),
-    sensor=Sensor(gain=0.85, noise=0.02, blur=1, tint=(1.06, 0.97, 0.82), flicker=0.03),
-)
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-NIGHT = Domain(
-    name="night",
-    summary="sidewalk and crosswalk at night under a sodium lamp: dark, orange, very noisy",
-    ground=(0.30, 0.30, 0.32),
-    mottle=0.06,
-    grain=0.05,
-    tile_spacing=0.0,
-    regions=(
-        Region(((0.0, 0.62), (1.0, 0.58), (1.0, 0.84), (0.0, 0.86)), (0.48, 0.47, 0.45)),
-        Region(((0.0, 0.86), (1.0, 0.84), (1.0, 1.0), (0.0, 1.0)), (0.22, 0.22, 0.24)),
-        Region(((0.60, 0.845), (0.72, 0.842), (0.71, 1.0), (0.58, 1.0)), (0.62, 0.62, 0.60)),
-        Region(((0.10, 0.10), (0.12, 0.10), (0.13, 0.55), (0.11, 0.55)), (0.80, 0.80, 0.75)),
-        Region(((0.30, 0.10), (0.32, 0.10), (0.33, 0.55), (0.31, 0.55)), (0.80, 0.80, 0.75)),
-    ),
-    walkway=None,
-    clutter=4,
-    clutter_colours=((0.15, 0.15, 0.18), (0.35, 0.10, 0.10), (0.12, 0.20, 0.35)),
-    clutter_zone=((0.0, 0.05), (0.5, 0.05), (0.5, 0.5), (0.0, 0.5)),
-    horizon=-0.8,
-    near_height=0.26,
-    squash=0.95,
-    density=2.0,
-    routes=(
-        Route(((-0.15, 0.76), (1.15, 0.72)), half_width=0.5, weight=3.0),
-        Route(((0.80, -0.15), (0.62, 1.15)), half_width=0.35, one_way=True),
-    ),
-    off_routes=(Route(((-0.15, 0.98), (1.15, 0.96)), half_width=0.1),),
-    sensor=Sensor(
-        gain=0.42,
-        noise=0.05,
-        tint=(1.15, 0.85, 0.50),
-        saturation=0.8,
-        light_pool=(0.68, 0.62, 0.45),
-        vignette=0.3,
-    ),
-)
 
-STATION = Domain(
-    name="station",
-    summary="busy concourse from a high camera: small people, dense counter-flows, dull colour",
-    ground=(0.56, 0.59, 0.63),
-    mottle=0.04,
-    grain=0.03,
-    tile_spacing=0.2,
-    regions=(
-        Region(((0.0, 0.0), (1.0, 0.0), (1.0, 0.17), (0.0, 0.17)), (0.30, 0.32, 0.36)),
-        Region(((0.0, 0.17), (1.0, 0.17), (1.0, 0.19), (0.0, 0.19)), (0.90, 0.80, 0.20)),
-    ),
-    walkway=None,
-    clutter=8,
-    clutter_colours=((0.25, 0.27, 0.30), (0.70, 0.72, 0.75), (0.20, 0.35, 0.60)),
-    clutter_zone=None,
-    horizon=-2.0,
-    near_height=0.17,
-    squash=0.85,
-    density=14.0,
-    routes=(
-        Route(((-0.1, 0.30), (1.1, 0.42)), half_width=2.0, one_way=True, weight=3.0),
-        Route(((1.1, 0.72), (-0.1, 0.62)), half_width=1.6, one_way=True, weight=2.0),
-        Route(((0.52, -0.1), (0.45, 1.1)), half_width=0.8),
-    ),
-    off_routes=(Route(((-0.1, 0.12), (1.1, 0.12)), half_width=0.05),),
-    sensor=Sensor(noise=0.02, blur=1, saturation=0.55, tint=(0.95, 1.0, 1.08)),
-)
+class RegionSpec(_Spec):
+    """A flat-coloured polygon of the static scene; later regions are painted over earlier."""
 
-BRIDGE = Domain(
-    name="bridge",
-    summary="one-way footbridge seen from the side in haze: no perspective, people in profile",
-    ground=(0.58, 0.72, 0.86),
-    mottle=0.03,
-    grain=0.02,
-    tile_spacing=0.0,
-    regions=(
-        Region(((0.0, 0.34), (1.0, 0.30), (1.0, 0.46), (0.0, 0.48)), (0.25, 0.38, 0.24)),
-        Region(((0.0, 0.70), (1.0, 0.70), (1.0, 0.86), (0.0, 0.86)), (0.20, 0.35, 0.50)),
-        Region(((0.0, 0.86), (1.0, 0.86), (1.0, 1.0), (0.0, 1.0)), (0.42, 0.34, 0.24)),
-        Region(((0.0, 0.60), (1.0, 0.60), (1.0, 0.70), (0.0, 0.70)), (0.50, 0.36, 0.24)),
-        Region(((0.0, 0.44), (1.0, 0.44), (1.0, 0.46), (0.0, 0.46)), (0.30, 0.24, 0.18)),
-    ),
-    walkway=None,
-    clutter=2,
-    clutter_colours=((0.30, 0.24, 0.18),),
-    clutter_zone=((0.0, 0.44), (1.0, 0.44), (1.0, 0.6), (0.0, 0.6)),
-    horizon=-100.0,
-    near_height=0.30,
-    squash=1.0,
-    density=3.0,
-    routes=(Route(((-0.15, 0.66), (1.15, 0.66)), half_width=0.1, one_way=True),),
-    off_routes=(Route(((-0.15, 0.97), (1.15, 0.97)), half_width=0.05),),
-    sensor=Sensor(gain=1.05, noise=0.015, haze=0.3, haze_colour=(0.85, 0.88, 0.92)),
-)
+    polygon: Polygon
+    colour: ColourSpec
 
-DOMAINS: dict[str, Domain] = {
-    d.name: d for d in (CAMPUS, STREET, PLAZA, CORRIDOR, NIGHT, STATION, BRIDGE)
-}
-DOMAIN_NAMES: tuple[str, ...] = tuple(DOMAINS)
+
+class ClutterSpec(_Spec):
+    """Static boxes (benches, bins, posters) placed at random where no route passes."""
+
+    count: int = Field(0, ge=0, le=64)
+    colours: list[ColourSpec] = Field(default_factory=list, max_length=16)
+    zone: Polygon | None = None
+
+    @model_validator(mode="after")
+    def _colours_for_clutter(self) -> ClutterSpec:
+        if self.count and not self.colours:
+            raise ValueError("clutter with count > 0 needs at least one colour in 'colours'")
+        return self
+
+
+class SceneSpec(_Spec):
+    ground: ColourSpec
+    mottle: float = Field(0.05, ge=0.0, le=0.5)
+    grain: float = Field(0.03, ge=0.0, le=0.5)
+    tile_spacing: float = Field(0.0, ge=0.0, le=0.5)
+    regions: list[RegionSpec] = Field(default_factory=list, max_length=64)
+    walkway: ColourSpec | None = None
+    clutter: ClutterSpec = ClutterSpec()
+
+    @field_validator("tile_spacing")
+    @classmethod
+    def _visible_tiles(cls, value: float) -> float:
+        if 0.0 < value < MIN_TILE:
+            raise ValueError(
+                f"use 0 (no tiles) or at least {MIN_TILE}: smaller tiles are all joints"
+            )
+        return value
+
+
+class CameraSpec(_Spec):
+    horizon: float = Field(ge=-1000.0, le=0.9)
+    near_height: float = Field(ge=0.05, le=0.8)
+    squash: float = Field(1.0, ge=0.3, le=1.0)
+
+
+class RouteSpec(_Spec):
+    points: list[PointSpec] = Field(min_length=2, max_length=32)
+    half_width: float = Field(gt=0.0, le=5.0)
+    one_way: bool = False
+    weight: float = Field(1.0, gt=0.0, le=100.0)
+
+    @field_validator("points")
+    @classmethod
+    def _distinct_steps(cls, value: list[Point]) -> list[Point]:
+        for index, (a, b) in enumerate(pairwise(value)):
+            if a == b:
+                raise ValueError(f"points {index} and {index + 1} are the same place")
+        return value
+
+
+class CrowdSpec(_Spec):
+    density: float = Field(ge=0.0, le=40.0)
+    routes: list[RouteSpec] = Field(min_length=1, max_length=16)
+    off_routes: list[RouteSpec] = Field(default_factory=list, max_length=16)
+
+
+class LightPoolSpec(_Spec):
+    x: Coordinate
+    y: Coordinate
+    radius: float = Field(gt=0.0, le=2.0)
+
+
+class SensorSpec(_Spec):
+    gain: float = Field(_SENSOR.gain, ge=0.1, le=3.0)
+    noise: float = Field(_SENSOR.noise, ge=0.0, le=0.5)
+    blur: int = Field(_SENSOR.blur, ge=0, le=4)
+    grayscale: bool = _SENSOR.grayscale
+    saturation: float = Field(_SENSOR.saturation, ge=0.0, le=3.0)
+    tint: tuple[ChannelGain, ChannelGain, ChannelGain] = _SENSOR.tint
+    flicker: float = Field(_SENSOR.flicker, ge=0.0, le=0.5)
+    haze: float = Field(_SENSOR.haze, ge=0.0, le=1.0)
+    haze_colour: ColourSpec = _SENSOR.haze_colour
+    vignette: float = Field(_SENSOR.vignette, ge=0.0, le=1.0)
+    light_pool: LightPoolSpec | None = None
+
+
+def _mix_needs(crowd: CrowdSpec) -> dict[str, str]:
+    """The anomaly types this crowd cannot show, with what they would need."""
+    missing = {}
+    if not any(route.one_way for route in crowd.routes):
+        missing["wrong_way"] = "a one-way route (one_way: true under crowd.routes)"
+    if not crowd.off_routes:
+        missing["trespass"] = "an off-route (crowd.off_routes)"
+    return missing
+
+
+class DomainSpec(_Spec):
+    """One camera as written in YAML (docs/synthetic.md lists every field and its range)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    summary: str = Field("", max_length=200)
+    scene: SceneSpec
+    camera: CameraSpec
+    crowd: CrowdSpec
+    sensor: SensorSpec = SensorSpec()
+    anomalies: dict[str, Weight] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in (TI, "all"):
+            raise ValueError(f"{value!r} is reserved (the 'ti' set and 'all' of vadbench synth)")
+        return value
+
+    @field_validator("anomalies", mode="before")
+    @classmethod
+    def _list_means_equal_weights(cls, value: object) -> object:
+        if not isinstance(value, list):
+            return value
+        repeated = sorted({kind for kind in value if value.count(kind) > 1}, key=str)
+        if repeated:
+            raise ValueError(f"{repeated[0]!r} is listed more than once")
+        return {kind: 1.0 for kind in value}
+
+    @field_validator("anomalies")
+    @classmethod
+    def _known_and_possible(
+        cls, value: dict[str, float] | None, info: ValidationInfo
+    ) -> dict[str, float] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("name at least one anomaly type")
+        for kind in value:
+            if kind not in ANOMALY_TYPES:
+                raise ValueError(
+                    f"unknown anomaly type {kind!r}{did_you_mean(kind, ANOMALY_TYPES)} "
+                    f"(types: {', '.join(ANOMALY_TYPES)})"
+                )
+        crowd = info.data.get("crowd")
+        needs = _mix_needs(crowd) if isinstance(crowd, CrowdSpec) else {}
+        for kind in value:
+            if kind in needs:
+                raise ValueError(f"{kind} needs {needs[kind]}; add one or leave {kind} out")
+        return value
+
+    def domain(self) -> Domain:
+        """The renderer's frozen dataclass; the anomaly mix defaults to every type the routes
+        allow, in ANOMALY_TYPES order so that the order written never matters."""
+        mix = self.anomalies
+        if mix is None:
+            impossible = _mix_needs(self.crowd)
+            mix = {kind: 1.0 for kind in ANOMALY_TYPES if kind not in impossible}
+        scene, camera, crowd, sensor = self.scene, self.camera, self.crowd, self.sensor
+        pool = sensor.light_pool
+        return Domain(
+            name=self.name,
+            summary=self.summary,
+            ground=scene.ground,
+            mottle=scene.mottle,
+            grain=scene.grain,
+            tile_spacing=scene.tile_spacing,
+            regions=tuple(Region(tuple(r.polygon), r.colour) for r in scene.regions),
+            walkway=scene.walkway,
+            clutter=scene.clutter.count,
+            clutter_colours=tuple(scene.clutter.colours),
+            clutter_zone=None if scene.clutter.zone is None else tuple(scene.clutter.zone),
+            horizon=camera.horizon,
+            near_height=camera.near_height,
+            squash=camera.squash,
+            density=crowd.density,
+            routes=tuple(_route(r) for r in crowd.routes),
+            off_routes=tuple(_route(r) for r in crowd.off_routes),
+            sensor=Sensor(
+                gain=sensor.gain,
+                noise=sensor.noise,
+                blur=sensor.blur,
+                grayscale=sensor.grayscale,
+                saturation=sensor.saturation,
+                tint=sensor.tint,
+                flicker=sensor.flicker,
+                haze=sensor.haze,
+                haze_colour=sensor.haze_colour,
+                vignette=sensor.vignette,
+                light_pool=None if pool is None else (pool.x, pool.y, pool.radius),
+            ),
+            anomalies=tuple((kind, mix[kind]) for kind in ANOMALY_TYPES if kind in mix),
+        )
+
+
+def _route(spec: RouteSpec) -> Route:
+    return Route(tuple(spec.points), spec.half_width, spec.one_way, spec.weight)
+
+
+# --- reading domains -------------------------------------------------------------------------
+
+
+def parse_domain(raw: object, source: Path) -> Domain:
+    """A domain from its parsed YAML; errors name ``source`` (a file, or INLINE) and the field."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{source.name}: expected a mapping of domain fields "
+            f"({', '.join(DomainSpec.model_fields)}), not {type(raw).__name__}"
+        )
+    try:
+        return DomainSpec.model_validate(dict(raw)).domain()
+    except ValidationError as error:
+        raise ConfigError(_validation_message(source, error, model=DomainSpec)) from error
+
+
+def read_domain_file(path: Path) -> Domain:
+    """A domain from a YAML file; a missing file, malformed YAML or a bad field is a ConfigError
+    naming the file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError as error:
+        where = "" if path.is_absolute() else f" (a relative path is read from {Path.cwd()})"
+        raise ConfigError(f"{path}: no such domain file{where}") from error
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the domain file ({error})") from error
+    try:
+        raw = yaml.load(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise ConfigError(f"{path.name}:{where} malformed YAML: {problem}") from error
+    return parse_domain(raw, path)
+
+
+@cache
+def builtin_domains() -> dict[str, Domain]:
+    """The seven built-in cameras, read from their package data files once per process."""
+    return {name: read_domain_file(BUILTIN_FOLDER / f"{name}.yaml") for name in DOMAIN_NAMES}
+
+
+def load_domain(value: str | Mapping[str, Any]) -> Domain:
+    """The domain a dataset option names: a built-in's name, a path to a .yaml/.yml file
+    (relative paths start in the current folder), or the domain's fields inline."""
+    if isinstance(value, Mapping):
+        return parse_domain(value, Path(INLINE))
+    if value in DOMAIN_NAMES:
+        return builtin_domains()[value]
+    if value.endswith(DOMAIN_FILE_SUFFIXES):
+        return read_domain_file(Path(value).expanduser())
+    raise ConfigError(
+        f"unknown domain {value!r}{did_you_mean(value, (*DOMAIN_NAMES, TI))} (built-in: "
+        f"{', '.join(DOMAIN_NAMES)}, {TI}; or a path to a .yaml domain file, or a mapping)"
+    )
+
+
+def as_domain(domain: Domain | str) -> Domain:
+    """The renderer's entry points take a Domain or a built-in's name."""
+    return domain if isinstance(domain, Domain) else builtin_domains()[domain]
+
+
+def is_builtin(domain: Domain) -> bool:
+    return builtin_domains().get(domain.name) == domain
+
+
+def domain_content(domain: Domain) -> dict[str, Any]:
+    """Every value of the domain, JSON-ready: what a custom domain's hashes are made of."""
+    content: dict[str, Any] = json.loads(json.dumps(dataclasses.asdict(domain)))
+    return content
+
+
+def domain_identity(domain: Domain | str) -> dict[str, Any]:
+    """What names a domain in fingerprints and manifests: a built-in's (or TI's) name alone, so
+    that stored hashes stay valid; a custom domain's name and full content, so that an edit
+    makes a new hash."""
+    if isinstance(domain, str) or is_builtin(domain):
+        return {"domain": domain if isinstance(domain, str) else domain.name}
+    return {"domain": domain.name, "domain_spec": domain_content(domain)}
+
+
+def domain_digest(domain: Domain) -> str:
+    """A short hash of a domain's content, for folder names."""
+    text = json.dumps(domain_content(domain), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -12,8 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .anomalies import anomaly_code
-from .cache import TI
-from .domains import DOMAINS
+from .domains import TI, Domain, as_domain
 from .render import GeneratorParams, render_ti_clip, render_video
 from .ti import TI_ACTIONS
 
@@ -74,9 +73,12 @@ def _visibility(masks: np.ndarray) -> np.ndarray:
     return np.where(border, area / masks[0].size, area)
 
 
-def domain_sheet(domain: str, params: GeneratorParams) -> Image.Image:
-    """Row 1: normal training frames. Then one abnormal test frame per anomaly type (where it
-    is largest and wholly in view), its mask outlined in magenta."""
+def domain_sheet(domain: Domain | str, params: GeneratorParams) -> Image.Image:
+    """Row 1: normal training frames. Then one abnormal test frame per anomaly type the domain
+    shows (where it is largest and wholly in view), its mask outlined in magenta."""
+    domain = as_domain(domain)
+    mix = dict(domain.anomalies)
+    kinds = [kind for kind in params.anomaly_types if kind in mix]
     factor = max(1, TILE_PX // params.resolution)
     train = render_video(domain, params, "train", 0).frames
     picks = np.linspace(0, len(train) - 1, COLUMNS).astype(int)
@@ -85,7 +87,7 @@ def domain_sheet(domain: str, params: GeneratorParams) -> Image.Image:
     for index in range(params.test_videos):
         video = render_video(domain, params, "test", index)
         assert video.pixel_mask is not None and video.anomaly_type is not None
-        for kind in params.anomaly_types:
+        for kind in kinds:
             frames = np.flatnonzero(video.anomaly_type == anomaly_code(kind))
             if len(frames) == 0:
                 continue
@@ -93,14 +95,12 @@ def domain_sheet(domain: str, params: GeneratorParams) -> Image.Image:
             i = frames[np.argmax(score)]
             if kind not in best or score.max() > best[kind][0]:
                 best[kind] = (float(score.max()), video.frames[i], video.pixel_mask[i])
-        if len(best) == len(params.anomaly_types):
+        if len(best) == len(kinds):
             break
     abnormal = [
-        (outlined(best[kind][1], best[kind][2], factor), kind)
-        for kind in params.anomaly_types
-        if kind in best
+        (outlined(best[kind][1], best[kind][2], factor), kind) for kind in kinds if kind in best
     ]
-    title = f"{domain}: {DOMAINS[domain].summary}"
+    title = f"{domain.name}: {domain.summary}"
     return _sheet(title, [normal, *_chunks(abnormal)])
 
 
@@ -115,12 +115,19 @@ def ti_sheet(params: GeneratorParams) -> Image.Image:
     return _sheet("ti: task-irrelevant action and gesture clips (training only)", _chunks(tiles))
 
 
-def write_previews(out: Path, domains: Sequence[str], params: GeneratorParams) -> list[Path]:
-    """``<out>/<domain>.png`` for each domain ("ti" for the TI set); returns the paths."""
+def write_previews(
+    out: Path, domains: Sequence[Domain | str], params: GeneratorParams
+) -> list[Path]:
+    """``<out>/<name>.png`` for each domain (a Domain, a built-in's name, or "ti" for the TI
+    set); returns the paths."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in domains:
-        sheet = ti_sheet(params) if name == TI else domain_sheet(name, params)
+    for domain in domains:
+        if domain == TI:
+            name, sheet = TI, ti_sheet(params)
+        else:
+            domain = as_domain(domain)
+            name, sheet = domain.name, domain_sheet(domain, params)
         path = out / f"{name}.png"
         sheet.save(path, optimize=True)
         written.append(path)

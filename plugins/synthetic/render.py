@@ -13,7 +13,8 @@ import numpy as np
 
 from vadbench.api import ConfigError
 
-from .anomalies import ANOMALY_TYPES, anomaly_code, plan_anomalies
+from .anomalies import anomaly_code, plan_anomalies
+from .domains import ANOMALY_TYPES, Domain, as_domain
 from .figures import draw
 from .scene import (
     apply_sensor,
@@ -63,31 +64,46 @@ class RenderedVideo:
         return np.asarray(self.pixel_mask.any(axis=(1, 2)), dtype=np.uint8)
 
 
-def anomaly_order(params: GeneratorParams, domain: str, index: int) -> list[str]:
-    """The anomaly types test video ``index`` tries first: a per-domain shuffle, rotated per
-    video so that the test split of a domain covers every type when it has room."""
-    kinds = list(params.anomaly_types)
+def anomaly_order(params: GeneratorParams, domain: Domain, index: int) -> list[str]:
+    """The anomaly types test video ``index`` tries, in turn: those of ``params`` that the
+    domain's anomaly mix holds. With equal weights, a per-domain shuffle rotated per video, so
+    that the test split of a domain covers every type when it has room; with unequal weights,
+    each turn drawn by weight, so heavier types make more of the domain's events."""
+    weights = dict(domain.anomalies)
+    kinds = [kind for kind in params.anomaly_types if kind in weights]
+    if len({weights[kind] for kind in kinds}) > 1:
+        share = np.array([weights[kind] for kind in kinds])
+        rng = rng_for(params.seed, domain.name, "anomaly-order", index)
+        return [kinds[i] for i in rng.choice(len(kinds), size=len(kinds), p=share / share.sum())]
     shuffled = [
-        kinds[i] for i in rng_for(params.seed, domain, "anomaly-order").permutation(len(kinds))
+        kinds[i] for i in rng_for(params.seed, domain.name, "anomaly-order").permutation(len(kinds))
     ]
     offset = index * len(kinds) // max(params.test_videos, 1)
     return [shuffled[(offset + j) % len(kinds)] for j in range(len(kinds))]
 
 
 def render_video(
-    domain: str, params: GeneratorParams, split: Literal["train", "test"], index: int
+    domain: Domain | str, params: GeneratorParams, split: Literal["train", "test"], index: int
 ) -> RenderedVideo:
-    """Video ``index`` (0-based) of a domain's split. Training videos hold only normal events;
-    test videos mix normal and abnormal stretches, 25-80% abnormal frames."""
+    """Video ``index`` (0-based) of a domain's split (a Domain, or a built-in's name). Training
+    videos hold only normal events; test videos mix normal and abnormal stretches, 25-80%
+    abnormal frames."""
+    domain = as_domain(domain)
     scene = scene_for(domain, params.seed, params.resolution)
     num_frames = params.frames_per_video
     if split == "train":
-        rng = rng_for(params.seed, domain, "train", index)
+        rng = rng_for(params.seed, domain.name, "train", index)
         canvas = compose(scene, num_frames, pedestrians(scene, rng, num_frames))
-        return RenderedVideo(apply_sensor(canvas, scene.light, scene.domain.sensor, rng))
+        return RenderedVideo(apply_sensor(canvas, scene.light, domain.sensor, rng))
     order = anomaly_order(params, domain, index)
+    if not order:
+        raise ConfigError(
+            f"synthetic domain {domain.name!r}: none of the anomaly types "
+            f"{', '.join(params.anomaly_types)} is in its anomaly mix "
+            f"({', '.join(kind for kind, _ in domain.anomalies)})"
+        )
     for attempt in range(PLAN_ATTEMPTS):
-        rng = rng_for(params.seed, domain, "test", index, attempt)
+        rng = rng_for(params.seed, domain.name, "test", index, attempt)
         canvas = compose(scene, num_frames, pedestrians(scene, rng, num_frames))
         mask = np.zeros(canvas.shape[:3], dtype=bool)
         types = np.zeros(num_frames, dtype=np.uint8)
@@ -95,12 +111,12 @@ def render_video(
             types[draw(canvas, actor, mask)] = anomaly_code(kind)
         fraction = mask.any(axis=(1, 2)).mean()
         if MIN_ABNORMAL <= fraction <= MAX_ABNORMAL:
-            frames = apply_sensor(canvas, scene.light, scene.domain.sensor, rng)
+            frames = apply_sensor(canvas, scene.light, domain.sensor, rng)
             return RenderedVideo(frames, mask.astype(np.uint8), types)
     raise ConfigError(
-        f"synthetic domain {domain!r}: could not place anomalies on {MIN_ABNORMAL:.0%}-"
+        f"synthetic domain {domain.name!r}: could not place anomalies on {MIN_ABNORMAL:.0%}-"
         f"{MAX_ABNORMAL:.0%} of a {num_frames}-frame test video with types "
-        f"{', '.join(params.anomaly_types)}; use more frames per video or more anomaly types"
+        f"{', '.join(dict.fromkeys(order))}; use more frames per video or more anomaly types"
     )
 
 

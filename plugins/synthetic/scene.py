@@ -15,7 +15,7 @@ from functools import lru_cache
 import numpy as np
 from scipy.ndimage import zoom
 
-from .domains import DOMAINS, Domain, Route, Sensor
+from .domains import Domain, Route, Sensor
 from .figures import Actor, draw, gait, person_colours
 
 WALK_SPEED = 0.07  # body heights per frame: an ordinary pace crosses the image in 60-90 frames
@@ -176,8 +176,10 @@ class Scene:
 
 
 @lru_cache(maxsize=32)
-def scene_for(domain_name: str, seed: int, size: int) -> Scene:
-    return Scene(DOMAINS[domain_name], seed, size)
+def scene_for(domain: Domain, seed: int, size: int) -> Scene:
+    """The shared scene of all videos of a domain at one seed and size (domains are frozen and
+    hashable, so equal domains share one)."""
+    return Scene(domain, seed, size)
 
 
 def travel(
