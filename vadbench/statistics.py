@@ -220,13 +220,13 @@ def compare_with_best(rounds: Mapping[str, Rounds], confidence: float) -> list[C
     scored = {model: r for model, r in rounds.items() if r.value is not None}
     if len(scored) < 2:
         return []
-    best = max(scored, key=lambda model: scored[model].value or 0.0)
+    values = {model: r.value for model, r in scored.items() if r.value is not None}
+    best = max(values, key=lambda model: values[model])
     comparisons = []
     for model, r in scored.items():
         difference = r.rounds - scored[best].rounds
         low, high = interval(difference, confidence) if model != best else (0.0, 0.0)
-        assert r.value is not None and scored[best].value is not None
-        comparisons.append(Comparison(model, best, r.value - scored[best].value, low, high))
+        comparisons.append(Comparison(model, best, values[model] - values[best], low, high))
     return comparisons
 
 
