@@ -224,15 +224,15 @@ def forward_gmacs(module: nn.Module, *example: torch.Tensor) -> float:
     The module is traced in eval mode with gradients and the random state untouched, and its
     train/eval modes are restored: counting in the middle of ``fit`` changes nothing.
     """
-    from fvcore.nn import FlopCountAnalysis
-
     modes = [(m, m.training) for m in module.modules()]
     logger = logging.getLogger("fvcore")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings(), torch.random.fork_rng(devices=[]), torch.no_grad():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # fvcore's import and tracing warn about torch.jit
+            from fvcore.nn import FlopCountAnalysis
+
             analysis = FlopCountAnalysis(module.eval(), example)
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
