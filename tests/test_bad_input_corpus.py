@@ -748,6 +748,39 @@ CONFIGURATION += [
     ),
 ]
 
+CONFIGURATION += [
+    Case(
+        "budget-two-kinds",
+        replace("name: tiny\n", "name: tiny\nbudget: {steps: 5, seconds: 3}\n"),
+        RUN,
+        ("matrix.yaml: budget", "exactly one of steps, seconds or gmacs"),
+    ),
+    Case(
+        "budget-zero-steps",
+        replace("name: tiny\n", "name: tiny\nbudget: {steps: 0}\n"),
+        RUN,
+        ("matrix.yaml: budget.steps", "greater than or equal to 1"),
+    ),
+    Case(
+        "budget-misspelt",
+        replace("name: tiny\n", "name: tiny\nbudget: {step: 5}\n"),
+        RUN,
+        ("matrix.yaml: budget.step: unknown field", "did you mean 'steps'"),
+    ),
+    Case(
+        "statistics-too-few-resamples",
+        replace("name: tiny\n", "name: tiny\nstatistics: {resamples: 10}\n"),
+        RUN,
+        ("matrix.yaml: statistics.resamples", "greater than or equal to 100"),
+    ),
+    Case(
+        "statistics-confidence-as-percent",
+        replace("name: tiny\n", "name: tiny\nstatistics: {confidence: 95}\n"),
+        RUN,
+        ("matrix.yaml: statistics.confidence", "less than 1"),
+    ),
+]
+
 CELL_FAULTS = [
     Case(
         "model-returns-none",
