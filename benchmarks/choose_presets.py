@@ -304,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
+    from vadbench.environment import describe_environment
+
+    environment = describe_environment()  # before anything runs: the commit that ran
     started = time.perf_counter()
     _, matrix = read_matrix(args.matrix)
     row = matrix.matrix[0]
@@ -318,9 +321,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ProcessPoolExecutor(max(1, args.jobs), mp_context=context) as pool:
         selections = list(pool.map(_worker, work))
 
-    from vadbench.environment import describe_environment
-
-    environment = describe_environment()
     git = environment["vadbench_git"]
     dirty = ", with uncommitted changes" if git["dirty"] else ""
     command = " ".join(["python", "benchmarks/choose_presets.py", *(argv or sys.argv[1:])])
