@@ -13,7 +13,8 @@ test split, and never opens a target: ``select_presets`` receives the two datase
 The rule, fixed before the procedure was first run:
 
 1. Hold out the last quarter (rounded up, at least one) of the source's training videos in
-   their sorted order; train on the rest, with the model's cpu preset and the matrix's seed.
+   their sorted order; train on the rest, with the model's cpu preset and the matrix's seed
+   (seeded before the model is created and again before ``fit``, as ``vadbench run`` does).
 2. Every ``EVERY`` = 100 training steps (the model's own steps: optimiser steps, or rGAN's
    meta-updates), measure the held-out loss: the mean over every predicted frame of the held-out
    videos of the prediction's MSE, pixels in [0, 1], at the model's frame size. All four
@@ -55,6 +56,7 @@ from torch import nn
 from vadbench.api import Dataset, FitContext, ListSource, Method, TrainingBudget, Video
 from vadbench.config import open_matrix_dataset, read_matrix
 from vadbench.plugins import Registry, load_plugins
+from vadbench.runner import seed_everything
 from vadbench.training import TrainingClock, watch_training
 
 EVERY = 100
@@ -190,6 +192,7 @@ def select_one(
     kept, held = split_holdout(videos.videos())
     train_part = ListSource(videos.name, "train", kept)
     aux = aux_dataset.source("train") if aux_dataset is not None else None
+    seed_everything(seed)  # as the runner seeds, before create (initial weights) and fit
     method = spec.create(choice.options, "cpu")
     old_steps = int(getattr(choice.options, choice.step_option))
     selection = Selection(choice.key, choice.plugin, choice.step_option, old_steps)
@@ -210,6 +213,7 @@ def select_one(
         context = FitContext(
             "cpu", seed, _Progress(), Path(folder), TrainingBudget("steps", float(rule.cap))
         )
+        seed_everything(seed)
         method.fit(train_part, aux, context)
     selection.seconds = time.perf_counter() - started
     if selection.chosen is None:  # unreachable: the cap's evaluation always decides
