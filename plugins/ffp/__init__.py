@@ -145,7 +145,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "widths": (8, 16, 32, 64),
         "discriminator_widths": (16, 32, 64, 64),
         "batch_size": 8,
-        "train_steps": 300,
+        # Chosen on source data only by benchmarks/choose_presets.py:
+        # benchmarks/results/presets_cpu.md, docs/budgets.md.
+        "train_steps": 200,
         "generator_lr": 1e-3,
         "discriminator_lr": 1e-4,
     },
