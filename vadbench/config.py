@@ -302,21 +302,27 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
-    """Parse and validate a matrix file, raising ConfigError that names the file and field."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such matrix file")
+def load_yaml(path: Path, what: str) -> Any:
+    """A YAML file's content; unreadable text, malformed YAML or a key given twice is a
+    ConfigError naming the file (and the line, where YAML knows it)."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the matrix file ({error})") from error
+        raise ConfigError(f"{path}: cannot read the {what} ({error})") from error
     try:
-        raw = yaml.load(text, Loader=UniqueKeyLoader)
+        return yaml.load(text, Loader=UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{path.name}:{where}: malformed YAML: {problem}") from error
+
+
+def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
+    """Parse and validate a matrix file, raising ConfigError that names the file and field."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such matrix file")
+    raw = load_yaml(path, "matrix file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
     try:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vadbench.api import ConfigError, MetricResult
@@ -30,6 +29,7 @@ from vadbench.config import (
     _resolve_model,
     _validation_message,
     check_metric_options,
+    load_yaml,
 )
 from vadbench.environment import describe_environment
 from vadbench.plugins import Registry
@@ -52,10 +52,7 @@ class ProfileFile(BaseModel):
 def read_profile_file(path: Path) -> ProfileFile:
     if not path.is_file():
         raise ConfigError(f"{path}: no such profile file")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path.name}: malformed YAML: {error}") from error
+    raw = load_yaml(path, "profile file")
     try:
         return ProfileFile.model_validate(raw)
     except ValidationError as error:

@@ -25,7 +25,6 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -37,7 +36,7 @@ from pydantic import (
 )
 
 from vadbench.api import ConfigError
-from vadbench.config import UniqueKeyLoader, _validation_message
+from vadbench.config import _validation_message, load_yaml
 from vadbench.plugins import did_you_mean
 
 Point = tuple[float, float]
@@ -371,20 +370,10 @@ def parse_domain(raw: object, source: Path) -> Domain:
 def read_domain_file(path: Path) -> Domain:
     """A domain from a YAML file; a missing file, malformed YAML or a bad field is a ConfigError
     naming the file."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError as error:
+    if not path.is_file():
         where = "" if path.is_absolute() else f" (a relative path is read from {Path.cwd()})"
-        raise ConfigError(f"{path}: no such domain file{where}") from error
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the domain file ({error})") from error
-    try:
-        raw = yaml.load(text, Loader=UniqueKeyLoader)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-        problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{path.name}:{where} malformed YAML: {problem}") from error
+        raise ConfigError(f"{path}: no such domain file{where}")
+    raw = load_yaml(path, "domain file")
     return parse_domain(raw, path)
 
 
