@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from vadbench.api import ConfigError, Task, VadbenchError
+from vadbench.check import check_matrix
 from vadbench.config import Cell, Plan, build_plan, read_matrix
 from vadbench.console import make_console, show_warnings_as_lines
 from vadbench.describe import describe_command
@@ -110,6 +111,13 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     describe.add_argument("name", nargs="?", help=argparse.SUPPRESS)
     describe.add_argument("--format", choices=("table", "json"), default="table")
 
+    check = commands.add_parser(
+        "check",
+        help="check a matrix's data (every split it reads) and count the work, training nothing",
+    )
+    _common(check)
+    check.add_argument("matrix", type=Path)
+
     listing = commands.add_parser("list", help="list what plugins registered")
     _common(listing)
     listing.add_argument("kind", choices=LIST_KINDS)
@@ -183,6 +191,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _profile(args, registry, console)
     if args.command == "describe":
         return describe_command(registry, args.kind_or_name, args.name, args.format, console)
+    if args.command == "check":
+        return _check(args.matrix, registry, console)
     if args.command == "list":
         return _list(args.kind, registry, console)
     if args.command == "plugins":
@@ -369,6 +379,46 @@ def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> 
         atomic_write_bytes(args.out, text.encode())
         console.print(f"wrote {args.out}")
     return 0
+
+
+def _check(matrix: Path, registry: Registry, console: Console) -> int:
+    report = check_matrix(matrix, registry)
+    table = Table(title=f"data of {escape(matrix.name)}", title_justify="left")
+    for column in ("dataset", "split", "videos", "frames", "abnormal", "status"):
+        table.add_column(column, justify="right" if column in ("videos", "frames") else "left")
+    for split in report.splits:
+        abnormal = ""
+        if split.split == "test" and split.frames:
+            abnormal = f"{split.abnormal_frames / split.frames:.1%}"
+        status = "ok" if split.ok else "[red]problem[/]"
+        if split.ok and split.warnings:
+            status = "[yellow]ok, with warnings[/]"
+        table.add_row(
+            escape(split.dataset),
+            split.split,
+            str(split.videos) if split.ok else "",
+            f"{split.frames:,}" if split.ok else "",
+            abnormal if split.ok else "",
+            status,
+        )
+    console.print(table)
+    for split in report.splits:
+        for warning in split.warnings:
+            console.print(f"[yellow]warning:[/] {escape(warning)}")
+    work = report.work()
+    if work:
+        console.print(
+            f"work: {work['cells']} cell(s), {work['target_evaluations']} target evaluation(s), "
+            f"{work['test_frames_scored']:,} test frames to score"
+        )
+        for model, length in sorted(work["training"].items()):
+            steps = ", ".join(f"{name} {value}" for name, value in length.items())
+            console.print(f"  {escape(model)}: {escape(steps or 'no steps option')}")
+    problems = [s for s in report.splits if not s.ok]
+    for split in problems:
+        where = f"datasets.{split.dataset} ({split.split} split, read by {split.needed_by})"
+        console.print(f"[bold red]error:[/] {escape(where)}: {escape(split.problem)}")
+    return 0 if report.ok else 2
 
 
 def _list(kind: str, registry: Registry, console: Console) -> int:

@@ -405,9 +405,8 @@ def _check_device(device: str, file: Path) -> None:
         raise ConfigError(f"{file.name}: device: 'mps' was asked for; it is not available here")
 
 
-def _check_splits(matrix: MatrixFile, datasets: Mapping[str, OpenedDataset], file: Path) -> None:
-    """Ask each dataset, where it can tell cheaply, whether the splits the matrix reads exist,
-    so that a missing test folder is a configuration error and not a failure after training."""
+def needed_splits(matrix: MatrixFile, file: Path) -> dict[tuple[str, Split], str]:
+    """Every (dataset, split) the matrix reads, with the first field that asks for it."""
     needed: dict[tuple[str, Split], str] = {}
     for row_index, row in enumerate(matrix.matrix):
         where = f"{file.name}: matrix.{row_index}"
@@ -418,7 +417,13 @@ def _check_splits(matrix: MatrixFile, datasets: Mapping[str, OpenedDataset], fil
             needed.setdefault((target, "test"), f"{where}.test")
             if row.protocol == "k-shot":
                 needed.setdefault((target, "train"), f"{where}.test (k-shot support)")
-    for (name, split), where in needed.items():
+    return needed
+
+
+def _check_splits(matrix: MatrixFile, datasets: Mapping[str, OpenedDataset], file: Path) -> None:
+    """Ask each dataset, where it can tell cheaply, whether the splits the matrix reads exist,
+    so that a missing test folder is a configuration error and not a failure after training."""
+    for (name, split), where in needed_splits(matrix, file).items():
         check = getattr(datasets[name].dataset, "check_split", None)
         if check is None:
             continue

@@ -1,0 +1,68 @@
+"""``vadbench check``: every split a matrix reads is listed and counted, every problem of every
+dataset is named at once, and nothing is trained or written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.corpus_support import build_workspace, run_cli
+
+
+def test_a_complete_matrix_is_counted(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text().replace(
+            "  fd2: {plugin",
+            "  zx: {plugin: zxvad, preset: cpu}\n  fd2: {plugin",
+        )
+    )
+    result = run_cli("check", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    rows = {tuple(line.split("│")[1:3]): line for line in result.stdout.splitlines() if "│" in line}
+    assert " 2 " in rows[(" a       ", " test  ")] and " 54 " in rows[(" a       ", " test  ")]
+    assert "33.3%" in rows[(" a       ", " test  ")]
+    assert " 30 " in rows[(" b       ", " test  ")]
+    assert "work: 3 cell(s), 6 target evaluation(s), 252 test frames to score" in result.stdout
+    assert "zx: train_steps 800" in result.stdout and "fd: no steps option" in result.stdout
+    assert not (workspace / "results").exists()
+
+
+def test_a_budget_is_the_training_length(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text().replace("name: tiny\n", "name: tiny\nbudget: {steps: 7}\n")
+    )
+    result = run_cli("check", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0 and "fd: steps 7" in result.stdout
+
+
+def test_every_missing_piece_is_named_and_exit_is_2(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("{root: data/b}", "{root: data/nowhere}"))
+    (workspace / "data" / "a" / "testing" / "test_frame_mask" / "02.npy").unlink()
+    result = run_cli("check", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stdout.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2, result.output
+    assert "datasets.a (test split" in errors[0]
+    assert "testing/test_frame_mask/02.npy" in errors[0] and "missing" in errors[0]
+    assert "datasets.b (test split" in errors[1]
+    assert "data/nowhere does not exist" in errors[1]
+    assert not (workspace / "results").exists()
+
+
+def test_a_training_only_set_asked_for_its_test_split(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text().replace(
+            "  b: {plugin: frames, options: {root: data/b}}",
+            "  b: {plugin: synthetic, options: {domain: ti}}",
+        )
+    )
+    result = run_cli("check", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 2
+    assert "datasets.b (test split" in result.stdout and "training data only" in result.stdout

@@ -1,0 +1,128 @@
+"""``vadbench check MATRIX``: is everything a run needs there, and how much work is it?
+
+A run discovers a missing label file or a folder of absent videos when it reaches that dataset,
+possibly after hours of training. ``check`` reads the matrix, opens every dataset it names and
+lists every split the matrix will read (videos, frames, labels: the same listing a run does,
+without decoding a frame), reports every problem of every dataset at once, and then counts the
+work: cells, target evaluations, test frames, and each model's training length. Nothing trains
+and nothing is written.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vadbench.api import ConfigError, Split, VadbenchError
+from vadbench.config import (
+    Plan,
+    _open_dataset,
+    build_plan,
+    needed_splits,
+    read_matrix,
+)
+from vadbench.plugins import Registry
+
+
+@dataclass
+class SplitReport:
+    """What one split of one dataset holds, or why it cannot be read."""
+
+    dataset: str
+    split: Split
+    needed_by: str
+    videos: int = 0
+    frames: int = 0
+    abnormal_frames: int = 0
+    problem: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problem
+
+
+@dataclass
+class CheckReport:
+    """Every split's report and, when the data is all there, the planned work."""
+
+    matrix: Path
+    splits: list[SplitReport]
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(report.ok for report in self.splits) and self.plan is not None
+
+    def work(self) -> dict[str, Any]:
+        """Cells, target evaluations, test frames to score and each model's training length."""
+        if self.plan is None:
+            return {}
+        frames = {(r.dataset, r.split): r.frames for r in self.splits}
+        budget = self.plan.matrix.budget
+        return {
+            "cells": len(self.plan.cells),
+            "target_evaluations": sum(len(cell.targets) for cell in self.plan.cells),
+            "test_frames_scored": sum(
+                frames.get((target.dataset, "test"), 0)
+                for cell in self.plan.cells
+                for target in cell.targets
+            ),
+            "training": {
+                cell.model.name: (
+                    budget.model_dump(exclude_none=True)
+                    if budget is not None
+                    else training_length(cell.model.options.model_dump())
+                )
+                for cell in self.plan.cells
+            },
+        }
+
+
+def training_length(options: dict[str, Any]) -> dict[str, Any]:
+    """A model's options that set how long it trains (``*_steps``), for the work estimate."""
+    return {name: value for name, value in options.items() if name.endswith("steps")}
+
+
+def check_matrix(path: Path, registry: Registry) -> CheckReport:
+    """Open every dataset the matrix names and list every split it reads; then plan the run if
+    every split is complete. Problems are collected, not raised, so all of them are reported."""
+    _, matrix = read_matrix(path)
+    reports = []
+    opened = {}
+    for (name, split), where in sorted(needed_splits(matrix, path).items()):
+        report = SplitReport(name, split, where)
+        reports.append(report)
+        if name not in matrix.datasets:
+            report.problem = "not defined under datasets"
+            continue
+        try:
+            if name not in opened:
+                opened[name] = _open_dataset(name, matrix.datasets[name], registry, path)
+            dataset = opened[name].dataset
+            check = getattr(dataset, "check_split", None)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                if check is not None:
+                    check(split)
+                videos = dataset.source(split).videos()
+            report.warnings = [str(w.message) for w in caught]
+        except VadbenchError as error:
+            report.problem = str(error)
+            continue
+        report.videos = len(videos)
+        report.frames = sum(video.num_frames for video in videos)
+        report.abnormal_frames = sum(
+            int(video.labels.sum()) for video in videos if video.labels is not None
+        )
+        if split == "test" and not any(video.labels is not None for video in videos):
+            report.problem = "the test split has no frame labels"
+    result = CheckReport(path, reports)
+    if all(report.ok for report in reports):
+        try:
+            result.plan = build_plan(path, {}, matrix, registry)
+        except ConfigError as error:
+            reports.append(SplitReport("(plan)", "train", path.name, problem=str(error)))
+    return result
