@@ -781,6 +781,54 @@ CONFIGURATION += [
     ),
 ]
 
+REFERENCE_BLOCK = "reference:\n  source: paper\n  values: VALUES\n"
+CONFIGURATION += [
+    Case(
+        "unhashable-yaml-key",
+        replace("name: tiny\n", "name: tiny\n{a: 1}: 2\n"),
+        RUN,
+        ("matrix.yaml", "malformed YAML", "unhashable"),
+    ),
+    Case(
+        "reference-unknown-model",
+        replace(
+            "reporters:", REFERENCE_BLOCK.replace("VALUES", "{fdd: {a: {b: 0.5}}}") + "reporters:"
+        ),
+        RUN,
+        ("reference.values.fdd", "unknown model 'fdd'", "did you mean 'fd'"),
+    ),
+    Case(
+        "reference-unknown-target",
+        replace(
+            "reporters:", REFERENCE_BLOCK.replace("VALUES", "{fd: {a: {c: 0.5}}}") + "reporters:"
+        ),
+        RUN,
+        ("reference.values.fd.a.c", "unknown target 'c'"),
+    ),
+    Case(
+        "reference-unknown-source",
+        replace(
+            "reporters:", REFERENCE_BLOCK.replace("VALUES", "{fd: {b: {b: 0.5}}}") + "reporters:"
+        ),
+        RUN,
+        ("reference.values.fd.b", "unknown source for this model 'b'"),
+    ),
+    Case(
+        "reference-percent-not-auc",
+        replace(
+            "reporters:", REFERENCE_BLOCK.replace("VALUES", "{fd: {a: {b: 85.1}}}") + "reporters:"
+        ),
+        RUN,
+        ("reference.values", "fd.a.b: 85.1 is not an AUC in [0, 1]"),
+    ),
+    Case(
+        "reference-without-source",
+        replace("reporters:", "reference: {values: {fd: {a: {b: 0.5}}}}\nreporters:"),
+        RUN,
+        ("reference.source", "Field required"),
+    ),
+]
+
 CELL_FAULTS = [
     Case(
         "model-returns-none",

@@ -182,3 +182,29 @@ def test_a_run_folder_without_scores_still_renders_without_intervals(tmp_path: P
     assert result.returncode == 0, result.output
     board = (run_dir / "leaderboard.md").read_text()
     assert "| fd | a | zero-shot | 0.843 | 0.833 |" in board and " ± " not in board
+
+
+REFERENCE = """reference:
+  source: "Some et al., Table 9"
+  values:
+    fd: {a: {a: 0.900, b: 0.800}}
+"""
+
+
+def test_reference_values_stand_beside_the_measured_ones(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text() + REFERENCE)
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    run_dir = workspace / "results" / "tiny"
+    board = (run_dir / "leaderboard.md").read_text()
+    table = board.split("## fd: micro_auc (zero-shot)")[1].split("##")[0]
+    assert "(ref 0.900, -0.047)" in table and "(ref 0.800, +0.033)" in table
+    assert "ref: Some et al., Table 9; the signed number is measured − ref" in table
+    assert "(ref " not in board.split("## fd2: micro_auc")[1].split("##")[0]
+    summary = pd.read_csv(run_dir / "summary.csv")
+    row = summary[(summary["model"] == "fd") & (summary["target"] == "b")]
+    row = row[row["metric"] == "micro_auc"]
+    assert float(row["reference"].iloc[0]) == 0.8
+    assert row["reference_source"].iloc[0] == "Some et al., Table 9"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -124,6 +124,29 @@ class StatisticsEntry(_Strict):
     seed: int = Field(0, ge=0)
 
 
+class ReferenceEntry(_Strict):
+    """Published numbers to print beside the measured ones: ``values[model][source][target]``,
+    where a source is a row's training set, or ``train + aux`` for a row with auxiliary data."""
+
+    source: str = Field(min_length=1, description="where the numbers come from (paper, table)")
+    metric: str = "micro_auc"
+    values: dict[str, dict[str, dict[str, float]]]
+
+    @field_validator("values")
+    @classmethod
+    def _in_unit_range(
+        cls, value: dict[str, dict[str, dict[str, float]]]
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        for model, sources in value.items():
+            for source, targets in sources.items():
+                for target, number in targets.items():
+                    if not 0.0 <= number <= 1.0:
+                        raise ValueError(
+                            f"{model}.{source}.{target}: {number} is not an AUC in [0, 1]"
+                        )
+        return value
+
+
 class MatrixFile(_Strict):
     name: str | None = None
     plugins: list[str] = Field(default_factory=list)
@@ -141,6 +164,7 @@ class MatrixFile(_Strict):
     metrics: list[str] | None = Field(None, min_length=1)
     metric_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
     reporters: list[str] = Field(default_factory=lambda: ["terminal", "markdown", "csv", "json"])
+    reference: ReferenceEntry | None = None
 
     @field_validator("seeds")
     @classmethod
@@ -293,7 +317,9 @@ class UniqueKeyLoader(yaml.SafeLoader):
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key in seen:
+            if not isinstance(key, Hashable):
+                continue  # the base loader refuses it with its own message
+            if key in seen:
                 mark = key_node.start_mark
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} appears more than once in one mapping", mark
@@ -433,11 +459,41 @@ def _check_splits(matrix: MatrixFile, datasets: Mapping[str, OpenedDataset], fil
             raise ConfigError(f"{where}: dataset {name!r}, {split} split: {error}") from error
 
 
+def source_label(train: str, aux: str | None) -> str:
+    """How leaderboards name a row's training data."""
+    return f"{train} + {aux}" if aux else train
+
+
+def _check_reference_values(matrix: MatrixFile, file: Path) -> None:
+    """Every model, source and target a reference names is one the matrix evaluates."""
+    if matrix.reference is None:
+        return
+    evaluated: dict[tuple[str, str], set[str]] = {}
+    for row in matrix.matrix:
+        for model in row.models or list(matrix.models):
+            evaluated.setdefault((model, source_label(row.train, row.aux)), set()).update(row.test)
+    for model, sources in matrix.reference.values.items():
+        where = f"{file.name}: reference.values.{model}"
+        _check_reference(model, matrix.models, where, "model")
+        for source, targets in sources.items():
+            known = {s for m, s in evaluated if m == model}
+            _check_reference(source, known, f"{where}.{source}", "source for this model")
+            for target in targets:
+                _check_reference(
+                    target, evaluated[(model, source)], f"{where}.{source}.{target}", "target"
+                )
+    if matrix.reference.metric not in ("micro_auc", "macro_auc"):
+        raise ConfigError(
+            f"{file.name}: reference.metric: {matrix.reference.metric!r} is not a detection "
+            "metric with leaderboard tables (micro_auc, macro_auc)"
+        )
+
+
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def _check_reference(name: str, known: Mapping[str, Any], where: str, kind: str) -> None:
+def _check_reference(name: str, known: Collection[str], where: str, kind: str) -> None:
     if name not in known:
         raise ConfigError(f"{where}: unknown {kind} {name!r}{did_you_mean(name, known)}")
 
@@ -484,6 +540,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         for target in row.test:
             _check_reference(target, matrix.datasets, f"{where}.test", "dataset")
             used_datasets.add(target)
+    _check_reference_values(matrix, file)
     datasets = {
         name: _open_dataset(name, matrix.datasets[name], registry, file)
         for name in sorted(used_datasets)

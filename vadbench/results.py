@@ -122,6 +122,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key"):
         table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    table.attrs["reference"] = (run.get("config") or {}).get("reference")
     settings = statistics_settings(run.get("config", {}).get("statistics") or {})
     table.attrs["statistics"] = statistics.summarise(
         load_target_runs(store, table),
@@ -230,6 +231,10 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
                     else None
                 )
                 text = format_estimate(found) if found else _format_value(ok["value"])
+                published = reference_value(table, metric, str(model), str(source), str(target))
+                if published is not None:
+                    measured = float(ok["value"].mean())
+                    text += f" (ref {published:.3f}, {measured - published:+.3f})"
                 note = "; ".join(sorted({n for n in ok["note"] if n}))
                 if note:
                     text += "*"
@@ -250,9 +255,23 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
             index=pd.Index(sources, name="source → target"),
             columns=targets,
         )
+        reference = table.attrs.get("reference")
+        if reference and reference.get("metric", "micro_auc") == metric:
+            notes = [*notes, f"ref: {reference['source']}; the signed number is measured − ref"]
         frame.attrs["notes"] = notes
         tables[title] = frame
     return tables
+
+
+def reference_value(
+    table: pd.DataFrame, metric: str, model: str, source: str, target: str
+) -> float | None:
+    """The published value the matrix's ``reference`` block gives for this cell, if any."""
+    reference = table.attrs.get("reference")
+    if not reference or reference.get("metric", "micro_auc") != metric:
+        return None
+    value = reference.get("values", {}).get(model, {}).get(source, {}).get(target)
+    return None if value is None else float(value)
 
 
 def format_estimate(found: statistics.Estimate) -> str:
@@ -452,8 +471,13 @@ def summary_records(table: pd.DataFrame) -> list[dict[str, Any]]:
     if stats is None:
         return []
     records = []
+    names = {_model_title(str(m), str(p)): str(m) for m, p in table[["model", "preset"]].values}
     for (metric, model, source, protocol_label, target), found in stats.targets.items():
-        records.append(_record(metric, model, source, protocol_label, target, found))
+        record = _record(metric, model, source, protocol_label, target, found)
+        published = reference_value(table, metric, names.get(model, model), source, target)
+        if published is not None:
+            record.update(reference=published, reference_source=table.attrs["reference"]["source"])
+        records.append(record)
     for (metric, model, source, protocol_label, scope), found in stats.means.items():
         record = _record(metric, model, source, protocol_label, f"({scope})", found)
         for comparison in stats.comparisons.get((metric, source, protocol_label, scope), []):
