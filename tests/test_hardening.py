@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
@@ -86,13 +87,16 @@ def test_a_lock_held_by_another_process_is_named(tmp_path: Path) -> None:
         result = run_cli("run", "matrix.yaml", cwd=workspace)
     assert result.returncode == 3
     assert "pid 4242 on elsewhere" in error_line(result)
-    assert sorted(p.name for p in run_dir.iterdir()) == [".lock"]
+    assert {p.name for p in run_dir.iterdir()} <= {".lock", ".lock.workers"}
     assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
 
 
-def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_closed_output_pipe_does_not_stop_the_run(tmp_path: Path, executor: str) -> None:
     workspace = build_workspace(tmp_path / "workspace")
-    (workspace / "matrix.yaml").write_text(SLOW_MATRIX)
+    (workspace / "matrix.yaml").write_text(
+        SLOW_MATRIX.replace("name: tiny\n", f"name: tiny\nexecutor: {executor}\n")
+    )
     process = _vadbench(
         "run", "matrix.yaml", cwd=workspace, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
@@ -178,3 +182,32 @@ def test_missing_skip_leaves_videos_out_with_one_counted_warning(tmp_path: Path)
         next((workspace / "results" / "tiny" / "cells").glob("fd__*/targets/a")) / "scores.npz"
     )
     assert [str(v) for v in stored["video_ids"]] == ["01"]
+
+
+def test_orphaned_workers_of_a_stopped_run_keep_the_folder_busy(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    run_dir = workspace / "results" / "tiny"
+    run_dir.mkdir(parents=True)
+    with (run_dir / ".lock.workers").open("a+") as worker:  # as a worker whose parent died
+        fcntl.flock(worker, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 3
+    assert "worker processes of an earlier run that was stopped" in error_line(result)
+    assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
+
+
+def test_yaml_anchors_and_merge_keys_load(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text().replace(
+            "  fd: {plugin: framediff, overrides: {image_size: 16}}\n"
+            "  fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}\n",
+            "  fd: &small {plugin: framediff, overrides: {image_size: 16}}\n"
+            "  fd2: {<<: *small, preset: cpu}\n",
+        )
+    )
+    result = run_cli("run", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    cells = sorted(p.name.split("__")[0] for p in (workspace / "results/tiny/cells").iterdir())
+    assert cells == ["fd", "fd2"]

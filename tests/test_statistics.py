@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from tests.builders import write_square_dataset
+from tests.conftest import labels
 from tests.corpus_support import build_workspace, run_cli
 from vadbench import protocol
 from vadbench.statistics import (
@@ -119,6 +121,30 @@ def test_rank_test_orders_models_and_flags_only_real_differences() -> None:
     assert rank_test({"a": [0.5, 0.6], "b": [0.4, 0.5]}) is None  # two models: no Friedman
 
 
+def test_pairs_are_not_tested_unless_friedman_rejects() -> None:
+    same_order = {"A": [0.91, 0.83], "B": [0.90, 0.82], "C": [0.89, 0.81]}
+    test = rank_test(same_order)
+    assert test is not None and test.p_value > 0.05
+    assert not test.pairs_tested and test.different_pairs() == []
+    ties = rank_test({"A": [0.5, 0.5, 0.5], "B": [0.5, 0.5, 0.5], "C": [0.5, 0.5, 0.5]})
+    assert ties is not None and not ties.pairs_tested
+
+
+def test_a_single_test_video_gives_no_interval_and_no_decision() -> None:
+    rng = np.random.default_rng(3)
+    one, label = simulate(rng, 1)
+    while len(np.unique(label[0])) < 2:
+        one, label = simulate(rng, 1)
+    rounds = target_rounds(runs_of(one, label), "micro_auc", "t", 200, 0)
+    assert rounds.value is not None and interval(rounds.rounds, 0.95) == (None, None)
+    worse = target_rounds(runs_of([one[0][::-1]], label), "micro_auc", "t", 200, 0)
+    comparison = [
+        c for c in compare_with_best({"a": rounds, "b": worse}, 0.95) if c.model != c.best
+    ]
+    assert comparison and not comparison[0].decided
+    assert target_rounds(TargetRuns((), {0: ((), ())}), "micro_auc", "t", 50, 0).value is None
+
+
 def test_mean_over_targets_needs_every_target() -> None:
     nothing = Rounds(None, np.full(3, np.nan), 1)
     assert compare_with_best({"a": nothing}, 0.95) == []
@@ -130,7 +156,7 @@ seeds: [0, 1]
 statistics: {resamples: 300}
 datasets:
   a: {plugin: frames, options: {root: data/a}}
-  b: {plugin: frames, options: {root: data/b}}
+  c: {plugin: frames, options: {root: data/c}}
 models:
   fd: {plugin: framediff, overrides: {image_size: 16}}
   fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}
@@ -139,12 +165,18 @@ reporters: [terminal, markdown, csv, latex, json]
 metrics: [micro_auc, macro_auc, params]
 matrix:
   - train: a
-    test: [a, b]
+    test: [a, c]
 """
 
 
 def test_every_reporter_shows_intervals_and_ties(tmp_path: Path) -> None:
     workspace = build_workspace(tmp_path / "workspace")
+    write_square_dataset(
+        workspace / "data" / "c",
+        [20],
+        [labels(30, 15, 26), labels(24, 4, 10), labels(28, 10, 20)],
+        seed=2,
+    )
     (workspace / "matrix.yaml").write_text(MATRIX_WITH_SEEDS)
     result = run_cli("run", "matrix.yaml", cwd=workspace)
     assert result.returncode == 0, result.output
@@ -159,7 +191,7 @@ def test_every_reporter_shows_intervals_and_ties(tmp_path: Path) -> None:
 
     summary = pd.read_csv(run_dir / "summary.csv")
     assert {"value", "lower", "upper", "seeds", "resamples"} <= set(summary.columns)
-    per_target = summary[(summary["target"] == "b") & (summary["metric"] == "micro_auc")]
+    per_target = summary[(summary["target"] == "c") & (summary["metric"] == "micro_auc")]
     assert len(per_target) == 3 and set(per_target["resamples"]) == {300}
     assert set(per_target["seeds"]) == {2}
     assert (per_target["lower"] <= per_target["value"]).all()

@@ -24,7 +24,7 @@ from rich.table import Table
 from vadbench.api import ConfigError, Task, VadbenchError
 from vadbench.check import check_matrix
 from vadbench.config import Cell, Plan, build_plan, read_matrix
-from vadbench.console import make_console, show_warnings_as_lines
+from vadbench.console import TolerantStream, make_console, show_warnings_as_lines
 from vadbench.describe import describe_command
 from vadbench.environment import describe_environment
 from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
@@ -139,6 +139,15 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    standard_output = sys.stdout
+    sys.stdout = TolerantStream(standard_output)
+    try:
+        return _main(argv, debug)
+    finally:
+        sys.stdout = standard_output
+
+
+def _main(argv: list[str], debug: bool) -> int:
     console = make_console()
     with warnings.catch_warnings():
         show_warnings_as_lines(console)

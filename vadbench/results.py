@@ -100,7 +100,7 @@ def _metric_columns(metric: dict[str, Any]) -> dict[str, Any]:
 
 def load_results(run_dir: Path) -> pd.DataFrame:
     """Read every cell a run planned into the long-form table."""
-    store = RunStore(run_dir)
+    store = RunStore(run_dir, confined=False)
     if not store.run_file.is_file():
         raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
     try:
@@ -382,11 +382,20 @@ def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.Data
             )
             if found is not None:
                 row[column] = format_estimate(found)
-            elif scope == "mean":
+                continue
+            if scope == "mean":
                 row[column] = _mean_over_targets(group)
             else:
                 cross = group[group["target"] != train]
                 row[column] = _mean_over_targets(cross) if not cross.empty else ""
+            if stats is not None and stats.means and row[column]:
+                row[column] += "†"
+                fallback_note = (
+                    "†: no readable stored scores, so no interval: the plain mean over this "
+                    "row's own targets, which may differ from its group's"
+                )
+                if fallback_note not in notes:
+                    notes = [*notes, fallback_note]
         comparisons = (
             stats.comparisons.get((metric, source, protocol_label, "cross-domain"), [])
             if stats
@@ -395,7 +404,9 @@ def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.Data
         mine = [c for c in comparisons if c.model == title]
         if mine:
             row["Δ cross-domain vs best"] = format_difference(mine[0])
-            row["tied with best"] = "yes" if mine[0].tied else "no"
+            row["tied with best"] = (
+                ("yes" if mine[0].tied else "no") if mine[0].decided else "undecided"
+            )
         rows.append({**row, **efficiency.get(title, {})})
     frame = pd.DataFrame(rows).set_index("model")
     frame.attrs["notes"] = [*notes, *_leaderboard_notes(stats, metric)]
@@ -406,8 +417,10 @@ def _leaderboard_notes(stats: statistics.RunStatistics | None, metric: str) -> l
     if stats is None:
         return []
     notes = interval_note(stats)
-    for (source, protocol_label, scope), targets in sorted(stats.common_targets.items()):
-        if scope == "mean":
+    for (target_metric, source, protocol_label, scope), targets in sorted(
+        stats.common_targets.items()
+    ):
+        if target_metric == metric and scope == "mean":
             notes.append(
                 f"{source}, {protocol_label}: means over the targets every model of the row "
                 f"group has: {', '.join(targets) or 'none'}"
@@ -442,6 +455,7 @@ def rank_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.
                 and test.pairwise_p.get((model, other), test.pairwise_p.get((other, model), 1.0))
                 >= test.alpha
             ]
+            untested = "not tested (Friedman did not reject)"
             rows.append(
                 {
                     "model": model,
@@ -449,7 +463,9 @@ def rank_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.
                     "within CD of the best": "yes"
                     if test.mean_ranks[model] - best_rank <= test.critical_difference
                     else "no",
-                    "not different from (Holm)": ", ".join(same) or "-",
+                    "not different from (Holm)": (", ".join(same) or "-")
+                    if test.pairs_tested
+                    else untested,
                 }
             )
         frame = pd.DataFrame(rows).set_index("model")

@@ -26,6 +26,7 @@ from scipy import sparse
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
+MIN_VIDEOS = 2  # one video resamples to itself: a zero-width interval that means nothing
 ROUNDS_PER_BLOCK = 200  # rounds evaluated at once: bounds memory to ~200 × unique scores
 
 
@@ -164,8 +165,18 @@ class Rounds:
 
 
 def target_rounds(runs: TargetRuns, metric: str, target: str, resamples: int, seed: int) -> Rounds:
-    """The point value (mean over seeds) and the rounds of one model on one target."""
+    """The point value (mean over seeds) and the rounds of one model on one target. With fewer
+    than MIN_VIDEOS test videos there is nothing to resample: the rounds are all NaN, so the
+    target gets no interval and no paired decision."""
     seeds = sorted(runs.per_seed)
+    if len(runs.video_ids) < MIN_VIDEOS:
+        ones = np.ones((1, len(runs.video_ids)))
+        values = [
+            float(STATISTICS[metric](*runs.per_seed[s])(ones)[0]) if runs.video_ids else np.nan
+            for s in seeds
+        ]
+        value = None if not values or np.any(np.isnan(values)) else float(np.mean(values))
+        return Rounds(value, np.full(resamples, np.nan), len(seeds))
     draws = video_draws(target, len(runs.video_ids), resamples, seed)
     ones = np.ones((1, len(runs.video_ids)))
     values, per_round = [], []
@@ -189,6 +200,11 @@ class Comparison:
     difference: float
     lower: float | None
     upper: float | None
+
+    @property
+    def decided(self) -> bool:
+        """Whether there is an interval to decide with (enough videos, defined rounds)."""
+        return self.lower is not None and self.upper is not None
 
     @property
     def tied(self) -> bool:
@@ -244,6 +260,11 @@ class RankTest:
     pairwise_p: dict[tuple[str, str], float]
     alpha: float
 
+    @property
+    def pairs_tested(self) -> bool:
+        """Whether post-hoc pairs were tested: Friedman rejected and the test was defined."""
+        return bool(self.pairwise_p)
+
     def different_pairs(self) -> list[tuple[str, str]]:
         return [pair for pair, p in self.pairwise_p.items() if p < self.alpha]
 
@@ -260,8 +281,19 @@ def rank_test(values: Mapping[str, Sequence[float]], alpha: float = 0.05) -> Ran
 
     statistic, p_value = stats.friedmanchisquare(*table.T)
     ranks = stats.rankdata(-table, axis=1).mean(axis=0)
-    pairwise = scikit_posthocs.posthoc_conover_friedman(table, p_adjust="holm")
     blocks, count = table.shape
+    pairwise_p: dict[tuple[str, str], float] = {}
+    # Pairs are tested only after Friedman rejects "all models rank alike" (the usual two-step
+    # procedure); Conover's statistic is undefined when every block ranks the models the same
+    # way (a zero variance term), so a non-finite or zero p-value means "not tested".
+    if np.isfinite(p_value) and p_value < alpha:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            table_p = scikit_posthocs.posthoc_conover_friedman(table, p_adjust="holm")
+        for i in range(count):
+            for j in range(i + 1, count):
+                value = float(table_p.iloc[i, j])
+                if np.isfinite(value) and value > 0:
+                    pairwise_p[(models[i], models[j])] = value
     q = stats.studentized_range.ppf(1 - alpha, count, np.inf) / np.sqrt(2)
     difference = float(q * np.sqrt(count * (count + 1) / (6 * blocks)))
     return RankTest(
@@ -271,11 +303,7 @@ def rank_test(values: Mapping[str, Sequence[float]], alpha: float = 0.05) -> Ran
         statistic=float(statistic),
         p_value=float(p_value),
         critical_difference=difference,
-        pairwise_p={
-            (models[i], models[j]): float(pairwise.iloc[i, j])
-            for i in range(count)
-            for j in range(i + 1, count)
-        },
+        pairwise_p=pairwise_p,
         alpha=alpha,
     )
 
@@ -298,7 +326,7 @@ class RunStatistics:
     resamples: int
     targets: dict[tuple[str, str, str, str, str], Estimate] = field(default_factory=dict)
     means: dict[tuple[str, str, str, str, str], Estimate] = field(default_factory=dict)
-    common_targets: dict[tuple[str, str, str], tuple[str, ...]] = field(default_factory=dict)
+    common_targets: dict[tuple[str, str, str, str], tuple[str, ...]] = field(default_factory=dict)
     comparisons: dict[tuple[str, str, str, str], list[Comparison]] = field(default_factory=dict)
     ranks: dict[tuple[str, str], RankTest] = field(default_factory=dict)
 
@@ -342,7 +370,7 @@ def summarise(
             common = sorted(set.intersection(*(set(t) for t in by_model.values())))
             for scope in SCOPES:
                 targets = [t for t in common if scope == "mean" or t != train]
-                result.common_targets[(source, protocol, scope)] = tuple(targets)
+                result.common_targets[(metric, source, protocol, scope)] = tuple(targets)
                 if not targets:
                     continue
                 means = {

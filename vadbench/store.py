@@ -12,6 +12,7 @@ Layout of ``results/<run>/``::
     cells/<cell>/targets/<t>/scores.npz.sha256  its checksum, written after it
     cells/<cell>/targets/<t>/result.json  detection metrics; written last, marks the target done
     .lock                            held (flock) by the run writing the folder
+    .lock.workers                    held shared by that run and each worker process it starts
 
 Only the store spells these paths, and every path it hands out is checked to lie inside the run
 folder. A stored file that cannot be read back (a damaged JSON file, a checkpoint or scores whose
@@ -32,6 +33,7 @@ import time
 import uuid
 import warnings
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -63,7 +65,11 @@ class RunFolderBusy(VadbenchError):
 
 
 def _damaged(path: Path, why: str) -> None:
-    warnings.warn(f"{path} is damaged ({why}); computing it again", DamagedResultWarning, 2)
+    warnings.warn(
+        f"{path} is damaged ({why}); it counts as missing, and a run computes it again",
+        DamagedResultWarning,
+        2,
+    )
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -187,7 +193,7 @@ def read_checked_scores(path: Path) -> dict[str, Any] | None:
                 _damaged(path, "its checksum does not match")
                 return None
         return read_scores(path)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         _damaged(path, f"{type(error).__name__}: {error}")
         return None
 
@@ -216,12 +222,16 @@ def remove_tree(path: Path) -> None:
 class RunStore:
     """The run folder: every path in it, its completion markers, and its lock."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, confined: bool = True) -> None:
         self.root = root
+        self.confined = confined
         self._resolved_root = root.resolve()
 
     def _inside(self, path: Path) -> Path:
-        """``path`` itself, after checking that it cannot lead out of the run folder."""
+        """``path`` itself, after checking that it cannot lead out of the run folder (a store
+        opened only to read, ``confined=False``, follows links wherever they go)."""
+        if not self.confined:
+            return path
         resolved = path.resolve()
         if resolved != self._resolved_root and self._resolved_root not in resolved.parents:
             raise ConfigError(f"{path}: refusing to write outside the run folder {self.root}")
@@ -234,6 +244,10 @@ class RunStore:
     @property
     def lock_file(self) -> Path:
         return self.root / ".lock"
+
+    @property
+    def workers_lock_file(self) -> Path:
+        return self.root / ".lock.workers"
 
     def cell_dir(self, cell_id: str) -> Path:
         return self._inside(self.root / "cells" / cell_id)
@@ -288,27 +302,38 @@ class RunStore:
     def locked(self) -> Iterator[None]:
         """Hold the run folder for this process (and the workers it starts) while it writes.
 
-        A second run on the same folder fails at once with RunFolderBusy; a worker started by
-        the holder passes through, recognised by the token the holder exports.
+        A second run on the same folder fails at once with RunFolderBusy. A worker started by
+        the holder passes through, recognised by the token the holder exports, and holds the
+        folder's worker lock (shared) while it runs, as the holder does: a run whose holder died
+        (killed, its workers orphaned) cannot start while those workers still write.
         """
         self.prepare()
         if fcntl is None:
             yield
             return
-        handle = self.lock_file.open("a+")
-        try:
+        with self.lock_file.open("a+") as handle, self.workers_lock_file.open("a+") as workers:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 holder = self._lock_holder()
                 token = os.environ.get(LOCK_TOKEN_ENVIRONMENT)
-                if token and holder.get("token") == token:
-                    yield
-                    return
+                if not (token and holder.get("token") == token):
+                    raise RunFolderBusy(
+                        f"{self.root} is being written by another vadbench run "
+                        f"({_describe(holder)}); wait for it to finish, or use another "
+                        "--results-dir or name"
+                    ) from None
+                fcntl.flock(workers, fcntl.LOCK_SH)
+                yield
+                return
+            try:
+                fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
                 raise RunFolderBusy(
-                    f"{self.root} is being written by another vadbench run ({_describe(holder)});"
-                    " wait for it to finish, or use another --results-dir or name"
+                    f"{self.root}: worker processes of an earlier run that was stopped are "
+                    "still writing it; wait for them to end"
                 ) from None
+            fcntl.flock(workers, fcntl.LOCK_SH)
             token = uuid.uuid4().hex
             handle.seek(0)
             handle.truncate()
@@ -324,8 +349,6 @@ class RunStore:
                     os.environ.pop(LOCK_TOKEN_ENVIRONMENT, None)
                 else:
                     os.environ[LOCK_TOKEN_ENVIRONMENT] = previous
-        finally:
-            handle.close()
 
     def _lock_holder(self) -> dict[str, Any]:
         try:

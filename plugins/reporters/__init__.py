@@ -9,6 +9,7 @@ efficiency table. CSV and JSON also carry every interval's bounds and resample c
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -174,8 +175,19 @@ def render_json(table: pd.DataFrame, out_dir: Path) -> Path:
             for (metric, protocol_label), test in (stats.ranks.items() if stats else [])
         ],
     }
-    atomic_write_bytes(path, (json.dumps(payload, indent=2) + "\n").encode())
+    atomic_write_bytes(path, (json.dumps(_finite(payload), indent=2) + "\n").encode())
     return path
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: JSON has no NaN."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 @hookimpl
