@@ -1014,13 +1014,6 @@ DAMAGE = [
         code=0,
     ),
     Case(
-        "flipped-scores-without-checksum",
-        chain(damage(SCORES, flip_a_byte), damage(SCORES + ".sha256", remove), DROP_MACRO),
-        RUN,
-        ("scores.npz is damaged",),
-        code=0,
-    ),
-    Case(
         "truncated-result",
         damage(RESULT, truncate),
         RUN,

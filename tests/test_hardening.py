@@ -7,9 +7,11 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import struct
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ import pytest
 
 from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
+from vadbench.store import DamagedResultWarning, read_checked_scores, write_scores
 
 SLOW_MATRIX = """
 name: tiny
@@ -211,3 +214,21 @@ def test_yaml_anchors_and_merge_keys_load(tmp_path: Path) -> None:
     assert result.returncode == 0, result.output
     cells = sorted(p.name.split("__")[0] for p in (workspace / "results/tiny/cells").iterdir())
     assert cells == ["fd", "fd2"]
+
+
+def test_legacy_scores_with_damaged_compressed_data_count_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "scores.npz"
+    scores = [np.linspace(0, 1, 400)]
+    write_scores(path, ["01"], scores, [np.zeros(400, np.int8)], 1, "anomaly", "h")
+    (tmp_path / "scores.npz.sha256").unlink()  # as written before checksums existed
+    with zipfile.ZipFile(path) as archive:
+        member = archive.getinfo("scores_0.npy")
+    data = bytearray(path.read_bytes())
+    name_length, extra_length = struct.unpack(
+        "<HH", data[member.header_offset + 26 : member.header_offset + 30]
+    )
+    start = member.header_offset + 30 + name_length + extra_length
+    data[start + member.compress_size // 2] ^= 0xFF  # inside the deflated bytes
+    path.write_bytes(bytes(data))
+    with pytest.warns(DamagedResultWarning, match="scores.npz is damaged"):
+        assert read_checked_scores(path) is None
