@@ -17,6 +17,7 @@ the critical difference of the mean ranks is Nemenyi's, from scipy's studentized
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -279,7 +280,9 @@ def rank_test(values: Mapping[str, Sequence[float]], alpha: float = 0.05) -> Ran
     import scikit_posthocs
     from scipy import stats
 
-    statistic, p_value = stats.friedmanchisquare(*table.T)
+    with warnings.catch_warnings():  # all-tied blocks: the statistic is NaN, said below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        statistic, p_value = stats.friedmanchisquare(*table.T)
     ranks = stats.rankdata(-table, axis=1).mean(axis=0)
     blocks, count = table.shape
     pairwise_p: dict[tuple[str, str], float] = {}
