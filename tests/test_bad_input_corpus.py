@@ -829,6 +829,42 @@ CONFIGURATION += [
     ),
 ]
 
+CONFIGURATION += [
+    Case(
+        "environment-variable-unset",
+        replace("{root: data/b}", "{root: '${VADBENCH_TEST_UNSET}/b'}"),
+        RUN,
+        (
+            "matrix.yaml.datasets.b.options.root",
+            "environment variable VADBENCH_TEST_UNSET is not set",
+        ),
+    ),
+    Case(
+        "set-without-value",
+        no_edit,
+        (*RUN, "--set", "datasets.b.options.root"),
+        ("--set 'datasets.b.options.root': expected FIELD.PATH=VALUE",),
+    ),
+    Case(
+        "set-list-item-missing",
+        no_edit,
+        (*RUN, "--set", "matrix.3.train=a"),
+        ("--set matrix.3.train", "has no list item matrix.3"),
+    ),
+    Case(
+        "set-into-a-scalar",
+        no_edit,
+        (*RUN, "--set", "name.sub=x"),
+        ("--set name.sub", "name is not a mapping"),
+    ),
+    Case(
+        "set-unknown-field",
+        no_edit,
+        (*RUN, "--set", "datasets.b.options.rot=data/b"),
+        ("datasets.b.options", "rot: unknown field", "did you mean 'root'"),
+    ),
+]
+
 CELL_FAULTS = [
     Case(
         "model-returns-none",

@@ -232,3 +232,29 @@ def test_legacy_scores_with_damaged_compressed_data_count_as_missing(tmp_path: P
     path.write_bytes(bytes(data))
     with pytest.warns(DamagedResultWarning, match="scores.npz is damaged"):
         assert read_checked_scores(path) is None
+
+
+def test_data_roots_from_the_environment_and_from_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(
+        matrix.read_text()
+        .replace("{root: data/a}", "{root: '${TINY_DATA}/a'}")
+        .replace("{root: data/b}", "{root: '${TINY_ELSEWHERE:-data}/nowhere'}")
+        .replace(
+            "name: tiny\n", "name: tiny\nexecutor: processes\nexecutor_options: {workers: 1}\n"
+        )
+    )
+    monkeypatch.setenv("TINY_DATA", str(workspace / "data"))
+    monkeypatch.delenv("TINY_ELSEWHERE", raising=False)
+    assert "data/nowhere does not exist" in error_line(
+        run_cli("check", "matrix.yaml", cwd=workspace)
+    )
+    result = run_cli("run", "matrix.yaml", "--set", "datasets.b.options.root=data/b", cwd=workspace)
+    assert result.returncode == 0, result.output
+    run = json.loads((workspace / "results" / "tiny" / "run.json").read_text())
+    assert run["config"]["datasets"]["a"]["options"]["root"] == f"{workspace}/data/a"
+    assert run["config"]["datasets"]["b"]["options"]["root"] == "data/b"
+    assert "pending" not in (workspace / "results" / "tiny" / "leaderboard.md").read_text()

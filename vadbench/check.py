@@ -11,6 +11,7 @@ and nothing is written.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,10 @@ def training_length(options: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in options.items() if name.endswith("steps")}
 
 
-def check_matrix(path: Path, registry: Registry) -> CheckReport:
+def check_matrix(path: Path, registry: Registry, overrides: Sequence[str] = ()) -> CheckReport:
     """Open every dataset the matrix names and list every split it reads; then plan the run if
     every split is complete. Problems are collected, not raised, so all of them are reported."""
-    _, matrix = read_matrix(path)
+    _, matrix = read_matrix(path, overrides)
     reports = []
     opened = {}
     for (name, split), where in sorted(needed_splits(matrix, path).items()):

@@ -71,6 +71,14 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run a matrix.yaml, skipping finished work")
     _common(run)
     run.add_argument("matrix", type=Path)
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="FIELD.PATH=VALUE",
+        help="override a matrix field, e.g. datasets.ped2.options.root=/data/ped2 (repeatable)",
+    )
     run.add_argument("--force", action="store_true", help="recompute finished cells")
     run.add_argument(
         "--only", action="append", default=[], metavar="CELL", help="run only this cell"
@@ -117,6 +125,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     )
     _common(check)
     check.add_argument("matrix", type=Path)
+    check.add_argument(
+        "--set", action="append", default=[], dest="overrides", metavar="FIELD.PATH=VALUE"
+    )
 
     listing = commands.add_parser("list", help="list what plugins registered")
     _common(listing)
@@ -152,9 +163,9 @@ def _main(argv: list[str], debug: bool) -> int:
     with warnings.catch_warnings():
         show_warnings_as_lines(console)
         try:
-            local_files, blocked, matrix_file = _prescan(argv)
+            local_files, blocked, matrix_file, overrides = _prescan(argv)
             if matrix_file is not None:
-                _, matrix = read_matrix(matrix_file)
+                _, matrix = read_matrix(matrix_file, overrides)
                 local_files += [matrix_file.parent / p for p in matrix.plugins]
                 blocked += matrix.block_plugins
             registry = load_plugins(local_files, blocked)
@@ -170,25 +181,30 @@ def _main(argv: list[str], debug: bool) -> int:
             return 130
 
 
-def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None]:
-    """Plugin files, blocked names and the matrix of a ``run``: needed before full parsing,
-    because plugins add commands and options to the parser."""
+def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None, list[str]]:
+    """Plugin files, blocked names, the matrix of a ``run`` or ``check`` and its ``--set``
+    overrides: needed before full parsing, because plugins add commands and options to the
+    parser."""
     plugins: list[Path] = []
     blocked: list[str] = []
+    overrides: list[str] = []
     positional: list[str] = []
     words = iter(argv)
     for word in words:
         flag, has_value, value = word.partition("=")
-        if flag in ("--plugin", "--block", "--results-dir"):
+        if flag in ("--plugin", "--block", "--results-dir", "--set", "--only"):
             value = value if has_value else next(words, "")
             if flag == "--plugin":
                 plugins.append(Path(value))
             elif flag == "--block":
                 blocked.append(value)
+            elif flag == "--set":
+                overrides.append(value)
         elif not word.startswith("-"):
             positional.append(word)
-    matrix = Path(positional[1]) if len(positional) > 1 and positional[0] == "run" else None
-    return plugins, blocked, matrix
+    reads_matrix = len(positional) > 1 and positional[0] in ("run", "check")
+    matrix = Path(positional[1]) if reads_matrix else None
+    return plugins, blocked, matrix, overrides
 
 
 def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) -> int:
@@ -201,7 +217,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
     if args.command == "describe":
         return describe_command(registry, args.kind_or_name, args.name, args.format, console)
     if args.command == "check":
-        return _check(args.matrix, registry, console)
+        return _check(args.matrix, args.overrides, registry, console)
     if args.command == "list":
         return _list(args.kind, registry, console)
     if args.command == "plugins":
@@ -212,7 +228,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
 
 
 def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    raw, matrix = read_matrix(args.matrix)
+    raw, matrix = read_matrix(args.matrix, args.overrides)
     if matrix.threads is not None:
         torch.set_num_threads(matrix.threads)
     plan = build_plan(args.matrix, raw, matrix, registry)
@@ -288,6 +304,7 @@ def _worker_argv(args: argparse.Namespace, cell: Cell) -> tuple[str, ...]:
     argv += ["--results-dir", str(args.results_dir)]
     argv += [f"--plugin={path}" for path in args.plugin]
     argv += [f"--block={name}" for name in args.block]
+    argv += [f"--set={override}" for override in args.overrides]
     if args.force:
         argv.append("--force")
     return tuple(argv)
@@ -390,8 +407,8 @@ def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> 
     return 0
 
 
-def _check(matrix: Path, registry: Registry, console: Console) -> int:
-    report = check_matrix(matrix, registry)
+def _check(matrix: Path, overrides: list[str], registry: Registry, console: Console) -> int:
+    report = check_matrix(matrix, registry, overrides)
     table = Table(title=f"data of {escape(matrix.name)}", title_justify="left")
     for column in ("dataset", "split", "videos", "frames", "abnormal", "status"):
         table.add_column(column, justify="right" if column in ("videos", "frames") else "left")

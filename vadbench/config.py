@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -346,13 +347,80 @@ def load_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{path.name}:{where}: malformed YAML: {problem}") from error
 
 
-def read_matrix(path: Path) -> tuple[dict[str, Any], MatrixFile]:
-    """Parse and validate a matrix file, raising ConfigError that names the file and field."""
+ENVIRONMENT_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_environment(value: Any, where: str) -> Any:
+    """``${NAME}`` and ``${NAME:-default}`` in every string of a loaded YAML document, replaced
+    by the environment's values, so that a shipped matrix names data folders without knowing
+    where they are on anyone's machine. An unset variable without a default is an error."""
+    if isinstance(value, dict):
+        return {k: expand_environment(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_environment(v, f"{where}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        found = os.environ.get(name, default)
+        if found is None:
+            raise ConfigError(
+                f"{where}: environment variable {name} is not set (set it, write "
+                f"${{{name}:-default}}, or override the field with --set)"
+            )
+        return found
+
+    return ENVIRONMENT_REFERENCE.sub(substitute, value)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], file: Path) -> dict[str, Any]:
+    """``--set a.b.c=VALUE`` on the loaded matrix: VALUE is read as YAML (numbers, lists,
+    booleans); list items are addressed by index, missing mapping keys are created."""
+    for override in overrides:
+        dotted, equals, text = override.partition("=")
+        parts = [part for part in dotted.split(".") if part]
+        if not equals or not parts:
+            raise ConfigError(f"--set {override!r}: expected FIELD.PATH=VALUE")
+        try:
+            value = yaml.safe_load(text) if text else ""
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {dotted}: the value is not valid YAML ({error})") from error
+        node: Any = raw
+        for depth, part in enumerate(parts[:-1]):
+            here = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"--set {dotted}: {file.name} has no list item {here}")
+                node = node[int(part)]
+            elif isinstance(node, dict):
+                node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"--set {dotted}: {here} in {file.name} is not a mapping")
+        last = parts[-1]
+        if isinstance(node, list):
+            if not last.isdigit() or int(last) >= len(node):
+                raise ConfigError(f"--set {dotted}: {file.name} has no list item {dotted}")
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ConfigError(f"--set {dotted}: {'.'.join(parts[:-1])} is not a mapping")
+    return raw
+
+
+def read_matrix(path: Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], MatrixFile]:
+    """Parse and validate a matrix file, raising ConfigError that names the file and field.
+
+    ``overrides`` (``--set FIELD.PATH=VALUE``) apply first, then ``${NAME}`` references to the
+    environment are expanded; the raw document returned (and recorded in run.json) holds the
+    values the run used."""
     if not path.is_file():
         raise ConfigError(f"{path}: no such matrix file")
     raw = load_yaml(path, "matrix file")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path.name}: expected a mapping at the top level")
+    raw = expand_environment(apply_overrides(raw, overrides, path), path.name)
     try:
         matrix = MatrixFile.model_validate(raw)
     except ValidationError as error:
