@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -105,3 +106,30 @@ def square_source(*lengths: int) -> ListSource:
     """A training source of in-memory moving-square videos of the given lengths."""
     videos = tuple(logged_video(f"v{i}", n, i)[0] for i, n in enumerate(lengths))
     return ListSource("src", "train", videos)
+
+
+# The smallest architectures of the model plugins that still train: what tests fit quickly.
+TINY_MODELS: dict[str, dict[str, Any]] = {
+    "ffp": {"image_size": 16, "widths": (2, 4, 8, 16), "discriminator_widths": (4, 4)},
+    "mpn": {"image_size": 16, "widths": (4, 4, 8, 8), "prototypes": 3},
+    "rgan": {
+        "image_size": 16,
+        "unet_widths": (2, 4, 4, 4),
+        "lstm_hidden": (2, 2, 3),
+        "discriminator_widths": (2, 4, 4, 4),
+        "msssim_sigmas": (0.5, 1.0),
+        "meta_tasks": 1,
+    },
+    "zxvad": {
+        "context_frames": 2,
+        "image_size": 32,
+        "unet_widths": [4, 8, 16, 32],
+        "memory_items": 16,
+        "discriminator_widths": [4, 8, 8, 8],
+        "classifier_widths": [4, 8, 8, 8],
+        "object_network": "alexnet",
+        "object_input_size": 64,
+        "object_stage": 1,
+        "object_pool_size": 4,
+    },
+}

@@ -17,37 +17,14 @@ import numpy as np
 import pytest
 import torch
 
-from tests.builders import SilentProgress, write_square_dataset
+from tests.builders import TINY_MODELS, SilentProgress, write_square_dataset
 from vadbench.api import Dataset, FitContext, ListSource, Split, TrainingBudget, VideoSource
 from vadbench.plugins import Registry, load_plugins
 from vadbench.runner import seed_everything
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "choose_presets.py"
 
-TINY: dict[str, dict[str, Any]] = {
-    "ffp": {"image_size": 16, "widths": (2, 4, 8, 16), "discriminator_widths": (4, 4)},
-    "mpn": {"image_size": 16, "widths": (4, 4, 8, 8), "prototypes": 3},
-    "rgan": {
-        "image_size": 16,
-        "unet_widths": (2, 4, 4, 4),
-        "lstm_hidden": (2, 2, 3),
-        "discriminator_widths": (2, 4, 4, 4),
-        "msssim_sigmas": (0.5, 1.0),
-        "meta_tasks": 1,
-    },
-    "zxvad": {
-        "context_frames": 2,
-        "image_size": 32,
-        "unet_widths": [4, 8, 16, 32],
-        "memory_items": 16,
-        "discriminator_widths": [4, 8, 8, 8],
-        "classifier_widths": [4, 8, 8, 8],
-        "object_network": "alexnet",
-        "object_input_size": 64,
-        "object_stage": 1,
-        "object_pool_size": 4,
-    },
-}
+TINY = TINY_MODELS
 
 
 def load_script() -> ModuleType:

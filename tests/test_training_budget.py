@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import torch
 
-from tests.builders import square_source
+from tests.builders import TINY_MODELS, square_source
 from vadbench.api import FitContext, TrainingBudget, VadbenchError
 from vadbench.training import (
     TrainingClock,
@@ -36,46 +36,11 @@ from vadbench_plugins.zxvad.options import ZxVADOptions
 from vadbench_plugins.zxvad.training import Trainer
 from vadbench_plugins.zxvad.training import step_gmacs as zxvad_step_gmacs
 
-FFP_TINY = {
-    "image_size": 16,
-    "widths": (2, 4, 8, 16),
-    "discriminator_widths": (4, 4),
-    "train_steps": 3,
-    "batch_size": 2,
-}
-MPN_TINY = {
-    "image_size": 16,
-    "widths": (4, 4, 8, 8),
-    "prototypes": 3,
-    "batch_size": 2,
-    "train_steps": 3,
-    "meta_steps": 2,
-}
-RGAN_TINY = {
-    "image_size": 16,
-    "unet_widths": (2, 4, 4, 4),
-    "lstm_hidden": (2, 2, 3),
-    "discriminator_widths": (2, 4, 4, 4),
-    "msssim_sigmas": (0.5, 1.0),
-    "meta_steps": 3,
-    "meta_tasks": 1,
-    "train_steps": 3,
-    "batch_size": 2,
-}
-ZXVAD_TINY = {
-    "context_frames": 2,
-    "image_size": 32,
-    "unet_widths": [4, 8, 16, 32],
-    "memory_items": 16,
-    "discriminator_widths": [4, 8, 8, 8],
-    "classifier_widths": [4, 8, 8, 8],
-    "object_network": "alexnet",
-    "object_input_size": 64,
-    "object_stage": 1,
-    "object_pool_size": 4,
-    "batch_size": 2,
-    "train_steps": 3,
-}
+TRAINING = {"train_steps": 3, "batch_size": 2}
+FFP_TINY = {**TINY_MODELS["ffp"], **TRAINING}
+MPN_TINY = {**TINY_MODELS["mpn"], **TRAINING, "meta_steps": 2}
+RGAN_TINY = {**TINY_MODELS["rgan"], **TRAINING, "meta_steps": 3}
+ZXVAD_TINY = {**TINY_MODELS["zxvad"], **TRAINING}
 
 
 @pytest.fixture(autouse=True)
