@@ -81,3 +81,14 @@ def vadbench_cli(workspace: Path) -> CliRunner:
 def write_plugin(path: Path, body: str) -> Path:
     path.write_text(textwrap.dedent(body))
     return path
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Tiny networks: a second intra-op thread only adds waiting on a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

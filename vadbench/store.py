@@ -292,8 +292,9 @@ class RunStore:
                 raise ConfigError(f"{parent} is a file; the run folder {self.root} needs a folder")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile(dir=self.root, prefix=".probe."):
-                pass
+            handle, probe = tempfile.mkstemp(dir=self.root, prefix=".probe.")
+            os.close(handle)
+            os.unlink(probe)
         except OSError as error:
             why = error.strerror or str(error)
             raise ConfigError(f"{self.root}: cannot write the run folder ({why})") from error
