@@ -35,6 +35,7 @@ class Shift:
 
     def fit(self, source, aux, ctx):
         self.reference = float(np.mean([v.frames().mean() for v in source.videos()]))
+        (Path(ctx.checkpoint_dir) / "adaptation.json").write_text(json.dumps(ctx.adaptation))
 
     def adapt(self, support, ctx):
         clips = support.videos()
@@ -110,6 +111,32 @@ def test_kshot_row_adapts_on_target_training_clips_only(
         ("b", "3-shot"),
     }
     assert "(3-shot)" in (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+
+
+def test_only_cells_a_kshot_row_adapts_are_told_so_and_they_hash_apart(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    kshot_matrix(workspace)
+    text = (workspace / "matrix.yaml").read_text()
+    # a second source that only zero-shot rows use
+    (workspace / "matrix.yaml").write_text(text + "  - models: [sh]\n    train: b\n    test: [a]\n")
+    result = vadbench_cli("run", "matrix.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    cells = workspace / "results" / "tiny" / "cells"
+    told = {
+        cell.name.split("__")[1]: json.loads((cell / "checkpoint" / "adaptation.json").read_text())
+        for cell in cells.glob("sh__*")
+    }
+    assert told == {"a": True, "b": False}
+
+    (workspace / "matrix.yaml").write_text(text.split("  - models: [sh]")[0])
+    result = vadbench_cli("run", "matrix.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    flags = sorted(
+        json.loads((cell / "checkpoint" / "adaptation.json").read_text())
+        for cell in cells.glob("sh__a__*")
+    )
+    assert flags == [False, True], "without k-shot rows the model is trained anew, untold"
 
 
 def test_kshot_with_a_model_that_cannot_adapt_is_a_config_error(

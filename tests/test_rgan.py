@@ -211,6 +211,23 @@ def test_cpu_preset_fits_saves_loads_and_scores_every_predicted_frame(
     np.testing.assert_array_equal(restored.score(target), scores)
 
 
+def test_kshot_adaptation_at_the_cpu_preset_changes_the_target_scores(tmp_path: Path) -> None:
+    """The preset's own adaptation settings (Adam lr, passes over the support), on a network
+    trained only briefly so that the test is quick."""
+    torch.manual_seed(0)
+    method = RGAN(RGANOptions(**{**PRESETS["cpu"], "meta_steps": 5}), "cpu")
+    method.fit(square_source(10, 10), None, fit_context(tmp_path))
+    support = ListSource(
+        "target", "train", tuple(logged_video(f"c{i}", 4, 20 + i)[0] for i in range(4))
+    )
+    target, _ = logged_video("target", 30, seed=9, size=32)
+
+    zero_shot = method.score(target)
+    adapted = method.adapt(support, fit_context(tmp_path)).score(target)
+
+    assert np.abs(adapted - zero_shot).max() > 0.01  # dB of PSNR
+
+
 def test_meta_training_changes_the_shared_initialisation(tmp_path: Path) -> None:
     torch.manual_seed(4)
     method = RGAN(RGANOptions(**TINY), "cpu")

@@ -198,13 +198,16 @@ class TrainingBudget:
 @dataclass(frozen=True)
 class FitContext:
     """What the harness hands a model for training. ``budget``, when set, replaces the model's
-    own training length (its steps option); a model follows it with ``vadbench.training``."""
+    own training length (its steps option); a model follows it with ``vadbench.training``.
+    ``adaptation`` is true when a k-shot row will adapt this trained model to its targets, so
+    that a few-shot method can train for it (e.g. meta-train) as its official protocol does."""
 
     device: str
     seed: int
     progress: Progress
     checkpoint_dir: Path
     budget: TrainingBudget | None = None
+    adaptation: bool = False
 
 
 @runtime_checkable

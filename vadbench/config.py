@@ -241,6 +241,7 @@ class Cell:
     aux: str | None
     seed: int
     targets: list[Target] = field(default_factory=list)
+    adaptation: bool = False
 
 
 @dataclass
@@ -618,9 +619,16 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     _check_splits(matrix, datasets, file)
     detection = [m for m in metrics if m.kind == "detection"]
     cells: dict[str, Cell] = {}
+    adapted = {
+        (model_name, row.train, row.aux)
+        for row in matrix.matrix
+        if row.protocol == "k-shot"
+        for model_name in row.models or list(models)
+    }
     for row in matrix.matrix:
         for model_name in row.models or list(models):
             model = models[model_name]
+            adaptation = (model_name, row.train, row.aux) in adapted
             for seed in matrix.seeds:
                 fit_payload = {
                     "protocol": PROTOCOL_VERSION,
@@ -630,13 +638,17 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     "seed": seed,
                     "device": matrix.device,
                 }
-                if matrix.budget is not None:  # absent otherwise, so older hashes still hold
+                # Both keys are absent when unset, so the hashes of older runs still hold.
+                if matrix.budget is not None:
                     fit_payload["budget"] = matrix.budget.model_dump(exclude_none=True)
+                if adaptation:
+                    fit_payload["adaptation"] = True
                 cell_hash = content_hash(fit_payload)
                 aux_part = f"+{row.aux}" if row.aux else ""
                 cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{cell_hash[:8]}")
                 cell = cells.setdefault(
-                    cell_id, Cell(cell_id, cell_hash, model, row.train, row.aux, seed)
+                    cell_id,
+                    Cell(cell_id, cell_hash, model, row.train, row.aux, seed, [], adaptation),
                 )
                 for target in row.test:
                     scores_hash = content_hash(

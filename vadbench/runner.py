@@ -225,6 +225,7 @@ class CellRunner:
             progress=self.progress,
             checkpoint_dir=partial,
             budget=budget.budget() if budget is not None else None,
+            adaptation=cell.adaptation,
         )
         seed_everything(cell.seed)
         started = time.perf_counter()

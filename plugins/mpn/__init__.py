@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -63,7 +63,11 @@ class MPNOptions(Options):
     feature_score: FeatureScore = Field(
         "distance", description="'distance' (paper) or 'psnr' (official Test.py) normalised"
     )
-    meta_training: bool = Field(False, description="run the official Meta-SGD phase after training")
+    meta_training: bool | Literal["auto"] = Field(
+        "auto",
+        description="run the official Meta-SGD phase after training; 'auto': when a k-shot row "
+        "will adapt the model (the official few-shot protocol), never for zero-shot only",
+    )
     meta_steps: int = Field(1000, ge=1, description="meta-updates, one task (video) each")
     meta_task_clips: int = Field(4, ge=2, description="clips per task: half support, half query")
     meta_learning_rate: float = Field(1e-6, gt=0, description="Adam lr of weights and step sizes")
@@ -99,6 +103,8 @@ class MPN:
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Trains on ``source`` only; MPN has no use for auxiliary data, so ``aux`` is ignored.
 
+        Meta-training runs when ``meta_training`` is true, or when it is "auto" and
+        ``ctx.adaptation`` says a k-shot row will adapt this model.
         ``ctx.budget``, when set, covers both phases: without meta-training it replaces
         ``train_steps``; with it, the budget is split between plain training and meta-training
         in the ratio ``train_steps : meta_steps``, in the budget's own unit (steps, seconds or
@@ -108,8 +114,9 @@ class MPN:
         self.device = ctx.device
         self.network.to(ctx.device)
         options = self.options
+        meta_training = ctx.adaptation if options.meta_training == "auto" else options.meta_training
         shares = [options.train_steps]
-        if options.meta_training:
+        if meta_training:
             shares.append(options.meta_steps)
         budgets = split_budget(ctx.budget, shares)
         clock = TrainingClock(
@@ -130,8 +137,8 @@ class MPN:
             options.learning_rate,
             ctx.progress.task("mpn train", clock.total_steps),
         )
-        meta_budget = budgets[-1] if options.meta_training else None
-        if options.meta_training and (meta_budget is None or meta_budget.amount > 0):
+        meta_budget = budgets[-1] if meta_training else None
+        if meta_training and (meta_budget is None or meta_budget.amount > 0):
             meta_clock = TrainingClock(
                 meta_budget,
                 options.meta_steps,
@@ -228,8 +235,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "widths": (8, 16, 32, 64),
         "batch_size": 8,
         # Chosen on source data only by benchmarks/choose_presets.py (it reached the procedure's
-        # cap): benchmarks/results/presets_cpu.md, docs/budgets.md. meta_steps (meta-training is
-        # off in this preset) was not re-chosen.
+        # cap): benchmarks/results/presets_cpu.md, docs/budgets.md. meta_steps was not chosen
+        # by that procedure: meta-training runs only for models a k-shot row adapts.
         "train_steps": 1500,
         "learning_rate": 1e-3,
         "meta_steps": 50,
