@@ -360,3 +360,17 @@ class CommandSpec:
     configure: Callable[[Any], None]
     run: Callable[[Any, Any], int]
     origin: str = ""
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """A benchmark file shipped inside a plugin package, so that ``vadbench run NAME`` (or
+    ``vadbench profile --config NAME``) works after ``pip install`` without a clone.
+    ``kind`` says which command reads it: a run ``matrix`` or an efficiency ``profile``."""
+
+    name: str
+    description: str
+    path: Path
+    kind: Literal["matrix", "profile"] = "matrix"
+    origin: str = ""
+

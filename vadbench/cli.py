@@ -43,7 +43,7 @@ from vadbench.results import load_results, summary_counts
 from vadbench.runner import CellOutcome, CellRunner, write_run_file
 from vadbench.store import RunStore, atomic_write_bytes, read_record
 
-LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands")
+LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands", "benchmarks")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +70,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run a matrix.yaml, skipping finished work")
     _common(run)
-    run.add_argument("matrix", type=Path)
+    run.add_argument(
+        "matrix", type=Path, help="a matrix file, or a shipped benchmark's name (list benchmarks)"
+    )
     run.add_argument(
         "--set",
         action="append",
@@ -105,7 +107,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     )
     _common(profile)
     profile.add_argument("models", nargs="*", metavar="PLUGIN[:PRESET]")
-    profile.add_argument("--config", type=Path, help="a profile file (models, references)")
+    profile.add_argument(
+        "--config", type=Path, help="a profile file (models, references), or a shipped one's name"
+    )
     profile.add_argument("--device", default=None, help="cpu, cuda, cuda:1, auto")
     profile.add_argument("--metrics", default=None, help="comma-separated metric names")
     profile.add_argument("--format", choices=("table", "json", "markdown"), default="table")
@@ -124,7 +128,9 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
         help="check a matrix's data (every split it reads) and count the work, training nothing",
     )
     _common(check)
-    check.add_argument("matrix", type=Path)
+    check.add_argument(
+        "matrix", type=Path, help="a matrix file, or a shipped benchmark's name (list benchmarks)"
+    )
     check.add_argument(
         "--set", action="append", default=[], dest="overrides", metavar="FIELD.PATH=VALUE"
     )
@@ -163,6 +169,7 @@ def _main(argv: list[str], debug: bool) -> int:
     with warnings.catch_warnings():
         show_warnings_as_lines(console)
         try:
+            argv = resolve_benchmark_names(argv)
             local_files, blocked, matrix_file, overrides = _prescan(argv)
             if matrix_file is not None:
                 _, matrix = read_matrix(matrix_file, overrides)
@@ -179,6 +186,52 @@ def _main(argv: list[str], debug: bool) -> int:
         except KeyboardInterrupt:
             console.print("interrupted: finished results are stored; run again to resume")
             return 130
+
+
+def resolve_benchmark_names(argv: list[str]) -> list[str]:
+    """``run NAME``, ``check NAME`` and ``profile --config NAME`` with the name of a shipped
+    benchmark instead of a file: the argument becomes that benchmark's file. An existing path
+    always wins, so files keep working as before; a missing file that looks like a name (no
+    folder, no suffix) is an error listing the benchmarks."""
+    positional = _positional_indices(argv)
+    command = argv[positional[0]] if positional else None
+    if command in ("run", "check") and len(positional) > 1:
+        index, kind = positional[1], "matrix"
+    elif command == "profile" and "--config" in argv[:-1]:
+        index, kind = argv.index("--config") + 1, "profile"
+    else:
+        return argv
+    word = argv[index]
+    if Path(word).exists() or "/" in word or Path(word).suffix:
+        return argv
+    benchmarks = load_plugins().benchmarks
+    if word not in benchmarks.items:
+        known = ", ".join(sorted(benchmarks.items)) or "none"
+        hint = did_you_mean(word, benchmarks.items)
+        raise ConfigError(f"no file {word!r} and no shipped benchmark of that name{hint} ({known})")
+    spec = benchmarks.items[word]
+    if spec.kind != kind:
+        command = "vadbench run" if spec.kind == "matrix" else "vadbench profile --config"
+        raise ConfigError(f"benchmark {word!r} is a {spec.kind} file: use {command} {word}")
+    return [*argv[:index], str(spec.path), *argv[index + 1 :]]
+
+
+VALUE_FLAGS = ("--plugin", "--block", "--results-dir", "--set", "--only", "--config")
+
+
+def _positional_indices(argv: list[str]) -> list[int]:
+    """Where the command and its positional arguments are, skipping the values of the flags
+    that take one (``--set X=Y`` as well as ``--set=X=Y``)."""
+    indices = []
+    index = 0
+    while index < len(argv):
+        word = argv[index]
+        if word in VALUE_FLAGS:
+            index += 1
+        elif not word.startswith("-"):
+            indices.append(index)
+        index += 1
+    return indices
 
 
 def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None, list[str]]:
@@ -452,9 +505,9 @@ def _list(kind: str, registry: Registry, console: Console) -> int:
     table.add_column("name")
     table.add_column("plugin")
     table.add_column("description")
-    extra = kind in ("datasets", "models")
+    extra = kind in ("datasets", "models", "benchmarks")
     if extra:
-        table.add_column("layout" if kind == "datasets" else "presets")
+        table.add_column({"datasets": "layout", "models": "presets"}.get(kind, "kind, file"))
     for spec in registry.catalog(kind):
         row = [spec.name, spec.origin, getattr(spec, "description", getattr(spec, "help", ""))]
         row = [escape(str(cell)) for cell in row]
@@ -462,6 +515,8 @@ def _list(kind: str, registry: Registry, console: Console) -> int:
             row.append(escape(spec.layout))
         elif kind == "models":
             row.append(", ".join(sorted(spec.presets)) or "-")
+        elif kind == "benchmarks":
+            row.append(escape(f"{spec.kind}, {spec.path}"))
         table.add_row(*row)
     console.print(table)
     return 0

@@ -12,6 +12,7 @@ from collections.abc import Callable
 import pluggy
 
 from vadbench.api import (
+    BenchmarkSpec,
     CommandSpec,
     DatasetSpec,
     ExecutorSpec,
@@ -52,3 +53,9 @@ def vadbench_register_executors(register: Callable[[ExecutorSpec], None]) -> Non
 @hookspec
 def vadbench_register_commands(register: Callable[[CommandSpec], None]) -> None:
     """Register CLI subcommands (``vadbench <name>``), e.g. a data exporter or a preview writer."""
+
+
+@hookspec
+def vadbench_register_benchmarks(register: Callable[[BenchmarkSpec], None]) -> None:
+    """Register benchmark files a package ships (matrices, profiles), run by name."""
+

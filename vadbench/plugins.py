@@ -26,6 +26,7 @@ import pluggy
 
 from vadbench import hookspecs
 from vadbench.api import (
+    BenchmarkSpec,
     CommandSpec,
     ConfigError,
     DatasetSpec,
@@ -42,7 +43,14 @@ BLOCK_ENV = "VADBENCH_BLOCK_PLUGINS"
 OWN_DISTRIBUTION = "vadbench"
 
 SpecT = TypeVar(
-    "SpecT", DatasetSpec, ModelSpec, MetricSpec, ReporterSpec, ExecutorSpec, CommandSpec
+    "SpecT",
+    DatasetSpec,
+    ModelSpec,
+    MetricSpec,
+    ReporterSpec,
+    ExecutorSpec,
+    CommandSpec,
+    BenchmarkSpec,
 )
 
 
@@ -100,6 +108,7 @@ class Registry:
     reporters: Catalog[ReporterSpec] = field(default_factory=lambda: Catalog("reporter"))
     executors: Catalog[ExecutorSpec] = field(default_factory=lambda: Catalog("executor"))
     commands: Catalog[CommandSpec] = field(default_factory=lambda: Catalog("command"))
+    benchmarks: Catalog[BenchmarkSpec] = field(default_factory=lambda: Catalog("benchmark"))
     plugins: list[LoadedPlugin] = field(default_factory=list)
 
     def catalog(self, kind: str) -> Catalog[Any]:
@@ -110,6 +119,7 @@ class Registry:
             "reporters": self.reporters,
             "executors": self.executors,
             "commands": self.commands,
+            "benchmarks": self.benchmarks,
         }
         return catalogs[kind]
 
@@ -121,6 +131,7 @@ HOOK_TO_KIND = {
     "vadbench_register_reporters": "reporters",
     "vadbench_register_executors": "executors",
     "vadbench_register_commands": "commands",
+    "vadbench_register_benchmarks": "benchmarks",
 }
 
 

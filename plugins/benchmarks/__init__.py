@@ -1,0 +1,39 @@
+"""The benchmark files vadbench ships, run by name after ``pip install`` (no clone needed).
+
+Every ``*.yaml`` in this folder is one: a link to the file of the same name in the repository's
+``benchmarks/`` folder (the wheel holds a copy). Its name is the file's stem with ``-`` for
+``_`` (``paper_table4.yaml`` → ``paper-table4``), its description the first sentence of the
+file's opening comment, and its kind ``profile`` when it has no ``matrix`` (``vadbench profile
+--config NAME``) and ``matrix`` otherwise (``vadbench run NAME``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vadbench.api import BenchmarkSpec
+from vadbench.hookspecs import hookimpl
+
+FOLDER = Path(__file__).parent
+
+
+def benchmark_spec(path: Path) -> BenchmarkSpec:
+    text = path.read_text(encoding="utf-8")
+    header = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line.lstrip("#").strip())
+    description = " ".join(header).split(". ")[0].rstrip(".")
+    document = yaml.safe_load(text) or {}
+    kind = "matrix" if "matrix" in document else "profile"
+    return BenchmarkSpec(path.stem.replace("_", "-"), description, path, kind)
+
+
+@hookimpl
+def vadbench_register_benchmarks(register: Any) -> None:
+    for path in sorted(FOLDER.glob("*.yaml")):
+        register(benchmark_spec(path))
