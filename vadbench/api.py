@@ -373,4 +373,3 @@ class BenchmarkSpec:
     path: Path
     kind: Literal["matrix", "profile"] = "matrix"
     origin: str = ""
-

@@ -58,4 +58,3 @@ def vadbench_register_commands(register: Callable[[CommandSpec], None]) -> None:
 @hookspec
 def vadbench_register_benchmarks(register: Callable[[BenchmarkSpec], None]) -> None:
     """Register benchmark files a package ships (matrices, profiles), run by name."""
-
