@@ -21,6 +21,7 @@ from vadbench.statistics import (
     WeightedAUC,
     compare_with_best,
     interval,
+    paired_difference,
     rank_test,
     target_rounds,
     video_draws,
@@ -145,6 +146,13 @@ def test_a_single_test_video_gives_no_interval_and_no_decision() -> None:
     assert target_rounds(TargetRuns((), {0: ((), ())}), "micro_auc", "t", 50, 0).value is None
 
 
+def test_paired_difference_of_a_model_with_itself_is_exactly_zero() -> None:
+    rounds = Rounds(0.7, np.random.default_rng(0).uniform(0.6, 0.8, 200), 1)
+    assert paired_difference(rounds, rounds, 0.95) == (0.0, 0.0, 0.0)
+    nothing = Rounds(None, np.full(200, np.nan), 1)
+    assert paired_difference(rounds, nothing, 0.95) == (None, None, None)
+
+
 def test_mean_over_targets_needs_every_target() -> None:
     nothing = Rounds(None, np.full(3, np.nan), 1)
     assert compare_with_best({"a": nothing}, 0.95) == []
@@ -188,6 +196,8 @@ def test_every_reporter_shows_intervals_and_ties(tmp_path: Path) -> None:
     assert "Δ cross-domain vs best" in leaderboard and "| best |" in leaderboard
     assert leaderboard.count(" ± ") >= 6
     assert "(300 resamples of test videos, and of seeds" in leaderboard
+    # a metric the seed does not change (parameters) is one number, not "x ± 0.000"
+    assert "0.000 ± 0.000" not in leaderboard
 
     summary = pd.read_csv(run_dir / "summary.csv")
     assert {"value", "lower", "upper", "seeds", "resamples"} <= set(summary.columns)

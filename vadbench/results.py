@@ -196,7 +196,8 @@ def _format_value(values: pd.Series) -> str:
     finite = values.dropna()
     if finite.empty:
         return "n/a"
-    if len(finite) == 1:
+    if len(finite) == 1 or np.allclose(finite, finite.iloc[0], rtol=1e-9, atol=0.0):
+        # one value, or one per seed that the seed does not change (parameters, storage)
         return format_number(float(finite.iloc[0]))
     return f"{format_number(float(finite.mean()))} ± {format_number(float(finite.std(ddof=1)))}"
 

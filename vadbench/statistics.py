@@ -232,6 +232,17 @@ def estimate(rounds: Rounds, confidence: float) -> Estimate:
     return Estimate(rounds.value, low, high, len(rounds.rounds), rounds.seeds)
 
 
+def paired_difference(
+    model: Rounds, other: Rounds, confidence: float
+) -> tuple[float | None, float | None, float | None]:
+    """``model − other`` and its interval, round by round on the same resampled videos and
+    seeds (both must come from the same draws: the same targets, resamples and seed)."""
+    if model.value is None or other.value is None:
+        return None, None, None
+    low, high = interval(model.rounds - other.rounds, confidence)
+    return model.value - other.value, low, high
+
+
 def compare_with_best(rounds: Mapping[str, Rounds], confidence: float) -> list[Comparison]:
     """Every model against the one with the highest value, on the same rounds (paired)."""
     scored = {model: r for model, r in rounds.items() if r.value is not None}
@@ -241,8 +252,10 @@ def compare_with_best(rounds: Mapping[str, Rounds], confidence: float) -> list[C
     best = max(values, key=lambda model: values[model])
     comparisons = []
     for model, r in scored.items():
-        difference = r.rounds - scored[best].rounds
-        low, high = interval(difference, confidence) if model != best else (0.0, 0.0)
+        if model == best:
+            comparisons.append(Comparison(model, best, 0.0, 0.0, 0.0))
+            continue
+        _, low, high = paired_difference(r, scored[best], confidence)
         comparisons.append(Comparison(model, best, values[model] - values[best], low, high))
     return comparisons
 
@@ -332,6 +345,12 @@ class RunStatistics:
     common_targets: dict[tuple[str, str, str, str], tuple[str, ...]] = field(default_factory=dict)
     comparisons: dict[tuple[str, str, str, str], list[Comparison]] = field(default_factory=dict)
     ranks: dict[tuple[str, str], RankTest] = field(default_factory=dict)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> RunStatistics:
+        """Itself: it is read-only once summarised, and pandas deep-copies ``DataFrame.attrs``
+        (where the results table carries it) on nearly every operation, which made rendering
+        the reports of a large run take most of its report time."""
+        return self
 
 
 SCOPES = ("mean", "cross-domain")
