@@ -38,7 +38,7 @@ from vadbench.profile import (
     read_profile_file,
     run_profile,
 )
-from vadbench.progress import progress_for
+from vadbench.progress import FileProgress, ProgressWatcher, progress_for
 from vadbench.results import load_results, summary_counts
 from vadbench.runner import CellOutcome, CellRunner, write_run_file
 from vadbench.store import RunStore, atomic_write_bytes, read_record
@@ -319,18 +319,23 @@ def _run_locked(
             return Task(cell.id, cell.id, run_cell, _worker_argv(args, cell))
 
         tasks = [task_for(cell) for cell in cells]
-        if args.only:
-            for task in tasks:
+        if args.only:  # a worker: its progress goes to the results folder for the driver
+            for cell, task in zip(cells, tasks, strict=True):
+                runner.progress = FileProgress(store.progress_file(cell.id))
                 task.run()
             return 1 if _failed_cells(store, cells) else 0
-        registry.executors.get(plan.matrix.executor).execute(tasks, plan.executor_options)
+        files = {cell.id: store.progress_file(cell.id) for cell in cells}
+        executor = registry.executors.get(plan.matrix.executor)
+        with ProgressWatcher(console, files):
+            executor.execute(tasks, plan.executor_options)
         # Efficiency is measured here, one cell at a time, for cells that a parallel executor
-        # trained elsewhere: timings taken while other cells train would not be honest.
+        # trained elsewhere: timings taken while other cells train would not be honest. This
+        # stage only loads checkpoints; a cell that failed or did not finish is not redone here.
         runner.force = False
         for cell in cells:
             started = time.perf_counter()
-            outcome = runner.run(cell)
-            if outcome.measured_efficiency:
+            outcome = runner.measure_efficiency(cell)
+            if outcome.measured_efficiency or outcome.failed:
                 console.print(_describe_outcome(outcome, time.perf_counter() - started))
     code = _report(store.root, plan.matrix.reporters, registry, console)
     failed = _failed_cells(store, cells)

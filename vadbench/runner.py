@@ -119,6 +119,35 @@ class CellRunner:
             failure_file.unlink(missing_ok=True)
         return outcome
 
+    def measure_efficiency(self, cell: Cell) -> CellOutcome:
+        """The efficiency stage alone, for cells another process trained: it loads the finished
+        checkpoint and measures, and never fits or scores. A cell without a finished checkpoint
+        (its fit failed and was recorded, or its worker died) is left for a re-run."""
+        outcome = CellOutcome(cell.id)
+        if not self._needs_efficiency(cell) or not self.store.finished_checkpoint(
+            cell.id, cell.hash
+        ):
+            return outcome
+        try:
+            method = self._create(cell)
+            method.load(self.store.checkpoint_dir(cell.id))
+        except Exception as error:
+            self._record_failure(
+                self.store.cell_dir(cell.id) / "failure.json",
+                cell.hash,
+                StageError("efficiency metrics", error),
+                outcome,
+            )
+            return outcome
+        outcome.loaded = True
+        try:
+            self._efficiency(cell, method, outcome)
+        except StageError as wrapped:
+            self._record_failure(
+                self.store.cell_dir(cell.id) / "failure.json", cell.hash, wrapped, outcome
+            )
+        return outcome
+
     def _finished(self, cell: Cell, target: Target) -> bool:
         return not self.force and self.store.finished_target(cell.id, target.key, target.hash)
 

@@ -255,6 +255,10 @@ class RunStore:
     def checkpoint_dir(self, cell_id: str) -> Path:
         return self.cell_dir(cell_id) / "checkpoint"
 
+    def progress_file(self, cell_id: str) -> Path:
+        """Where a worker process reports its cell's stage and steps for the driver to show."""
+        return self.cell_dir(cell_id) / "progress.json"
+
     def target_dir(self, cell_id: str, target: str) -> Path:
         return self._inside(self.cell_dir(cell_id) / "targets" / target)
 

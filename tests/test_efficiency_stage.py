@@ -1,0 +1,72 @@
+"""The efficiency stage after a parallel executor only measures: a cell whose fit failed in a
+worker is recorded once and never trained again by the driver."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliRunner, write_plugin
+
+FAILING_MODEL = """
+from pathlib import Path
+
+from vadbench.api import ModelSpec, Options
+from vadbench.hookspecs import hookimpl
+
+FITS = Path(__file__).with_name("fits.log")
+
+
+class Broken:
+    context_frames = 1
+    score_kind = "anomaly"
+
+    def __init__(self, options, device):
+        pass
+
+    def fit(self, source, aux, ctx):
+        with FITS.open("a") as log:
+            log.write("fit\\n")
+        raise RuntimeError("this model cannot train")
+
+    def score(self, video):
+        raise AssertionError("never scored")
+
+    def save(self, folder):
+        pass
+
+    def load(self, folder):
+        pass
+
+    def inference_module(self):
+        return None
+
+
+@hookimpl
+def vadbench_register_models(register):
+    register(ModelSpec("broken", "fails in fit", Options, Broken))
+"""
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_a_failed_fit_is_recorded_once_and_never_retrained(
+    workspace: Path, vadbench_cli: CliRunner, executor: str
+) -> None:
+    write_plugin(workspace / "broken_plugin.py", FAILING_MODEL)
+    text = (workspace / "matrix.yaml").read_text()
+    text = text.replace(
+        "name: tiny", f"name: tiny\nplugins: [broken_plugin.py]\nexecutor: {executor}"
+    )
+    text = text.replace("models:\n", "models:\n  bad: {plugin: broken}\n")
+    (workspace / "matrix.yaml").write_text(text)
+
+    result = vadbench_cli("run", "matrix.yaml")
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert (workspace / "fits.log").read_text().splitlines() == ["fit"]
+    (cell,) = (workspace / "results" / "tiny" / "cells").glob("bad__*")
+    failure = json.loads((cell / "failure.json").read_text())
+    assert failure["stage"] == "fit" and "cannot train" in failure["error"]
+    assert "params" in (workspace / "results" / "tiny" / "leaderboard.md").read_text()

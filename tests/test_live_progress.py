@@ -1,0 +1,96 @@
+"""Cells that run in worker processes report their progress through the results folder, and
+the driver shows it while they run, not only when they end."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import write_plugin
+from vadbench.progress import FileProgress, describe_progress
+
+SLOW_MODEL = """
+import time
+
+import numpy as np
+from vadbench.api import ModelSpec, Options
+from vadbench.hookspecs import hookimpl
+
+
+class Slow:
+    context_frames = 1
+    score_kind = "anomaly"
+
+    def __init__(self, options, device):
+        pass
+
+    def fit(self, source, aux, ctx):
+        advance = ctx.progress.task("slow train", 40)
+        for _ in range(40):
+            time.sleep(0.2)
+            advance(1)
+
+    def score(self, video):
+        return np.zeros(video.num_frames - 1)
+
+    def save(self, folder):
+        pass
+
+    def load(self, folder):
+        pass
+
+    def inference_module(self):
+        return None
+
+
+@hookimpl
+def vadbench_register_models(register):
+    register(ModelSpec("slow", "trains for eight seconds", Options, Slow))
+"""
+
+
+def test_file_progress_records_stage_steps_and_total(tmp_path: Path) -> None:
+    path = tmp_path / "progress.json"
+    advance = FileProgress(path, interval=0.0).task("zxvad train", 300)
+    advance(120)
+    record = json.loads(path.read_text())
+    assert (record["stage"], record["done"], record["total"]) == ("zxvad train", 120, 300)
+    text = describe_progress(record, now=record["started"] + 30.0)
+    assert text.startswith("zxvad train 120/300 (4.0/s, 45 s left")
+
+
+def test_the_driver_shows_a_worker_cells_progress_while_it_trains(workspace: Path) -> None:
+    write_plugin(workspace / "slow_plugin.py", SLOW_MODEL)
+    text = (workspace / "matrix.yaml").read_text()
+    header = "plugins: [slow_plugin.py]\nexecutor: processes\nexecutor_options: {workers: 1}"
+    text = text.replace("name: tiny", f"name: tiny\n{header}")
+    text = text.replace("models:\n", "models:\n  sl: {plugin: slow}\n")
+    text = text.replace(
+        "  fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}\n", ""
+    )
+    (workspace / "matrix.yaml").write_text(text)
+
+    started = time.monotonic()
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
+        cwd=workspace,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert driver.stdout is not None
+    lines: list[tuple[float, str]] = [
+        (time.monotonic() - started, line.rstrip()) for line in driver.stdout
+    ]
+    assert driver.wait(timeout=300) == 0, "\n".join(line for _, line in lines)
+
+    progress = [(t, line) for t, line in lines if "progress:" in line and "slow train" in line]
+    finished = [t for t, line in lines if line.lstrip().startswith("sl__") and "trained" in line]
+    assert progress, "\n".join(line for _, line in lines)
+    assert finished and progress[0][0] < finished[0]
+    assert any("/40 (" in line and "s left" in line for _, line in progress)
