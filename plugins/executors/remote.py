@@ -1,0 +1,82 @@
+"""Running one cell's command line on another machine, shared by the ``dask`` and ``slurm``
+executors.
+
+The driver turns each task into a picklable ``CellRequest``; a worker runs it with
+``run_cell`` as ``python -m vadbench.cli *argv`` in a fresh subprocess, so plugins load anew, a
+crash costs that one cell only, and the worker's own state never leaks into a cell. The output
+travels back with the exit code and the driver prints it when the cell ends, so lines never
+interleave.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from vadbench.api import Task
+from vadbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
+from vadbench.store import LOCK_TOKEN_ENVIRONMENT
+
+# Set in the driver, needed alike on every worker: the run lock's token lets a cell write into
+# the folder the driver holds, and the plugin switches make the worker load the same plugins.
+# Node-local settings (caches, decode threads) stay the worker's own.
+FORWARDED_ENVIRONMENT = (LOCK_TOKEN_ENVIRONMENT, BLOCK_ENV, DISABLE_AUTOLOAD_ENV)
+
+
+@dataclass(frozen=True)
+class CellRequest:
+    """What a worker needs to run one cell: its command line, the driver's working folder
+    (relative paths in ``argv`` resolve from there) and the forwarded environment."""
+
+    argv: tuple[str, ...]
+    cwd: str
+    environment: dict[str, str]
+
+
+@dataclass(frozen=True)
+class CellRun:
+    """How one cell's process ended, on which host, and everything it printed."""
+
+    returncode: int
+    output: str
+    host: str
+
+
+def request_for(task: Task) -> CellRequest:
+    forwarded = {name: os.environ[name] for name in FORWARDED_ENVIRONMENT if name in os.environ}
+    return CellRequest(task.argv, os.getcwd(), forwarded)
+
+
+def run_cell(request: CellRequest) -> CellRun:
+    """Runs on the worker: one cell in a subprocess of the worker's Python."""
+    done = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", *request.argv],
+        cwd=request.cwd,
+        env={**os.environ, **request.environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    return CellRun(done.returncode, done.stdout, socket.gethostname())
+
+
+def report_run(task: Task, run: CellRun) -> None:
+    sys.stdout.write(run.output)
+    if run.returncode not in (0, 1):  # 1: the cell failed and recorded why
+        sys.stdout.write(
+            f"  {task.label}: cell process on {run.host} exited with code {run.returncode}\n"
+        )
+    sys.stdout.flush()
+
+
+def report_lost(task: Task, error: BaseException) -> None:
+    """One line for a cell whose worker or job was lost: the others go on, and a re-run of the
+    matrix finishes this one (every result is written atomically)."""
+    lines = str(error).strip().splitlines()
+    reason = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    sys.stdout.write(f"  {task.label}: lost ({reason}); re-run the matrix to finish it\n")
+    sys.stdout.flush()
