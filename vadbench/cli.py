@@ -322,7 +322,9 @@ def _run_locked(
         if args.only:  # a worker: its progress goes to the results folder for the driver
             for cell, task in zip(cells, tasks, strict=True):
                 runner.progress = FileProgress(store.progress_file(cell.id))
+                runner.progress.task("starting (data, model)", None)
                 task.run()
+                store.progress_file(cell.id).unlink(missing_ok=True)
             return 1 if _failed_cells(store, cells) else 0
         files = {cell.id: store.progress_file(cell.id) for cell in cells}
         executor = registry.executors.get(plan.matrix.executor)

@@ -161,6 +161,11 @@ class ProgressWatcher:
             self._watch_with_bars()
             return
         last_line = 0.0
+        if not self._stop.wait(self.poll) and not self.running():
+            self.console.print(
+                f"  progress: waiting for the first of {len(self.files)} cell(s) to start",
+                highlight=False,
+            )
         while not self._stop.wait(self.poll):
             now = time.time()
             active = {
