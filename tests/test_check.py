@@ -66,3 +66,18 @@ def test_a_training_only_set_asked_for_its_test_split(tmp_path: Path) -> None:
     result = run_cli("check", "matrix.yaml", cwd=workspace)
     assert result.returncode == 2
     assert "datasets.b (test split" in result.stdout and "training data only" in result.stdout
+
+
+def test_a_typo_in_executor_or_metric_options_is_named_on_its_own_line(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    matrix = workspace / "matrix.yaml"
+    text = matrix.read_text()
+    for typo, named in (
+        ("executor: processes\nexecutor_options: {wokers: 2}", "executor_options.wokers"),
+        ("metric_options: {fps: {repeat: 3}}", "metric_options.fps.repeat"),
+    ):
+        matrix.write_text(text.replace("name: tiny", f"name: tiny\n{typo}"))
+        result = run_cli("check", "matrix.yaml", cwd=workspace)
+        assert result.returncode == 2
+        assert f"error: matrix.yaml: {named}: unknown field; did you mean" in result.stdout
+        assert "(plan)" not in result.stdout and not (workspace / "results").exists()

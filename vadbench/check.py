@@ -52,6 +52,7 @@ class CheckReport:
     matrix: Path
     splits: list[SplitReport]
     plan: Plan | None = None
+    plan_problem: str = ""
 
     @property
     def ok(self) -> bool:
@@ -125,5 +126,5 @@ def check_matrix(path: Path, registry: Registry, overrides: Sequence[str] = ()) 
         try:
             result.plan = build_plan(path, {}, matrix, registry)
         except ConfigError as error:
-            reports.append(SplitReport("(plan)", "train", path.name, problem=str(error)))
+            result.plan_problem = str(error)
     return result

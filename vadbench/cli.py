@@ -504,6 +504,8 @@ def _check(matrix: Path, overrides: list[str], registry: Registry, console: Cons
     for split in problems:
         where = f"datasets.{split.dataset} ({split.split} split, read by {split.needed_by})"
         console.print(f"[bold red]error:[/] {escape(where)}: {escape(split.problem)}")
+    if report.plan_problem:
+        console.print(f"[bold red]error:[/] {escape(report.plan_problem)}")
     return 0 if report.ok else 2
 
 
