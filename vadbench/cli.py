@@ -9,24 +9,21 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 import traceback
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from vadbench.api import ConfigError, Task, VadbenchError
+from vadbench.api import ConfigError, VadbenchError
 from vadbench.check import check_matrix
-from vadbench.config import Cell, Plan, build_plan, read_matrix
+from vadbench.config import read_matrix
 from vadbench.console import TolerantStream, make_console, show_warnings_as_lines
 from vadbench.describe import describe_command
-from vadbench.environment import describe_environment
 from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
 from vadbench.plugins import HOOK_TO_KIND, Registry, did_you_mean, load_plugins
 from vadbench.profile import (
@@ -38,10 +35,8 @@ from vadbench.profile import (
     read_profile_file,
     run_profile,
 )
-from vadbench.progress import FileProgress, ProgressWatcher, progress_for
-from vadbench.results import load_results, summary_counts
-from vadbench.runner import CellOutcome, CellRunner, write_run_file
-from vadbench.store import RunStore, atomic_write_bytes, read_record
+from vadbench.run import RunOptions, render_reports, run_matrix
+from vadbench.store import atomic_write_bytes
 
 LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands", "benchmarks")
 
@@ -264,7 +259,7 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
     if args.command == "run":
         return _run(args, registry, console)
     if args.command == "report":
-        return _report(args.run_dir, args.reporter, registry, console)
+        return render_reports(args.run_dir, args.reporter, registry, console)
     if args.command == "profile":
         return _profile(args, registry, console)
     if args.command == "describe":
@@ -281,148 +276,21 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
 
 
 def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
-    raw, matrix = read_matrix(args.matrix, args.overrides)
-    if matrix.threads is not None:
-        torch.set_num_threads(matrix.threads)
-    plan = build_plan(args.matrix, raw, matrix, registry)
-    store = RunStore(args.results_dir / plan.name)
-    cells = _selected_cells(plan.cells, args.only, args.matrix)
-    with store.locked():
-        return _run_locked(args, plan, store, cells, registry, console)
-
-
-def _run_locked(
-    args: argparse.Namespace,
-    plan: Plan,
-    store: RunStore,
-    cells: list[Cell],
-    registry: Registry,
-    console: Console,
-) -> int:
-    if not args.only:  # a worker running part of a run leaves the run file to its parent
-        write_run_file(plan, store, describe_environment())
-        console.print(
-            f"run [bold]{escape(plan.name)}[/]: {len(plan.cells)} cell(s), "
-            f"{sum(len(c.targets) for c in plan.cells)} target evaluation(s) → {store.root}"
-        )
-    with progress_for(console) as progress:
-        runner = CellRunner(
-            plan, store, progress, force=args.force, efficiency=not args.no_efficiency
-        )
-
-        def task_for(cell: Cell) -> Task:
-            def run_cell() -> None:
-                started = time.perf_counter()
-                outcome = runner.run(cell)
-                console.print(_describe_outcome(outcome, time.perf_counter() - started))
-
-            return Task(cell.id, cell.id, run_cell, _worker_argv(args, cell))
-
-        tasks = [task_for(cell) for cell in cells]
-        if args.only:  # a worker: its progress goes to the results folder for the driver
-            for cell, task in zip(cells, tasks, strict=True):
-                runner.progress = FileProgress(store.progress_file(cell.id))
-                runner.progress.task("starting (data, model)", None)
-                task.run()
-                store.progress_file(cell.id).unlink(missing_ok=True)
-            return 1 if _failed_cells(store, cells) else 0
-        files = {cell.id: store.progress_file(cell.id) for cell in cells}
-        executor = registry.executors.get(plan.matrix.executor)
-        with ProgressWatcher(console, files):
-            executor.execute(tasks, plan.executor_options)
-        # Efficiency is measured here, one cell at a time, for cells that a parallel executor
-        # trained elsewhere: timings taken while other cells train would not be honest. This
-        # stage only loads checkpoints; a cell that failed or did not finish is not redone here.
-        runner.force = False
-        for cell in cells:
-            started = time.perf_counter()
-            outcome = runner.measure_efficiency(cell)
-            if outcome.measured_efficiency or outcome.failed:
-                console.print(_describe_outcome(outcome, time.perf_counter() - started))
-    code = _report(store.root, plan.matrix.reporters, registry, console)
-    failed = _failed_cells(store, cells)
-    if failed:
-        console.print(f"[red]{len(failed)} cell(s) had failures[/] (see the table above)")
-        return 1
-    return code
-
-
-def _selected_cells(cells: list[Cell], only: list[str], matrix: Path) -> list[Cell]:
-    if not only:
-        return cells
-    known = {cell.id: cell for cell in cells}
-    for cell_id in only:
-        if cell_id not in known:
-            hint = did_you_mean(cell_id, known)
-            raise ConfigError(f"--only: {matrix.name} plans no cell {cell_id!r}{hint}")
-    return [known[cell_id] for cell_id in only]
-
-
-def _worker_argv(args: argparse.Namespace, cell: Cell) -> tuple[str, ...]:
-    """The command line that runs one cell alone, for executors that use other processes."""
-    argv = ["run", str(args.matrix), "--only", cell.id, "--no-efficiency"]
-    argv += ["--results-dir", str(args.results_dir)]
-    argv += [f"--plugin={path}" for path in args.plugin]
-    argv += [f"--block={name}" for name in args.block]
-    argv += [f"--set={override}" for override in args.overrides]
-    if args.force:
-        argv.append("--force")
-    return tuple(argv)
-
-
-def _failed_cells(store: RunStore, cells: list[Cell]) -> list[str]:
-    """Cells whose latest attempt at their present content recorded a failure, in the cell or
-    in one of its targets; records left by other versions of a cell or target are stale."""
-    failed = []
-    for cell in cells:
-        records = [(store.cell_dir(cell.id) / "failure.json", cell.hash)] + [
-            (store.target_dir(cell.id, target.key) / "failure.json", target.hash)
-            for target in cell.targets
-        ]
-        for path, expected in records:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                record = read_record(path)
-            if record is not None and record.get("hash") == expected:
-                failed.append(cell.id)
-                break
-    return failed
-
-
-def _describe_outcome(outcome: CellOutcome, seconds: float) -> str:
-    parts = []
-    if outcome.fitted:
-        parts.append("trained")
-    elif outcome.loaded:
-        parts.append("loaded checkpoint")
-    if outcome.targets_done:
-        parts.append(f"{outcome.targets_done} target(s) evaluated")
-    if outcome.targets_from_stored_scores:
-        parts.append(f"{outcome.targets_from_stored_scores} from stored scores")
-    if outcome.targets_skipped:
-        parts.append(f"{outcome.targets_skipped} target(s) already done, skipped")
-    if outcome.measured_efficiency:
-        parts.append("efficiency measured")
-    if outcome.failed:
-        parts.append(f"[red]FAILED[/] {outcome.message}")
-    return f"  {outcome.cell_id}: {', '.join(parts) or 'nothing to do'} ({seconds:.1f}s)"
-
-
-def _report(
-    run_dir: Path, reporters: list[str] | None, registry: Registry, console: Console
-) -> int:
-    table = load_results(run_dir)
-    if reporters is None:
-        reporters = (read_record(run_dir / "run.json") or {}).get("reporters", ["terminal"])
-    for name in reporters:
-        spec = registry.reporters.get(name, where="reporter")
-        written = spec.render(table, run_dir)
-        if written is not None:
-            console.print(f"wrote {written}")
-    counts = summary_counts(table)
-    if counts["failed"] or counts["pending"]:
-        console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['pending']} pending")
-    return 0
+    summary = run_matrix(
+        args.matrix,
+        RunOptions(
+            results_dir=args.results_dir,
+            overrides=tuple(args.overrides),
+            plugin_files=tuple(args.plugin),
+            blocked=tuple(args.block),
+            force=args.force,
+            efficiency=not args.no_efficiency,
+        ),
+        only=args.only,
+        registry=registry,
+        console=console,
+    )
+    return summary.exit_code
 
 
 def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> int:
