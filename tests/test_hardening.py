@@ -258,3 +258,17 @@ def test_data_roots_from_the_environment_and_from_set(
     assert run["config"]["datasets"]["a"]["options"]["root"] == f"{workspace}/data/a"
     assert run["config"]["datasets"]["b"]["options"]["root"] == "data/b"
     assert "pending" not in (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+
+
+def test_a_run_folder_of_a_newer_format_is_refused_by_run_and_report(tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
+    run_file = workspace / "results" / "tiny" / "run.json"
+    record = json.loads(run_file.read_text())
+    assert record["format"] == 1
+    run_file.write_text(json.dumps({**record, "format": 2}))
+    for args in (("run", "matrix.yaml"), ("report", "results/tiny")):
+        result = run_cli(*args, cwd=workspace)
+        assert result.returncode == 2
+        assert "written by a newer vadbench (run folder format 2" in result.stdout
+    assert json.loads(run_file.read_text())["format"] == 2  # nothing rewritten

@@ -44,8 +44,7 @@ COLUMNS = [
 def _cell_rows(
     store: RunStore, cell_id: str, expected_hash: str, efficiency_names: list[str]
 ) -> list[dict[str, Any]]:
-    cell_dir = store.cell_dir(cell_id)
-    cell = read_record(cell_dir / "cell.json", CELL_KEYS)
+    cell = read_record(store.cell_file(cell_id), CELL_KEYS)
     if cell is None:
         return []
     base = {
@@ -58,17 +57,16 @@ def _cell_rows(
         "seed": cell["seed"],
     }
     rows: list[dict[str, Any]] = []
-    failure = read_record(cell_dir / "failure.json", ("hash", "error"))
+    failure = read_record(store.failure_file(cell_id), ("hash", "error"))
     if failure is not None and failure.get("hash") == expected_hash:
         for target in cell["targets"]:
             rows.append({**base, "target": target, "status": "failed", "error": failure["error"]})
         return rows
-    efficiency = read_record(cell_dir / "efficiency.json", ("hash", "requested", "metrics")) or {}
+    efficiency = read_record(store.efficiency_file(cell_id), ("hash", "requested", "metrics")) or {}
     if efficiency.get("hash") == expected_hash and efficiency.get("requested") == efficiency_names:
         for metric in efficiency["metrics"]:
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
     for key, entry in cell["targets"].items():
-        target_dir = store.target_dir(cell_id, key)
         target_hash = entry["hash"]
         target = {
             **base,
@@ -76,8 +74,8 @@ def _cell_rows(
             "protocol": entry["protocol"],
             "target_key": key,
         }
-        result = read_record(target_dir / "result.json", ("hash", "metrics"))
-        failure = read_record(target_dir / "failure.json", ("hash", "error"))
+        result = read_record(store.result_file(cell_id, key), ("hash", "metrics"))
+        failure = read_record(store.failure_file(cell_id, key), ("hash", "error"))
         if result is not None and result.get("hash") == target_hash:
             for metric in result["metrics"]:
                 rows.append({**target, **_metric_columns(metric), "status": "ok"})
@@ -112,6 +110,7 @@ def load_results(run_dir: Path) -> pd.DataFrame:
             f"{store.run_file} is damaged; run the matrix again to rewrite it (cells and "
             "their results are kept)"
         )
+    store.check_format(run)
     efficiency_names = run.get("metrics", {}).get("efficiency", [])
     rows = [
         row
@@ -155,7 +154,7 @@ def load_target_runs(
     finished = finished.drop_duplicates(["cell", "target_key"])
     runs: dict[tuple[str, str, str, str, str], statistics.TargetRuns] = {}
     for row in finished.itertuples(index=False):
-        stored = read_checked_scores(store.target_dir(row.cell, row.target_key) / "scores.npz")
+        stored = read_checked_scores(store.scores_file(row.cell, row.target_key))
         if stored is None:
             continue
         data = protocol.detection_input(

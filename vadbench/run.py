@@ -186,9 +186,8 @@ def failed_cells(store: RunStore, cells: list[Cell]) -> list[str]:
     in one of its targets; records left by other versions of a cell or target are stale."""
     failed = []
     for cell in cells:
-        records = [(store.cell_dir(cell.id) / "failure.json", cell.hash)] + [
-            (store.target_dir(cell.id, target.key) / "failure.json", target.hash)
-            for target in cell.targets
+        records = [(store.failure_file(cell.id), cell.hash)] + [
+            (store.failure_file(cell.id, target.key), target.hash) for target in cell.targets
         ]
         for path, expected in records:
             with warnings.catch_warnings():
@@ -225,7 +224,7 @@ def render_reports(
     """Renders a run folder's leaderboards with the given reporters (default: the run's own)."""
     table = load_results(run_dir)
     if reporters is None:
-        reporters = (read_record(run_dir / "run.json") or {}).get("reporters", ["terminal"])
+        reporters = (read_record(RunStore(run_dir).run_file) or {}).get("reporters", ["terminal"])
     for name in reporters:
         spec = registry.reporters.get(name, where="reporter")
         written = spec.render(table, run_dir)

@@ -33,6 +33,7 @@ from vadbench.api import (
 )
 from vadbench.config import Cell, Plan, Target
 from vadbench.store import (
+    RUN_FORMAT,
     DamagedResultWarning,
     RunStore,
     atomic_write_json,
@@ -95,8 +96,7 @@ class CellRunner:
 
     def run(self, cell: Cell) -> CellOutcome:
         outcome = CellOutcome(cell.id)
-        cell_dir = self.store.cell_dir(cell.id)
-        atomic_write_json(cell_dir / "cell.json", self._describe(cell))
+        atomic_write_json(self.store.cell_file(cell.id), self._describe(cell))
         pending = [t for t in cell.targets if not self._finished(cell, t)]
         to_score = [t for t in pending if self._stored_scores(cell, t) is None]
         outcome.targets_skipped = len(cell.targets) - len(pending)
@@ -106,11 +106,11 @@ class CellRunner:
                 method = self._fitted_method(cell, outcome)
                 self._efficiency(cell, method, outcome)
         except StageError as wrapped:
-            self._record_failure(cell_dir / "failure.json", cell.hash, wrapped, outcome)
+            self._record_failure(self.store.failure_file(cell.id), cell.hash, wrapped, outcome)
             return outcome
-        (cell_dir / "failure.json").unlink(missing_ok=True)
+        self.store.failure_file(cell.id).unlink(missing_ok=True)
         for target in pending:
-            failure_file = self.store.target_dir(cell.id, target.key) / "failure.json"
+            failure_file = self.store.failure_file(cell.id, target.key)
             try:
                 self._evaluate(cell, target, method, outcome)
             except StageError as wrapped:
@@ -133,7 +133,7 @@ class CellRunner:
             method.load(self.store.checkpoint_dir(cell.id))
         except Exception as error:
             self._record_failure(
-                self.store.cell_dir(cell.id) / "failure.json",
+                self.store.failure_file(cell.id),
                 cell.hash,
                 StageError("efficiency metrics", error),
                 outcome,
@@ -143,9 +143,7 @@ class CellRunner:
         try:
             self._efficiency(cell, method, outcome)
         except StageError as wrapped:
-            self._record_failure(
-                self.store.cell_dir(cell.id) / "failure.json", cell.hash, wrapped, outcome
-            )
+            self._record_failure(self.store.failure_file(cell.id), cell.hash, wrapped, outcome)
         return outcome
 
     def _finished(self, cell: Cell, target: Target) -> bool:
@@ -155,7 +153,7 @@ class CellRunner:
         """Raw scores stored by an earlier run for exactly this model and target, if any."""
         if self.force:
             return None
-        stored = read_checked_scores(self.store.target_dir(cell.id, target.key) / "scores.npz")
+        stored = read_checked_scores(self.store.scores_file(cell.id, target.key))
         return stored if stored is not None and stored["hash"] == target.scores_hash else None
 
     def _needs_efficiency(self, cell: Cell) -> bool:
@@ -261,7 +259,7 @@ class CellRunner:
         method.fit(source, aux, context)
         method.save(partial)
         atomic_write_json(
-            partial / "fit.json",
+            self.store.fit_marker(partial),
             {
                 "hash": cell.hash,
                 "seconds": time.perf_counter() - started,
@@ -284,7 +282,7 @@ class CellRunner:
             raise StageError("efficiency metrics", error) from error
         outcome.measured_efficiency = True
         atomic_write_json(
-            self.store.cell_dir(cell.id) / "efficiency.json",
+            self.store.efficiency_file(cell.id),
             {
                 "hash": cell.hash,
                 "requested": [m.name for m in self.plan.efficiency_metrics],
@@ -295,7 +293,6 @@ class CellRunner:
     def _evaluate(
         self, cell: Cell, target: Target, method: Method | None, outcome: CellOutcome
     ) -> None:
-        target_dir = self.store.target_dir(cell.id, target.key)
         stage = f"score {target.key}"
         try:
             stored = self._stored_scores(cell, target)
@@ -317,7 +314,7 @@ class CellRunner:
         except Exception as error:
             raise StageError(stage, error) from error
         atomic_write_json(
-            target_dir / "result.json",
+            self.store.result_file(cell.id, target.key),
             {
                 "hash": target.hash,
                 "target": target.dataset,
@@ -365,7 +362,7 @@ class CellRunner:
             labels.append(video.labels)
             advance(1)
         write_scores(
-            self.store.target_dir(cell.id, target.key) / "scores.npz",
+            self.store.scores_file(cell.id, target.key),
             ids,
             raw_scores,
             labels,
@@ -439,10 +436,12 @@ def _one_line(error: BaseException) -> str:
 def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> None:
     """Record what this invocation planned; earlier invocations are kept in its history."""
     previous = read_record(store.run_file) or {}
+    store.check_format(previous)
     invocation = {"time": time.time(), "matrix": str(plan.source_file), "seeds": plan.matrix.seeds}
     atomic_write_json(
         store.run_file,
         {
+            "format": RUN_FORMAT,
             "name": plan.name,
             "matrix_file": str(plan.source_file),
             "config": plan.raw,

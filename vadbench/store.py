@@ -52,6 +52,9 @@ except ImportError:  # pragma: no cover - platforms without flock run unlocked
 # (``run --only``) recognise the lock as their parent's.
 LOCK_TOKEN_ENVIRONMENT = "VADBENCH_RUN_LOCK_TOKEN"
 CHECKSUM_SUFFIX = ".sha256"
+FIT_MARKER = "fit.json"
+# The run folder's layout version, in run.json: a reader refuses a folder of a newer one.
+RUN_FORMAT = 1
 
 
 class DamagedResultWarning(UserWarning):
@@ -255,6 +258,40 @@ class RunStore:
     def checkpoint_dir(self, cell_id: str) -> Path:
         return self.cell_dir(cell_id) / "checkpoint"
 
+    def check_format(self, run_record: Mapping[str, Any]) -> None:
+        """Refuse a run folder that a newer vadbench laid out differently (run.json's format;
+        folders from before formats were numbered are format 1)."""
+        found = run_record.get("format", 1)
+        if not isinstance(found, int) or found > RUN_FORMAT:
+            raise ConfigError(
+                f"{self.run_file} was written by a newer vadbench (run folder format {found!r}; "
+                f"this one reads format {RUN_FORMAT} and older): upgrade vadbench, or give this "
+                "run another --results-dir"
+            )
+
+    def cell_file(self, cell_id: str) -> Path:
+        """What the cell is: model, options, sources, seed and its targets with their hashes."""
+        return self.cell_dir(cell_id) / "cell.json"
+
+    def failure_file(self, cell_id: str, target: str | None = None) -> Path:
+        """Why the cell (``target`` None) or one of its targets failed, with the hash it had."""
+        folder = self.cell_dir(cell_id) if target is None else self.target_dir(cell_id, target)
+        return folder / "failure.json"
+
+    def efficiency_file(self, cell_id: str) -> Path:
+        return self.cell_dir(cell_id) / "efficiency.json"
+
+    def result_file(self, cell_id: str, target: str) -> Path:
+        """A finished target's detection metrics; its hash marks it complete."""
+        return self.target_dir(cell_id, target) / "result.json"
+
+    def scores_file(self, cell_id: str, target: str) -> Path:
+        return self.target_dir(cell_id, target) / "scores.npz"
+
+    def fit_marker(self, folder: Path) -> Path:
+        """Inside a (partial) checkpoint folder: the record that marks it complete."""
+        return folder / FIT_MARKER
+
     def progress_file(self, cell_id: str) -> Path:
         """Where a worker process reports its cell's stage and steps for the driver to show."""
         return self.cell_dir(cell_id) / "progress.json"
@@ -265,24 +302,24 @@ class RunStore:
     def finished_checkpoint(self, cell_id: str, cell_hash: str) -> bool:
         """True for a complete checkpoint of this cell whose files match their checksums."""
         folder = self.checkpoint_dir(cell_id)
-        marker = read_record(folder / "fit.json")
+        marker = read_record(self.fit_marker(folder))
         if marker is None or marker.get("hash") != cell_hash:
             return False
         expected = marker.get("files")
         if expected is None:  # written before checkpoints carried checksums
             return True
-        found = {name: sha for name, sha in folder_checksums(folder).items() if name != "fit.json"}
+        found = {name: sha for name, sha in folder_checksums(folder).items() if name != FIT_MARKER}
         if found != expected:
             _damaged(folder, "its files do not match the checksums in fit.json")
             return False
         return True
 
     def finished_target(self, cell_id: str, target: str, target_hash: str) -> bool:
-        marker = read_record(self.target_dir(cell_id, target) / "result.json")
+        marker = read_record(self.result_file(cell_id, target))
         return marker is not None and marker.get("hash") == target_hash
 
     def finished_efficiency(self, cell_id: str, cell_hash: str, metric_names: list[str]) -> bool:
-        stored = read_record(self.cell_dir(cell_id) / "efficiency.json")
+        stored = read_record(self.efficiency_file(cell_id))
         return (
             stored is not None
             and stored.get("hash") == cell_hash
