@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vadbench.api import ExecutorSpec, Options, Task
+from vadbench.api import ConfigError, ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
 from .remote import report_lost, report_run, request_for, run_cell
@@ -59,7 +59,13 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
 
     with ExitStack() as stack:
         if settings.address is not None:
-            client = stack.enter_context(Client(settings.address))
+            try:
+                client = stack.enter_context(Client(settings.address))
+            except OSError as error:  # refused, or no answer within dask's connect timeout
+                raise ConfigError(
+                    f"executor_options.address: no dask scheduler answers at "
+                    f"{settings.address} ({error})"
+                ) from error
         else:
             cluster = stack.enter_context(
                 LocalCluster(

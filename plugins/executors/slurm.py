@@ -10,12 +10,13 @@ finishes it.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
-from vadbench.api import ExecutorSpec, Options, Task
+from vadbench.api import ConfigError, ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
 from .remote import report_lost, report_run, request_for, run_cell
@@ -61,9 +62,16 @@ def execute_on_slurm(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
     settings = SlurmOptions.model_validate(dict(options))
     if not tasks:
         return
+    if settings.cluster == "slurm" and shutil.which("srun") is None:
+        # Checked here, not with the options: each cell re-reads the matrix on a node, which
+        # may not have SLURM's commands (a container).
+        raise ConfigError(
+            "executor_options.cluster: slurm needs SLURM's sbatch and srun, and this machine has "
+            "none; run vadbench on a login node of the cluster, or use cluster: local"
+        )
     # Imported here: every vadbench process (each cell's too) loads this plugin.
     import submitit
-    from submitit.helpers import as_completed
+    from submitit.helpers import as_completed, clean_env
 
     executor = submitit.AutoExecutor(folder=settings.folder, cluster=settings.cluster)
     executor.update_parameters(
@@ -78,7 +86,11 @@ def execute_on_slurm(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
         slurm_setup=settings.setup or None,
         local_setup=settings.setup or None,
     )
-    jobs = executor.map_array(run_cell, [request_for(task) for task in tasks])
+    requests = [request_for(task) for task in tasks]
+    # A driver that runs inside a SLURM job of its own (to measure efficiency on a GPU node)
+    # must not hand its allocation's variables down to the array.
+    with clean_env():
+        jobs = executor.map_array(run_cell, requests)
     tasks_by_job = dict(zip(jobs, tasks, strict=True))
     for job in as_completed(jobs, poll_frequency=POLL_SECONDS):
         task = tasks_by_job[job]
