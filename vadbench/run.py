@@ -69,17 +69,19 @@ class CellJob:
 
 @dataclass
 class RunSummary:
-    """Where a run wrote, how many cells it planned and ran, and which recorded failures."""
+    """Where a run wrote, how many cells it planned and ran, which recorded failures and which
+    did not finish (a worker or job was lost: a re-run finishes them)."""
 
     run_dir: Path
     planned: int
     ran: int
     failed: list[str] = field(default_factory=list)
+    unfinished: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """The command line's: 0 all good, 1 some cells failed."""
-        return 1 if self.failed else 0
+        """The command line's: 0 all good, 1 some cells failed or did not finish."""
+        return 1 if self.failed or self.unfinished else 0
 
 
 def run_matrix(
@@ -167,7 +169,18 @@ def _run_as_driver(
     failed = failed_cells(store, cells)
     if failed:
         console.print(f"[red]{len(failed)} cell(s) had failures[/] (see the table above)")
-    return RunSummary(store.root, len(plan.cells), len(cells), failed)
+    unfinished = [
+        cell.id
+        for cell in cells
+        if cell.id not in failed
+        and not all(store.finished_target(cell.id, t.key, t.hash) for t in cell.targets)
+    ]
+    if unfinished:
+        console.print(
+            f"[red]{len(unfinished)} cell(s) did not finish[/] ({', '.join(unfinished)}): "
+            "their worker or job was lost; run the matrix again to finish them"
+        )
+    return RunSummary(store.root, len(plan.cells), len(cells), failed, unfinished)
 
 
 def _selected_cells(cells: list[Cell], only: Sequence[str], matrix: Path) -> list[Cell]:

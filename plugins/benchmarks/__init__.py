@@ -29,8 +29,10 @@ def benchmark_spec(path: Path) -> BenchmarkSpec:
         header.append(line.lstrip("#").strip())
     description = " ".join(header).split(". ")[0].rstrip(".")
     document = yaml.safe_load(text) or {}
-    kind = "matrix" if "matrix" in document else "profile"
-    return BenchmarkSpec(path.stem.replace("_", "-"), description, path, kind)
+    name = path.stem.replace("_", "-")
+    if "matrix" in document:
+        return BenchmarkSpec(name, description, path, "matrix")
+    return BenchmarkSpec(name, description, path, "profile")
 
 
 @hookimpl

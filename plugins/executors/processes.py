@@ -9,8 +9,6 @@ Set ``threads`` in the matrix so that workers × threads does not exceed the cor
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,22 +19,15 @@ from pydantic import Field
 from vadbench.api import ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
+from .remote import report_run, request_for, run_cell
+
 _print_lock = threading.Lock()
 
 
 def _run_in_subprocess(task: Task) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", *task.argv],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
+    run = run_cell(request_for(task))
     with _print_lock:
-        sys.stdout.write(done.stdout)
-        if done.returncode not in (0, 1):  # 1: the cell failed and recorded why
-            sys.stdout.write(f"  {task.label}: worker process exited with code {done.returncode}\n")
-        sys.stdout.flush()
+        report_run(task, run)
 
 
 class ProcessesOptions(Options):

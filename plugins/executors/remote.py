@@ -1,5 +1,5 @@
-"""Running one cell's command line on another machine, shared by the ``dask`` and ``slurm``
-executors.
+"""Running one cell's command line in another process, here or on another machine, shared by
+the ``processes``, ``dask`` and ``slurm`` executors.
 
 The driver turns each task into a picklable ``CellRequest``; a worker runs it with
 ``run_cell`` as ``python -m vadbench.cli *argv`` in a fresh subprocess, so plugins load anew, a
