@@ -23,6 +23,7 @@ import yaml
 from tests.conftest import CliRunner, write_plugin
 from vadbench.cli import main
 from vadbench_plugins.executors.dask import DaskOptions
+from vadbench_plugins.executors.processes import ProcessesOptions
 from vadbench_plugins.executors.slurm import SlurmOptions
 
 EXECUTORS = {
@@ -62,8 +63,8 @@ def test_every_executor_gives_the_local_results(workspace: Path, vadbench_cli: C
 def test_the_docs_matrix_snippets_hold_valid_executor_options() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "executors.md").read_text()
     snippets = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.S)]
-    options = {"dask": DaskOptions, "slurm": SlurmOptions}
-    assert sorted(snippet["executor"] for snippet in snippets) == ["dask", "slurm"]
+    options = {"dask": DaskOptions, "slurm": SlurmOptions, "processes": ProcessesOptions}
+    assert sorted(snippet["executor"] for snippet in snippets) == ["dask", "processes", "slurm"]
     for snippet in snippets:
         options[snippet["executor"]].model_validate(snippet["executor_options"])
 
