@@ -253,3 +253,68 @@ def test_a_dask_worker_killed_mid_cell_loses_that_cell_until_a_rerun(
     reference = vadbench_cli("run", "matrix.yaml", "--results-dir", "reference")
     assert reference.returncode == 0, reference.stdout + reference.stderr
     pd.testing.assert_series_equal(values(workspace / "results"), values(workspace / "reference"))
+
+
+ENVIRONMENT_MODEL = """
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from vadbench.api import ModelSpec, Options
+from vadbench.hookspecs import hookimpl
+
+NAMES = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+class Environment:
+    context_frames = 1
+    score_kind = "anomaly"
+
+    def __init__(self, options, device):
+        pass
+
+    def fit(self, source, aux, ctx):
+        seen = {name: os.environ.get(name) for name in NAMES}
+        Path(__file__).with_name(f"environment-{ctx.seed}.json").write_text(json.dumps(seen))
+
+    def score(self, video):
+        return np.zeros(video.num_frames - 1)
+
+    def save(self, folder):
+        pass
+
+    def load(self, folder):
+        pass
+
+    def inference_module(self):
+        return None
+
+
+@hookimpl
+def vadbench_register_models(register):
+    register(ModelSpec("environment", "records its process settings", Options, Environment))
+"""
+
+
+def test_dask_cells_run_with_the_drivers_process_settings(workspace: Path) -> None:
+    """A LocalCluster's nanny writes MALLOC_TRIM_THRESHOLD_=65536 and one-thread settings into
+    its workers' and the driver's environment; inherited by a cell, the first halved zxVAD's
+    scoring speed."""
+    write_plugin(workspace / "environment_plugin.py", ENVIRONMENT_MODEL)
+    text = (workspace / "matrix.yaml").read_text()
+    text = text.replace("name: tiny", "name: tiny\nplugins: [environment_plugin.py]\nseeds: [0, 1]")
+    text = text.replace("models:\n", "models:\n  env: {plugin: environment}\n")
+    (workspace / "matrix.yaml").write_text(text)
+    use_executor(workspace, EXECUTORS["dask"])
+    names = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+    environment = {k: v for k, v in os.environ.items() if k not in names}
+    environment["OMP_NUM_THREADS"] = "2"  # a driver setting the cells keep
+    result = subprocess.run(
+        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
+        cwd=workspace, capture_output=True, text=True, env=environment, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for seed in (0, 1):
+        seen = json.loads((workspace / f"environment-{seed}.json").read_text())
+        assert seen == {**dict.fromkeys(names), "OMP_NUM_THREADS": "2"}

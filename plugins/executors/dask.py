@@ -9,6 +9,7 @@ that dies mid-cell loses that cell only: dask reschedules it up to the scheduler
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -57,7 +58,13 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
     # distributed takes a while to import.
     from distributed import Client, LocalCluster, as_completed
 
+    # Before any cluster starts: a LocalCluster's nanny writes its workers' settings
+    # (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS, ...) into this process's environment, and the
+    # cells must run with the driver's own (remote.DRIVER_PROCESS_SETTINGS).
+    requests = {task.key: request_for(task) for task in tasks}
+    saved_environment = dict(os.environ)
     with ExitStack() as stack:
+        stack.callback(_restore_environment, saved_environment)
         if settings.address is not None:
             try:
                 client = stack.enter_context(Client(settings.address))
@@ -75,7 +82,7 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
                 )
             )
             client = stack.enter_context(Client(cluster))
-        futures = {client.submit(run_cell, request_for(task), pure=False): task for task in tasks}
+        futures = {client.submit(run_cell, requests[task.key], pure=False): task for task in tasks}
         for future in as_completed(futures):
             task = futures[future]
             try:
@@ -84,6 +91,13 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
                 report_lost(task, error)
                 continue
             report_run(task, run)
+
+
+def _restore_environment(saved: dict[str, str]) -> None:
+    """Undo what starting a local cluster wrote into this process's environment."""
+    for name in set(os.environ) - set(saved):
+        del os.environ[name]
+    os.environ.update(saved)
 
 
 @hookimpl

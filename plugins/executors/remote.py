@@ -26,7 +26,8 @@ from vadbench.store import LOCK_TOKEN_ENVIRONMENT
 FORWARDED_ENVIRONMENT = (LOCK_TOKEN_ENVIRONMENT, BLOCK_ENV, DISABLE_AUTOLOAD_ENV)
 # Process settings a worker daemon may impose on itself (dask's nanny sets all four for its
 # workers): a cell runs with the driver's values, or without them when the driver has none.
-# dask's MALLOC_TRIM_THRESHOLD_=65536 alone halves zxVAD's scoring speed (172 → 85 frames/s).
+# dask's MALLOC_TRIM_THRESHOLD_=65536 alone halves zxVAD's scoring speed (172 → 85 frames/s);
+# a LocalCluster also writes them into the driver's own environment (see dask.py).
 DRIVER_PROCESS_SETTINGS = (
     "MALLOC_TRIM_THRESHOLD_",
     "OMP_NUM_THREADS",
