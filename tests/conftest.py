@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -81,6 +82,58 @@ def vadbench_cli(workspace: Path) -> CliRunner:
 def write_plugin(path: Path, body: str) -> Path:
     path.write_text(textwrap.dedent(body))
     return path
+
+
+MODEL_PLUGIN = """
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+from vadbench.api import ModelSpec, Options
+from vadbench.hookspecs import hookimpl
+
+HERE = Path(__file__).parent
+
+
+class Model:
+    context_frames = 1
+    score_kind = "anomaly"
+
+    def __init__(self, options, device):
+        pass
+
+    def score(self, video):
+        return np.zeros(video.num_frames - 1)
+
+    def save(self, folder):
+        pass
+
+    def load(self, folder):
+        pass
+
+    def inference_module(self):
+        return None
+
+{methods}
+
+@hookimpl
+def vadbench_register_models(register):
+    register(ModelSpec({name!r}, {description!r}, Options, Model))
+"""
+
+
+def model_plugin(name: str, description: str, methods: str) -> str:
+    """The source of a plugin file registering one test model: the Method members every test
+    model shares (T = 1, zero anomaly scores, nothing to save) and ``methods``, the members
+    that make this one what the test needs (at least ``fit``), written as top-level functions
+    and attached to the class. ``HERE`` is the plugin file's folder."""
+    attached = "\n".join(
+        f"Model.{match} = {match}" for match in re.findall(r"^def (\w+)", methods, re.MULTILINE)
+    )
+    code = textwrap.dedent(methods).strip() + "\n\n\n" + attached
+    return MODEL_PLUGIN.format(name=name, description=description, methods=code)
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import CliRunner, write_plugin
+from tests.conftest import CliRunner, model_plugin, write_plugin
 from vadbench.cli import main
 from vadbench_plugins.executors.dask import DaskOptions
 from vadbench_plugins.executors.processes import ProcessesOptions
@@ -145,49 +145,24 @@ def test_a_cluster_out_of_reach_stops_the_run_in_one_line(
 
 # Its first fit says where it runs and waits to be killed; every later fit trains at once. It
 # scores like framediff, so the results depend on nothing but the data.
-FRAGILE_MODEL = """
-import json
-import os
-import time
-from pathlib import Path
+FRAGILE_MODEL = model_plugin(
+    "fragile",
+    "waits to be killed in its first fit",
+    """
+def fit(self, source, aux, ctx):
+    marker = HERE / "fit-started.json"
+    if not marker.exists():
+        marker.write_text(json.dumps({"cell": os.getpid(), "worker": os.getppid()}))
+        time.sleep(120)
 
-import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+def score(self, video):
+    frames = video.frames().astype(float)
+    return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
 
-MARKER = Path(__file__).with_name("fit-started.json")
-
-
-class Fragile:
-    context_frames = 1
-    score_kind = "anomaly"
-
-    def __init__(self, options, device):
-        pass
-
-    def fit(self, source, aux, ctx):
-        if not MARKER.exists():
-            MARKER.write_text(json.dumps({"cell": os.getpid(), "worker": os.getppid()}))
-            time.sleep(120)
-
-    def score(self, video):
-        frames = video.frames().astype(float)
-        return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
-
-    def save(self, folder):
-        (Path(folder) / "w.txt").write_text("fragile")
-
-    def load(self, folder):
-        pass
-
-    def inference_module(self):
-        return None
-
-
-@hookimpl
-def vadbench_register_models(register):
-    register(ModelSpec("fragile", "waits to be killed in its first fit", Options, Fragile))
-"""
+def save(self, folder):
+    (Path(folder) / "w.txt").write_text("fragile")
+""",
+)
 
 
 @pytest.fixture
@@ -255,46 +230,17 @@ def test_a_dask_worker_killed_mid_cell_loses_that_cell_until_a_rerun(
     pd.testing.assert_series_equal(values(workspace / "results"), values(workspace / "reference"))
 
 
-ENVIRONMENT_MODEL = """
-import json
-import os
-from pathlib import Path
-
-import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
-
+ENVIRONMENT_MODEL = model_plugin(
+    "environment",
+    "records its process settings",
+    """
 NAMES = ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
-
-class Environment:
-    context_frames = 1
-    score_kind = "anomaly"
-
-    def __init__(self, options, device):
-        pass
-
-    def fit(self, source, aux, ctx):
-        seen = {name: os.environ.get(name) for name in NAMES}
-        Path(__file__).with_name(f"environment-{ctx.seed}.json").write_text(json.dumps(seen))
-
-    def score(self, video):
-        return np.zeros(video.num_frames - 1)
-
-    def save(self, folder):
-        pass
-
-    def load(self, folder):
-        pass
-
-    def inference_module(self):
-        return None
-
-
-@hookimpl
-def vadbench_register_models(register):
-    register(ModelSpec("environment", "records its process settings", Options, Environment))
-"""
+def fit(self, source, aux, ctx):
+    seen = {name: os.environ.get(name) for name in NAMES}
+    (HERE / f"environment-{ctx.seed}.json").write_text(json.dumps(seen))
+""",
+)
 
 
 def test_dask_cells_run_with_the_drivers_process_settings(workspace: Path) -> None:

@@ -8,46 +8,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliRunner, write_plugin
+from tests.conftest import CliRunner, model_plugin, write_plugin
 
-FAILING_MODEL = """
-from pathlib import Path
+FAILING_MODEL = model_plugin(
+    "broken",
+    "fails in fit",
+    """
+def fit(self, source, aux, ctx):
+    with (HERE / "fits.log").open("a") as log:
+        log.write("fit\\n")
+    raise RuntimeError("this model cannot train")
 
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
-
-FITS = Path(__file__).with_name("fits.log")
-
-
-class Broken:
-    context_frames = 1
-    score_kind = "anomaly"
-
-    def __init__(self, options, device):
-        pass
-
-    def fit(self, source, aux, ctx):
-        with FITS.open("a") as log:
-            log.write("fit\\n")
-        raise RuntimeError("this model cannot train")
-
-    def score(self, video):
-        raise AssertionError("never scored")
-
-    def save(self, folder):
-        pass
-
-    def load(self, folder):
-        pass
-
-    def inference_module(self):
-        return None
-
-
-@hookimpl
-def vadbench_register_models(register):
-    register(ModelSpec("broken", "fails in fit", Options, Broken))
-"""
+def score(self, video):
+    raise AssertionError("never scored")
+""",
+)
 
 
 @pytest.mark.parametrize("executor", ["local", "processes"])

@@ -10,53 +10,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CliRunner, write_plugin
+from tests.conftest import CliRunner, model_plugin, write_plugin
 
-RECORDING_MODEL = """
-import json
-import os
-import time
-from pathlib import Path
-
-import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
-
-LOG = Path(__file__).with_name("devices.jsonl")
-
-
-class Recorder:
-    context_frames = 1
-    score_kind = "anomaly"
-
-    def __init__(self, options, device):
-        pass
-
-    def fit(self, source, aux, ctx):
-        started = time.time()
-        time.sleep(1.0)
-        record = {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": started,
-                  "end": time.time(), "seed": ctx.seed}
-        with LOG.open("a") as log:
-            log.write(json.dumps(record) + "\\n")
-
-    def score(self, video):
-        return np.zeros(video.num_frames - 1)
-
-    def save(self, folder):
-        pass
-
-    def load(self, folder):
-        pass
-
-    def inference_module(self):
-        return None
-
-
-@hookimpl
-def vadbench_register_models(register):
-    register(ModelSpec("recorder", "records its device", Options, Recorder))
-"""
+RECORDING_MODEL = model_plugin(
+    "recorder",
+    "records its device",
+    """
+def fit(self, source, aux, ctx):
+    started = time.time()
+    time.sleep(1.0)
+    record = {"gpu": os.environ.get("CUDA_VISIBLE_DEVICES"), "start": started,
+              "end": time.time(), "seed": ctx.seed}
+    with (HERE / "devices.jsonl").open("a") as log:
+        log.write(json.dumps(record) + "\\n")
+""",
+)
 
 MATRIX = """
 name: pool

@@ -10,47 +10,20 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import write_plugin
+from tests.conftest import model_plugin, write_plugin
 from vadbench.progress import FileProgress, describe_progress
 
-SLOW_MODEL = """
-import time
-
-import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
-
-
-class Slow:
-    context_frames = 1
-    score_kind = "anomaly"
-
-    def __init__(self, options, device):
-        pass
-
-    def fit(self, source, aux, ctx):
-        advance = ctx.progress.task("slow train", 40)
-        for _ in range(40):
-            time.sleep(0.2)
-            advance(1)
-
-    def score(self, video):
-        return np.zeros(video.num_frames - 1)
-
-    def save(self, folder):
-        pass
-
-    def load(self, folder):
-        pass
-
-    def inference_module(self):
-        return None
-
-
-@hookimpl
-def vadbench_register_models(register):
-    register(ModelSpec("slow", "trains for eight seconds", Options, Slow))
-"""
+SLOW_MODEL = model_plugin(
+    "slow",
+    "trains for eight seconds",
+    """
+def fit(self, source, aux, ctx):
+    advance = ctx.progress.task("slow train", 40)
+    for _ in range(40):
+        time.sleep(0.2)
+        advance(1)
+""",
+)
 
 
 def test_file_progress_records_stage_steps_and_total(tmp_path: Path) -> None:
