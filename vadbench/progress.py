@@ -45,13 +45,9 @@ class RichProgress:
         return advance
 
 
-@contextmanager
-def progress_for(console: Console) -> Iterator[RichProgress]:
-    """Bars when ``console`` is a terminal, a silent reporter otherwise."""
-    if not console.is_terminal:
-        yield RichProgress(None)
-        return
-    bars = Progress(
+def progress_bars(console: Console) -> Progress:
+    """One bar per task: description, bar, steps, time spent and left; gone when done."""
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -60,6 +56,15 @@ def progress_for(console: Console) -> Iterator[RichProgress]:
         console=console,
         transient=True,
     )
+
+
+@contextmanager
+def progress_for(console: Console) -> Iterator[RichProgress]:
+    """Bars when ``console`` is a terminal, a silent reporter otherwise."""
+    if not console.is_terminal:
+        yield RichProgress(None)
+        return
+    bars = progress_bars(console)
     with bars:
         yield RichProgress(bars)
 
@@ -179,15 +184,7 @@ class ProgressWatcher:
                 last_line = now
 
     def _watch_with_bars(self) -> None:
-        bars = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=True,
-        )
+        bars = progress_bars(self.console)
         tasks: dict[tuple[str, object], TaskID] = {}
         with bars:
             while not self._stop.wait(self.poll):
