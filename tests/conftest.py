@@ -62,6 +62,19 @@ def workspace(tmp_path: Path) -> Path:
 CliRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
+def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
+    """The console entry point started in ``folder`` without waiting, its output (stdout and
+    stderr together) readable line by line while it runs."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vadbench.cli", *args],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+
+
 @pytest.fixture
 def vadbench_cli(workspace: Path) -> CliRunner:
     """Runs the real console entry point in a subprocess, inside the workspace."""
@@ -102,16 +115,16 @@ class Model:
     score_kind = "anomaly"
 
     def __init__(self, options, device):
-        pass
+        self.device = device
 
     def score(self, video):
         return np.zeros(video.num_frames - 1)
 
     def save(self, folder):
-        pass
+        (Path(folder) / "model.txt").write_text(type(self).__name__)
 
     def load(self, folder):
-        pass
+        self.loaded_from = (Path(folder) / "model.txt").read_text()
 
     def inference_module(self):
         return None

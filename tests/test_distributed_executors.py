@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import CliRunner, model_plugin, write_plugin
+from tests.conftest import CliRunner, model_plugin, start_cli, write_plugin
 from vadbench.cli import main
 from vadbench_plugins.executors.dask import DaskOptions
 from vadbench_plugins.executors.processes import ProcessesOptions
@@ -158,9 +158,6 @@ def fit(self, source, aux, ctx):
 def score(self, video):
     frames = video.frames().astype(float)
     return np.abs(np.diff(frames, axis=0)).mean(axis=(1, 2, 3))
-
-def save(self, folder):
-    (Path(folder) / "w.txt").write_text("fragile")
 """,
 )
 
@@ -195,14 +192,7 @@ def test_a_dask_worker_killed_mid_cell_loses_that_cell_until_a_rerun(
     # The cluster runs in this process, with this folder and environment: the driver's working
     # folder and run lock token reach its workers only through the executor.
     use_executor(workspace, f"executor: dask\nexecutor_options: {{address: {strict_dask_cluster}}}")
-    run = subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
-        cwd=workspace,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    run = start_cli(workspace, "run", "matrix.yaml")
     marker = workspace / "fit-started.json"
     deadline = time.monotonic() + 120
     while not (marker.exists() and marker.read_text()):

@@ -4,13 +4,10 @@ the driver shows it while they run, not only when they end."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from tests.conftest import model_plugin, write_plugin
+from tests.conftest import model_plugin, start_cli, write_plugin
 from vadbench.progress import FileProgress, describe_progress
 
 SLOW_MODEL = model_plugin(
@@ -48,14 +45,7 @@ def test_the_driver_shows_a_worker_cells_progress_while_it_trains(workspace: Pat
     (workspace / "matrix.yaml").write_text(text)
 
     started = time.monotonic()
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
-        cwd=workspace,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
+    driver = start_cli(workspace, "run", "matrix.yaml")
     assert driver.stdout is not None
     lines: list[tuple[float, str]] = [
         (time.monotonic() - started, line.rstrip()) for line in driver.stdout
