@@ -54,7 +54,8 @@ import torch
 from torch import nn
 
 from vadbench.api import Dataset, FitContext, ListSource, Method, TrainingBudget, Video
-from vadbench.config import open_matrix_dataset, read_matrix
+from vadbench.config import read_matrix
+from vadbench.planning import open_matrix_dataset
 from vadbench.plugins import Registry, load_plugins
 from vadbench.runner import seed_everything
 from vadbench.training import TrainingClock, watch_training

@@ -20,24 +20,26 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vadbench import statistics
+from vadbench.api import ResampledStatistic
+from vadbench.plugins import load_plugins
 from vadbench.results import load_results, load_target_runs, statistics_settings
 from vadbench.store import RunStore, read_record
 
 OWN_TARGET = 0.020
 PAIRED_TARGET = 0.010
 ZXVAD = "zxvad (cpu)"
-METRIC = "micro_auc"
 
 
 def cross_domain_rounds(
     runs: dict[tuple[str, str, str, str, str], statistics.TargetRuns],
+    statistic: ResampledStatistic,
     resamples: int,
     seed: int,
 ) -> dict[tuple[str, str, str], statistics.Rounds]:
     """(model, source, protocol) → bootstrap rounds of the mean over the targets that are not
     the source and that every model of that source and protocol has."""
     per_target = {
-        key: statistics.target_rounds(target_runs, METRIC, key[4], resamples, seed)
+        key: statistics.target_rounds(target_runs, statistic, key[4], resamples, seed)
         for key, target_runs in runs.items()
     }
     groups: dict[tuple[str, str], dict[str, dict[str, statistics.Rounds]]] = {}
@@ -69,8 +71,13 @@ def verdict(run_dir: Path) -> str:
     run = read_record(store.run_file) or {}
     settings = statistics_settings((run.get("config") or {}).get("statistics") or {})
     resamples, confidence, seed = settings["resamples"], settings["confidence"], settings["seed"]
-    runs = load_target_runs(store, load_results(run_dir))
-    means = cross_domain_rounds(runs, resamples, seed)
+    registry = load_plugins()
+    table = load_results(run_dir, registry)
+    headline = registry.metrics.get(str(table.attrs["headline"]), where="the run's headline")
+    if headline.statistic is None:
+        raise SystemExit(f"{headline.name} declares no resampled statistic: no verdict")
+    runs = load_target_runs(store, table)
+    means = cross_domain_rounds(runs, headline.statistic, resamples, seed)
     videos = max((len(r.video_ids) for r in runs.values()), default=0)
     lines = [
         f"# Verdict of `{run_dir.name}` (cross-domain micro AUC, AUC points)",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vadbench.config import build_plan, read_matrix
+from vadbench.config import read_matrix
+from vadbench.planning import build_plan
 from vadbench.plugins import load_plugins
 from vadbench.protocol import anomaly_scores, roc_auc
 from vadbench.store import read_json, read_scores

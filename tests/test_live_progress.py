@@ -57,3 +57,7 @@ def test_the_driver_shows_a_worker_cells_progress_while_it_trains(workspace: Pat
     assert progress, "\n".join(line for _, line in lines)
     assert finished and progress[0][0] < finished[0]
     assert any("/40 (" in line and "s left" in line for _, line in progress)
+    # every cell is shown from its launch, while its process still imports and plans
+    planned = next(t for t, line in lines if line.startswith("run tiny"))
+    shown = next(t for t, line in lines if "progress:" in line and "starting on" in line)
+    assert shown - planned < 5.0, "\n".join(line for _, line in lines)

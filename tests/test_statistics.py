@@ -79,7 +79,7 @@ def test_the_interval_covers_a_known_auc_at_close_to_the_nominal_rate() -> None:
     truth = WeightedAUC(population_scores, population_labels)(np.ones((1, 4000)))[0]
     covered = 0
     for benchmark in range(200):
-        rounds = target_rounds(runs_of(*simulate(rng, 30)), "micro_auc", "sim", 500, benchmark)
+        rounds = target_rounds(runs_of(*simulate(rng, 30)), WeightedAUC, "sim", 500, benchmark)
         low, high = interval(rounds.rounds, 0.95)
         assert low is not None and high is not None
         covered += low <= truth <= high
@@ -93,9 +93,9 @@ def test_a_paired_comparison_finds_a_real_shift_and_no_phantom_one() -> None:
         protocol.anomaly_scores(s + rng.normal(0, 0.35, size=len(s)), "anomaly") for s in scores
     ]
     rounds = {
-        "good": target_rounds(runs_of(scores, labels), "micro_auc", "t", 1000, 0),
-        "twin": target_rounds(runs_of(scores, labels), "micro_auc", "t", 1000, 0),
-        "worse": target_rounds(runs_of(worse, labels), "micro_auc", "t", 1000, 0),
+        "good": target_rounds(runs_of(scores, labels), WeightedAUC, "t", 1000, 0),
+        "twin": target_rounds(runs_of(scores, labels), WeightedAUC, "t", 1000, 0),
+        "worse": target_rounds(runs_of(worse, labels), WeightedAUC, "t", 1000, 0),
     }
     by_model = {c.model: c for c in compare_with_best(rounds, 0.95)}
     assert by_model["worse"].best in ("good", "twin")
@@ -136,14 +136,14 @@ def test_a_single_test_video_gives_no_interval_and_no_decision() -> None:
     one, label = simulate(rng, 1)
     while len(np.unique(label[0])) < 2:
         one, label = simulate(rng, 1)
-    rounds = target_rounds(runs_of(one, label), "micro_auc", "t", 200, 0)
+    rounds = target_rounds(runs_of(one, label), WeightedAUC, "t", 200, 0)
     assert rounds.value is not None and interval(rounds.rounds, 0.95) == (None, None)
-    worse = target_rounds(runs_of([one[0][::-1]], label), "micro_auc", "t", 200, 0)
+    worse = target_rounds(runs_of([one[0][::-1]], label), WeightedAUC, "t", 200, 0)
     comparison = [
         c for c in compare_with_best({"a": rounds, "b": worse}, 0.95) if c.model != c.best
     ]
     assert comparison and not comparison[0].decided
-    assert target_rounds(TargetRuns((), {0: ((), ())}), "micro_auc", "t", 50, 0).value is None
+    assert target_rounds(TargetRuns((), {0: ((), ())}), WeightedAUC, "t", 50, 0).value is None
 
 
 def test_paired_difference_of_a_model_with_itself_is_exactly_zero() -> None:

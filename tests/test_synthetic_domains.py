@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from tests.corpus_support import error_line, run_cli
 from vadbench.api import ConfigError
-from vadbench.config import content_hash
+from vadbench.planning import content_hash
 from vadbench_plugins.synthetic.anomalies import anomaly_code
 from vadbench_plugins.synthetic.dataset import SyntheticDataset, SyntheticOptions
 from vadbench_plugins.synthetic.domains import (

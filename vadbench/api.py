@@ -256,13 +256,19 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class MetricResult:
-    """A named number with its unit and direction; ``value`` None means n/a, ``note`` says why."""
+    """A named number with its unit and direction; ``value`` None means n/a, ``note`` says why.
+
+    A note beside a number says how it was measured, and reports keep it in their CSV and
+    JSON; ``footnote`` marks a note that qualifies the number itself (a count that skipped
+    operations), which reports then print beside it. Notes of n/a values are always printed.
+    """
 
     name: str
     value: float | None
     unit: str
     higher_is_better: bool
     note: str = ""
+    footnote: bool = False
 
 
 @dataclass(frozen=True)
@@ -290,9 +296,24 @@ class EfficiencyInput:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Builds, from one seed's per-video anomaly scores and labels, a function that takes video
+# weights of shape (rounds, videos) and returns the metric under each round's weights: how the
+# bootstrap resamples test videos (``vadbench.statistics.WeightedAUC`` is one).
+ResampledStatistic = Callable[
+    [Sequence[np.ndarray], Sequence[np.ndarray]], Callable[[np.ndarray], np.ndarray]
+]
+
+
 @dataclass(frozen=True)
 class MetricSpec:
-    """A metric plugin. Detection metrics read DetectionInput, efficiency ones EfficiencyInput."""
+    """A metric plugin. Detection metrics read DetectionInput, efficiency ones EfficiencyInput.
+
+    ``headline`` marks the detection metric that leaderboards rank by and rank tests compare
+    (the first one a run measures; without one, its first detection metric). ``order`` places
+    the metric among those of its kind when a matrix lists none (lower first), and so its
+    columns and tables in reports. ``statistic`` lets reports give a detection metric bootstrap
+    intervals and paired differences; without it they show the mean over seeds.
+    """
 
     name: str
     description: str
@@ -302,6 +323,9 @@ class MetricSpec:
     # The settings ``metric_options.<name>`` may hold, checked at configuration time; None
     # leaves them unchecked (a plugin that reads free-form settings).
     options: type[Options] | None = None
+    headline: bool = False
+    order: int = 100
+    statistic: ResampledStatistic | None = None
 
 
 @dataclass(frozen=True)
@@ -323,12 +347,16 @@ class Task:
 
     ``argv`` are the ``vadbench`` command-line arguments that run the same task alone in a fresh
     process (``python -m vadbench.cli *argv``), for executors that place work elsewhere.
+    ``progress_file`` is where the task reports its progress for the driver to show; an executor
+    that starts the task in another process marks it there first
+    (``vadbench.progress.mark_launched``), so the driver shows the cell while its process starts.
     """
 
     key: str
     label: str
     run: Callable[[], None]
     argv: tuple[str, ...] = ()
+    progress_file: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from vadbench.api import ConfigError, Split, VadbenchError
-from vadbench.config import (
-    Plan,
-    _open_dataset,
-    build_plan,
-    needed_splits,
-    read_matrix,
-)
+from vadbench.config import read_matrix
+from vadbench.planning import Plan, build_plan, needed_splits, open_dataset
 from vadbench.plugins import Registry
 
 
@@ -102,7 +97,7 @@ def check_matrix(path: Path, registry: Registry, overrides: Sequence[str] = ()) 
             continue
         try:
             if name not in opened:
-                opened[name] = _open_dataset(name, matrix.datasets[name], registry, path)
+                opened[name] = open_dataset(name, matrix.datasets[name], registry, path)
             dataset = opened[name].dataset
             check = getattr(dataset, "check_split", None)
             with warnings.catch_warnings(record=True) as caught:

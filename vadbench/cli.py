@@ -240,7 +240,7 @@ def _prescan(argv: list[str]) -> tuple[list[Path], list[str], Path | None, list[
     words = iter(argv)
     for word in words:
         flag, has_value, value = word.partition("=")
-        if flag in ("--plugin", "--block", "--results-dir", "--set", "--only"):
+        if flag in VALUE_FLAGS:
             value = value if has_value else next(words, "")
             if flag == "--plugin":
                 plugins.append(Path(value))

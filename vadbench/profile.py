@@ -24,14 +24,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vadbench.api import ConfigError, MetricResult
-from vadbench.config import (
-    ModelEntry,
-    _resolve_model,
-    _validation_message,
-    check_metric_options,
-    load_yaml,
-)
+from vadbench.config import ModelEntry, load_yaml, validation_message
 from vadbench.environment import describe_environment
+from vadbench.planning import check_metric_options, resolve_model
 from vadbench.plugins import Registry
 from vadbench.results import format_number
 from vadbench.runner import measure_efficiency, resolve_device, seed_everything
@@ -56,7 +51,7 @@ def read_profile_file(path: Path) -> ProfileFile:
     try:
         return ProfileFile.model_validate(raw)
     except ValidationError as error:
-        raise ConfigError(_validation_message(path, error)) from error
+        raise ConfigError(validation_message(path, error)) from error
 
 
 def profile_from_arguments(specs: Sequence[str], device: str) -> ProfileFile:
@@ -78,7 +73,7 @@ def run_profile(profile: ProfileFile, registry: Registry, source: Path) -> list[
     device = resolve_device(profile.device)
     rows = []
     for name, entry in profile.models.items():
-        model = _resolve_model(name, entry, registry, source)
+        model = resolve_model(name, entry, registry, source)
         seed_everything(0)
         method = model.spec.create(model.options, device)
         results = measure_efficiency(method, efficiency, metric_options)

@@ -106,10 +106,21 @@ class FileProgress:
         return advance
 
 
+def mark_launched(path: Path, host: str) -> None:
+    """The first record of a cell whose process an executor is starting on ``host``: the driver
+    shows the cell from now on, not only once the process has imported torch and planned."""
+    now = time.time()
+    record = {"stage": f"starting on {host}", "done": 0, "total": None}
+    atomic_write_json(path, {**record, "started": now, "updated": now})
+
+
 def describe_progress(record: Mapping[str, object], now: float) -> str:
-    """``fit 120/300 (4.1/s, 44 s left)`` from a progress file's record."""
+    """``fit 120/300 (4.1/s, 44 s left)`` from a progress file's record; the bare stage while
+    it has no steps to count."""
     stage, done, total = record.get("stage"), record.get("done"), record.get("total")
     started = record.get("started")
+    if total is None and not done:
+        return str(stage)
     text = f"{stage} {done}" + (f"/{total}" if total is not None else "")
     if isinstance(done, int) and isinstance(started, (int, float)) and done > 0:
         rate = done / max(now - started, 1e-6)

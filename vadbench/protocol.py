@@ -5,9 +5,8 @@
 2. Per video, raw scores are min-max normalised. A constant-score video (max == min) carries no
    ranking information; all its frames get 0.5 rather than the NaN a plain division gives.
 3. Normality scores (PSNR: high = normal) become anomaly scores as 1 - s.
-4. Micro AUC: all videos concatenated in sorted order, one ROC AUC (the field's headline number).
-   Macro AUC: the mean of per-video AUCs over videos that hold both classes; all-normal and
-   all-abnormal videos have no AUC and are left out (their count is reported beside the value).
+4. Detection metrics (plugins) read these anomaly scores: the built-in micro AUC concatenates
+   all videos in sorted order for one ROC AUC, the macro AUC averages ``per_video_auc``.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from vadbench.api import (
     DataError,
     DetectionInput,
     ListSource,
-    MetricResult,
     ScoreKind,
     Video,
     VideoSource,
@@ -74,17 +72,6 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(labels, scores))
 
 
-def micro_auc(data: DetectionInput) -> MetricResult:
-    """One ROC AUC over all frames of all videos concatenated."""
-    labels = np.concatenate(data.labels) if data.labels else np.zeros(0)
-    if len(np.unique(labels)) < 2:
-        return MetricResult(
-            "micro_auc", None, "AUC", True, note="target has frames of only one class"
-        )
-    scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
-    return MetricResult("micro_auc", roc_auc(labels, scores), "AUC", True)
-
-
 def per_video_auc(data: DetectionInput) -> dict[str, float]:
     """AUC of each video that holds both classes."""
     result = {}
@@ -92,16 +79,6 @@ def per_video_auc(data: DetectionInput) -> dict[str, float]:
         if len(np.unique(labels)) == 2:
             result[video_id] = roc_auc(labels, anomaly_scores(scores, data.score_kind))
     return result
-
-
-def macro_auc(data: DetectionInput) -> MetricResult:
-    """Mean of per-video AUCs; single-class videos are left out and counted in the note."""
-    aucs = per_video_auc(data)
-    skipped = len(data.video_ids) - len(aucs)
-    note = f"{skipped} single-class video(s) left out" if skipped else ""
-    if not aucs:
-        return MetricResult("macro_auc", None, "AUC", True, note="no video has both classes")
-    return MetricResult("macro_auc", float(np.mean(list(aucs.values()))), "AUC", True, note=note)
 
 
 def detection_input(

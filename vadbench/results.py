@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from vadbench import protocol, statistics
-from vadbench.api import ConfigError
+from vadbench.api import ConfigError, MetricSpec
+from vadbench.plugins import Registry, load_plugins
 from vadbench.store import RunStore, read_checked_scores, read_record
 
 CELL_KEYS = ("model", "plugin", "preset", "train", "aux", "seed", "targets")
@@ -35,6 +36,7 @@ COLUMNS = [
     "unit",
     "higher_is_better",
     "note",
+    "footnote",
     "status",
     "error",
     "target_key",
@@ -93,11 +95,18 @@ def _metric_columns(metric: dict[str, Any]) -> dict[str, Any]:
         "unit": metric["unit"],
         "higher_is_better": metric["higher_is_better"],
         "note": metric.get("note", ""),
+        "footnote": bool(metric.get("footnote", False)),
     }
 
 
-def load_results(run_dir: Path) -> pd.DataFrame:
-    """Read every cell a run planned into the long-form table."""
+def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFrame:
+    """Read every cell a run planned into the long-form table.
+
+    ``attrs`` carry what reports need beside the rows: the run's detection metrics in order, its
+    headline metric, the matrix's reference block and the intervals (``statistics``), computed
+    with the statistic each metric's plugin in ``registry`` (the installed plugins by default)
+    declares.
+    """
     store = RunStore(run_dir, confined=False)
     if not store.run_file.is_file():
         raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
@@ -121,17 +130,42 @@ def load_results(run_dir: Path) -> pd.DataFrame:
     for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key"):
         table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    table["footnote"] = table["footnote"].astype(object).fillna(False).astype(bool)
+    measured = run.get("metrics", {})
+    detection = [str(name) for name in measured.get("detection", [])]
+    table.attrs["detection_metrics"] = detection
+    table.attrs["headline"] = measured.get("headline") or (detection[0] if detection else None)
     table.attrs["reference"] = (run.get("config") or {}).get("reference")
     settings = statistics_settings(run.get("config", {}).get("statistics") or {})
+    present = set(table["metric"])
     table.attrs["statistics"] = statistics.summarise(
         load_target_runs(store, table),
-        [m for m in DETECTION_WITH_INTERVALS if m in set(table["metric"])],
+        {
+            spec.name: spec.statistic
+            for spec in _registered(detection, registry or load_plugins())
+            if spec.statistic is not None and spec.name in present
+        },
         **settings,
     )
     return table
 
 
-DETECTION_WITH_INTERVALS = tuple(statistics.STATISTICS)
+def _registered(names: list[str], registry: Registry) -> list[MetricSpec]:
+    """The specs of the metrics a run measured that are still installed; one whose plugin is
+    gone keeps its stored values, without intervals."""
+    known = {spec.name: spec for spec in registry.metrics}
+    return [known[name] for name in names if name in known]
+
+
+def headline_metric(table: pd.DataFrame) -> str | None:
+    """The detection metric the run's leaderboard ranks by (declared by its plugin)."""
+    headline = table.attrs.get("headline")
+    return None if headline is None else str(headline)
+
+
+def detection_metrics(table: pd.DataFrame) -> list[str]:
+    """The run's detection metrics in the order its plan gave them."""
+    return list(table.attrs.get("detection_metrics", []))
 
 
 def statistics_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -205,7 +239,7 @@ def _source_label(row: pd.Series) -> str:
     return f"{row['train']} + {row['aux']}" if row["aux"] else str(row["train"])
 
 
-def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.DataFrame]:
+def detection_tables(table: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame]:
     """Per model (and preset) and protocol: rows are sources, columns are targets, cells are
     the mean over seeds ± the half-width of its bootstrap interval (mean ± std over seeds where
     no stored scores allow an interval). Failed or pending targets show their status instead of
@@ -256,11 +290,17 @@ def detection_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str
             columns=targets,
         )
         reference = table.attrs.get("reference")
-        if reference and reference.get("metric", "micro_auc") == metric:
+        if reference and _reference_metric(table) == metric:
             notes = [*notes, f"ref: {reference['source']}; the signed number is measured − ref"]
         frame.attrs["notes"] = notes
         tables[title] = frame
     return tables
+
+
+def _reference_metric(table: pd.DataFrame) -> str | None:
+    """The metric a matrix's published values are of: its own ``metric``, or the headline."""
+    reference = table.attrs.get("reference") or {}
+    return reference.get("metric") or headline_metric(table)
 
 
 def reference_value(
@@ -268,7 +308,7 @@ def reference_value(
 ) -> float | None:
     """The published value the matrix's ``reference`` block gives for this cell, if any."""
     reference = table.attrs.get("reference")
-    if not reference or reference.get("metric", "micro_auc") != metric:
+    if not reference or _reference_metric(table) != metric:
         return None
     value = reference.get("values", {}).get(model, {}).get(source, {}).get(target)
     return None if value is None else float(value)
@@ -301,14 +341,6 @@ def interval_note(stats: statistics.RunStatistics | None) -> list[str]:
     ]
 
 
-EFFICIENCY_ORDER = {
-    name: index
-    for index, name in enumerate(
-        ["params", "params_trainable", "storage", "gmacs", "gmacs_paper", "fps", "energy"]
-    )
-}
-
-
 def _model_title(model: str, preset: str) -> str:
     return f"{model} ({preset})" if preset else model
 
@@ -316,12 +348,14 @@ def _model_title(model: str, preset: str) -> str:
 def _efficiency_cells(table: pd.DataFrame) -> tuple[dict[str, dict[str, str]], list[str]]:
     """Formatted efficiency values per model title and column, and the footnotes they need.
 
-    A value with a note (n/a and why, an incomplete count) gets a ``*`` and a footnote line.
+    Columns follow the order in which the cells stored their metrics (the plan's metric
+    order). A value with a note that qualifies it (n/a and why, an incomplete count the metric
+    marked as a footnote) gets a ``*`` and a footnote line.
     """
     efficiency = table[(table["target"] == "") & (table["status"] == "ok")]
-    efficiency = efficiency.assign(
-        order=efficiency["metric"].map(lambda m: EFFICIENCY_ORDER.get(m, len(EFFICIENCY_ORDER)))
-    ).sort_values("order", kind="stable")
+    position = efficiency.groupby("cell").cumcount()
+    first = position.groupby(efficiency["metric"]).transform("min")
+    efficiency = efficiency.assign(order=first).sort_values("order", kind="stable")
     rows: dict[str, dict[str, str]] = {}
     notes: dict[str, dict[str, list[str]]] = {}
     for (model, preset, metric, unit), group in efficiency.groupby(
@@ -331,7 +365,7 @@ def _efficiency_cells(table: pd.DataFrame) -> tuple[dict[str, dict[str, str]], l
         column = f"{metric} [{unit}]" if unit else str(metric)
         value = _format_value(group["value"])
         group_notes = "; ".join(sorted({n for n in group["note"] if n}))
-        if group_notes and (value == "n/a" or metric.startswith("gmacs")):
+        if group_notes and (value == "n/a" or group["footnote"].any()):
             value += "*"
             by_metric = notes.setdefault(group_notes, {})
             by_metric.setdefault(str(metric), []).append(title)
@@ -354,12 +388,16 @@ def efficiency_table(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def leaderboard_table(table: pd.DataFrame, metric: str = "micro_auc") -> pd.DataFrame:
-    """The ranking view: one row per model, source and protocol with the detection metric
+def leaderboard_table(table: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
+    """The ranking view: one row per model, source and protocol with the detection metric (the
+    headline unless given)
     averaged over the targets its group (same source and protocol) has in common, and over
     the cross-domain ones among them, each with its bootstrap interval; the paired difference
     of the cross-domain mean from the group's best model, and whether it is a tie; then the
     efficiency columns."""
+    metric = metric or headline_metric(table)
+    if metric is None:
+        return pd.DataFrame()
     detections = table[(table["target"] != "") & (table["metric"] == metric)]
     detections = detections[detections["status"] == "ok"]
     if detections.empty:
@@ -433,12 +471,14 @@ def _leaderboard_notes(stats: statistics.RunStatistics | None, metric: str) -> l
     return notes
 
 
-def rank_tables(table: pd.DataFrame, metric: str = "micro_auc") -> dict[str, pd.DataFrame]:
-    """Per protocol: the models' mean ranks over cross-domain targets, Friedman's test, the
+def rank_tables(table: pd.DataFrame, metric: str | None = None) -> dict[str, pd.DataFrame]:
+    """Per protocol: the models' mean ranks over cross-domain targets under the detection
+    metric (the headline unless given), Friedman's test, the
     Holm-corrected Conover post-hoc pairs and Nemenyi's critical difference, as a table with
     the test in its notes (the critical-difference summary)."""
     stats: statistics.RunStatistics | None = table.attrs.get("statistics")
-    if stats is None:
+    metric = metric or headline_metric(table)
+    if stats is None or metric is None:
         return {}
     tables = {}
     for (test_metric, protocol_label), test in sorted(stats.ranks.items()):

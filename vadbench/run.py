@@ -21,9 +21,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from vadbench.api import ConfigError, Task
-from vadbench.config import Cell, Plan, build_plan, read_matrix
+from vadbench.config import read_matrix
 from vadbench.console import make_console
 from vadbench.environment import describe_environment
+from vadbench.planning import Cell, Plan, build_plan
 from vadbench.plugins import Registry, did_you_mean, load_plugins
 from vadbench.progress import FileProgress, ProgressWatcher, progress_for
 from vadbench.results import load_results, summary_counts
@@ -150,7 +151,8 @@ def _run_as_driver(
                 outcome = runner.run(cell)
                 console.print(describe_outcome(outcome, time.perf_counter() - started))
 
-            return Task(cell.id, cell.id, run_cell, CellJob(path, cell.id, options).argv())
+            argv = CellJob(path, cell.id, options).argv()
+            return Task(cell.id, cell.id, run_cell, argv, store.progress_file(cell.id).absolute())
 
         files = {cell.id: store.progress_file(cell.id) for cell in cells}
         executor = registry.executors.get(plan.matrix.executor)
@@ -235,7 +237,7 @@ def render_reports(
     run_dir: Path, reporters: list[str] | None, registry: Registry, console: Console
 ) -> int:
     """Renders a run folder's leaderboards with the given reporters (default: the run's own)."""
-    table = load_results(run_dir)
+    table = load_results(run_dir, registry)
     if reporters is None:
         reporters = (read_record(RunStore(run_dir).run_file) or {}).get("reporters", ["terminal"])
     for name in reporters:

@@ -31,7 +31,7 @@ from vadbench.api import (
     VadbenchError,
     Video,
 )
-from vadbench.config import Cell, Plan, Target
+from vadbench.planning import Cell, Plan, Target
 from vadbench.store import (
     RUN_FORMAT,
     DamagedResultWarning,
@@ -455,6 +455,7 @@ def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> 
             "metrics": {
                 "detection": [m.name for m in plan.detection_metrics],
                 "efficiency": [m.name for m in plan.efficiency_metrics],
+                "headline": plan.headline,
             },
             "reporters": plan.matrix.reporters,
             "environment": environment,

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from vadbench.api import ResampledStatistic
+
 RESAMPLES = 1000
 CONFIDENCE = 0.95
 MIN_VIDEOS = 2  # one video resamples to itself: a zero-width interval that means nothing
@@ -69,7 +71,7 @@ class WeightedAUC:
         return result
 
 
-def macro_statistic(
+def mean_video_auc(
     scores: Sequence[np.ndarray], labels: Sequence[np.ndarray]
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Mean per-video AUC under video weights; single-class videos are left out, as in the
@@ -89,12 +91,6 @@ def macro_statistic(
             return np.where(total > 0, weights @ per_video[valid] / total, np.nan)
 
     return statistic
-
-
-STATISTICS: dict[str, Callable[..., Callable[[np.ndarray], np.ndarray]]] = {
-    "micro_auc": WeightedAUC,
-    "macro_auc": macro_statistic,
-}
 
 
 def stable_seed(*parts: Any) -> int:
@@ -165,15 +161,18 @@ class Rounds:
     seeds: int
 
 
-def target_rounds(runs: TargetRuns, metric: str, target: str, resamples: int, seed: int) -> Rounds:
-    """The point value (mean over seeds) and the rounds of one model on one target. With fewer
+def target_rounds(
+    runs: TargetRuns, statistic: ResampledStatistic, target: str, resamples: int, seed: int
+) -> Rounds:
+    """The point value (mean over seeds) and the rounds of one model on one target, under a
+    metric's resampled ``statistic``. With fewer
     than MIN_VIDEOS test videos there is nothing to resample: the rounds are all NaN, so the
     target gets no interval and no paired decision."""
     seeds = sorted(runs.per_seed)
     if len(runs.video_ids) < MIN_VIDEOS:
         ones = np.ones((1, len(runs.video_ids)))
         values = [
-            float(STATISTICS[metric](*runs.per_seed[s])(ones)[0]) if runs.video_ids else np.nan
+            float(statistic(*runs.per_seed[s])(ones)[0]) if runs.video_ids else np.nan
             for s in seeds
         ]
         value = None if not values or np.any(np.isnan(values)) else float(np.mean(values))
@@ -182,9 +181,9 @@ def target_rounds(runs: TargetRuns, metric: str, target: str, resamples: int, se
     ones = np.ones((1, len(runs.video_ids)))
     values, per_round = [], []
     for seed_value in seeds:
-        statistic = STATISTICS[metric](*runs.per_seed[seed_value])
-        values.append(float(statistic(ones)[0]))
-        per_round.append(statistic(draws))
+        weighted = statistic(*runs.per_seed[seed_value])
+        values.append(float(weighted(ones)[0]))
+        per_round.append(weighted(draws))
     if any(np.isnan(values)):
         return Rounds(None, np.full(resamples, np.nan), len(seeds))
     weights = seed_draws(len(seeds), resamples, seed)
@@ -358,24 +357,23 @@ SCOPES = ("mean", "cross-domain")
 
 def summarise(
     runs: Mapping[tuple[str, str, str, str, str], TargetRuns],
-    metrics: Sequence[str],
+    metrics: Mapping[str, ResampledStatistic],
     resamples: int = RESAMPLES,
     confidence: float = CONFIDENCE,
     seed: int = 0,
 ) -> RunStatistics:
     """Intervals, paired comparisons and rank tests from every model's stored scores.
 
-    ``runs`` is keyed by (model, source, train, protocol, target).
+    ``runs`` is keyed by (model, source, train, protocol, target); ``metrics`` maps each metric
+    to the statistic its plugin declares.
     """
     result = RunStatistics(confidence, resamples)
-    for metric in metrics:
-        if metric not in STATISTICS:
-            continue
+    for metric, statistic in metrics.items():
         rounds: dict[tuple[str, str, str, str, str], Rounds] = {}
         trains: dict[tuple[str, str], str] = {}
         for (model, source, train, protocol, target), target_runs in runs.items():
             rounds[(model, source, train, protocol, target)] = target_rounds(
-                target_runs, metric, target, resamples, seed
+                target_runs, statistic, target, resamples, seed
             )
             trains[(source, protocol)] = train
         for (model, source, _, protocol, target), r in rounds.items():

@@ -209,6 +209,7 @@ def metrics_to_json(results: Sequence[MetricResult]) -> list[dict[str, Any]]:
             "unit": r.unit,
             "higher_is_better": r.higher_is_better,
             "note": r.note,
+            "footnote": r.footnote,
         }
         for r in results
     ]

@@ -56,6 +56,7 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
         return
     # Imported here: every vadbench process (each cell's too) loads this plugin, and
     # distributed takes a while to import.
+    import dask
     from distributed import Client, LocalCluster, as_completed
 
     # Before any cluster starts: a LocalCluster's nanny writes its workers' settings
@@ -74,6 +75,10 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
                     f"{settings.address} ({error})"
                 ) from error
         else:
+            # One cell per worker thread, none queued on a worker: a cell queued behind a long
+            # one waits there while another worker idles (dask's default saturation of 1.1
+            # gives each one-thread worker two cells).
+            stack.enter_context(dask.config.set({"distributed.scheduler.worker-saturation": 1.0}))
             cluster = stack.enter_context(
                 LocalCluster(
                     n_workers=settings.workers,

@@ -15,9 +15,11 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from vadbench.api import Task
 from vadbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
+from vadbench.progress import mark_launched
 from vadbench.store import LOCK_TOKEN_ENVIRONMENT
 
 # Set in the driver, needed alike on every worker: the run lock's token lets a cell write into
@@ -44,6 +46,7 @@ class CellRequest:
     argv: tuple[str, ...]
     cwd: str
     environment: dict[str, str]
+    progress_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,16 @@ class CellRun:
 def request_for(task: Task) -> CellRequest:
     names = (*FORWARDED_ENVIRONMENT, *DRIVER_PROCESS_SETTINGS)
     forwarded = {name: os.environ[name] for name in names if name in os.environ}
-    return CellRequest(task.argv, os.getcwd(), forwarded)
+    progress = None if task.progress_file is None else str(task.progress_file)
+    return CellRequest(task.argv, os.getcwd(), forwarded, progress)
 
 
 def run_cell(request: CellRequest) -> CellRun:
-    """Runs on the worker: one cell in a subprocess of the worker's Python."""
+    """Runs on the worker: one cell in a subprocess of the worker's Python, shown by the driver
+    as starting on this host from the moment it is launched."""
+    host = socket.gethostname()
+    if request.progress_file is not None:
+        mark_launched(Path(request.progress_file), host)
     done = subprocess.run(
         [sys.executable, "-m", "vadbench.cli", *request.argv],
         cwd=request.cwd,
@@ -75,7 +83,7 @@ def run_cell(request: CellRequest) -> CellRun:
         text=True,
         check=False,
     )
-    return CellRun(done.returncode, done.stdout, socket.gethostname())
+    return CellRun(done.returncode, done.stdout, host)
 
 
 def report_run(task: Task, run: CellRun) -> None:

@@ -302,8 +302,8 @@ def gmacs_metric(data: EfficiencyInput) -> list[MetricResult]:
     )
     uncounted_note = "no rule for " + ", ".join(uncounted) if uncounted else ""
     return [
-        MetricResult("gmacs", fvcore_count, "GMACs", False, note=skipped_note),
-        MetricResult("gmacs_paper", paper_count, "GMACs", False, note=uncounted_note),
+        MetricResult("gmacs", fvcore_count, "GMACs", False, skipped_note, footnote=True),
+        MetricResult("gmacs_paper", paper_count, "GMACs", False, uncounted_note, footnote=True),
     ]
 
 
@@ -353,30 +353,34 @@ class EnergyOptions(Options):
     )
 
 
+EfficiencyMetric = tuple[str, str, Callable[[EfficiencyInput], list[MetricResult]], type[Options]]
+METRICS: tuple[EfficiencyMetric, ...] = (
+    (
+        "params",
+        "parameters of the inference module (total and trainable)",
+        params_metric,
+        NoOptions,
+    ),
+    ("storage", "saved inference weights in MB", storage_metric, NoOptions),
+    (
+        "gmacs",
+        "GMACs per frame: fvcore and the paper's thop-style convention",
+        gmacs_metric,
+        NoOptions,
+    ),
+    ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric, FpsOptions),
+    (
+        "energy",
+        "joules per frame via pyJoules (RAPL/NVML), idle power apart",
+        energy_metric,
+        EnergyOptions,
+    ),
+)
+
+
 @hookimpl
 def vadbench_register_metrics(register: Any) -> None:
-    for name, description, compute, options in (
-        (
-            "params",
-            "parameters of the inference module (total and trainable)",
-            params_metric,
-            NoOptions,
-        ),
-        ("storage", "saved inference weights in MB", storage_metric, NoOptions),
-        (
-            "gmacs",
-            "GMACs per frame: fvcore and the paper's thop-style convention",
-            gmacs_metric,
-            NoOptions,
-        ),
-        ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric, FpsOptions),
-        (
-            "energy",
-            "joules per frame via pyJoules (RAPL/NVML), idle power apart",
-            energy_metric,
-            EnergyOptions,
-        ),
-    ):
+    for position, (name, description, compute, options) in enumerate(METRICS):
         register(
             MetricSpec(
                 name=name,
@@ -384,5 +388,6 @@ def vadbench_register_metrics(register: Any) -> None:
                 kind="efficiency",
                 compute=compute,
                 options=options,
+                order=100 + 10 * position,
             )
         )

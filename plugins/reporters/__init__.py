@@ -1,9 +1,10 @@
 """Built-in reporters: terminal (rich), Markdown, CSV (long form), LaTeX and JSON.
 
 All of them render the same tables from ``vadbench.results``: the leaderboard (means with their
-bootstrap intervals and paired differences from the best), the rank test across targets, per
-model a source → target table of micro AUC and of macro AUC (mean ± interval half-width), and one
-efficiency table. CSV and JSON also carry every interval's bounds and resample count.
+bootstrap intervals and paired differences from the best, under the run's headline metric), the
+rank test across targets, per model a source → target table of each detection metric (mean ±
+interval half-width), and one efficiency table. CSV and JSON also carry every interval's bounds
+and resample count.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from vadbench.api import ReporterSpec
 from vadbench.console import make_console
 from vadbench.hookspecs import hookimpl
 from vadbench.results import (
+    detection_metrics,
     detection_tables,
     efficiency_table,
     failures,
@@ -30,18 +32,16 @@ from vadbench.results import (
 )
 from vadbench.store import atomic_write_bytes
 
-HEADLINE = "micro_auc"
-SECONDARY = "macro_auc"
-
 
 def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, frame) pairs in reading order, shared by every reporter."""
+    """(title, frame) pairs in reading order, shared by every reporter: the leaderboard and
+    rank tests of the run's headline metric, then a table per detection metric."""
     sections: list[tuple[str, pd.DataFrame]] = []
-    ranking = leaderboard_table(table, HEADLINE)
+    ranking = leaderboard_table(table)
     if not ranking.empty:
         sections.append(("leaderboard", ranking))
-    sections.extend(rank_tables(table, HEADLINE).items())
-    for metric in (HEADLINE, SECONDARY):
+    sections.extend(rank_tables(table).items())
+    for metric in detection_metrics(table):
         sections.extend(detection_tables(table, metric).items())
     efficiency = efficiency_table(table)
     if not efficiency.empty:
@@ -156,6 +156,7 @@ def render_json(table: pd.DataFrame, out_dir: Path) -> Path:
     records = json.loads(table.to_json(orient="records"))
     stats = table.attrs.get("statistics")
     payload = {
+        "headline": table.attrs.get("headline"),
         "rows": records,
         "summary": summary_records(table),
         "intervals": {"confidence": stats.confidence, "resamples": stats.resamples}

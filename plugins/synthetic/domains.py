@@ -36,7 +36,7 @@ from pydantic import (
 )
 
 from vadbench.api import ConfigError
-from vadbench.config import _validation_message, load_yaml
+from vadbench.config import load_yaml, validation_message
 from vadbench.plugins import did_you_mean
 
 Point = tuple[float, float]
@@ -364,7 +364,7 @@ def parse_domain(raw: object, source: Path) -> Domain:
     try:
         return DomainSpec.model_validate(dict(raw)).domain()
     except ValidationError as error:
-        raise ConfigError(_validation_message(source, error, model=DomainSpec)) from error
+        raise ConfigError(validation_message(source, error, model=DomainSpec)) from error
 
 
 def read_domain_file(path: Path) -> Domain:

@@ -16,7 +16,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from vadbench.api import CommandSpec, ConfigError, VideoSource
-from vadbench.config import open_matrix_dataset
+from vadbench.planning import open_matrix_dataset
 
 from .frames import FrameSampler
 from .options import ZxVADOptions
