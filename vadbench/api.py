@@ -200,7 +200,9 @@ class FitContext:
     """What the harness hands a model for training. ``budget``, when set, replaces the model's
     own training length (its steps option); a model follows it with ``vadbench.training``.
     ``adaptation`` is true when a k-shot row will adapt this trained model to its targets, so
-    that a few-shot method can train for it (e.g. meta-train) as its official protocol does."""
+    that a few-shot method can train for it (e.g. meta-train) as its official protocol does.
+    Pictures a model draws while training (PNG files in ``checkpoint_dir / "figures"``) are
+    kept with the checkpoint and shown by the HTML report."""
 
     device: str
     seed: int
@@ -222,6 +224,12 @@ class Method(Protocol):
     ``adapt(support: VideoSource, ctx: FitContext) -> Method``: for the k-shot protocol it returns
     a new, adapted model (never mutating itself) from k clips of ``context_frames + 1`` normal
     frames that the harness draws from the target's training split.
+
+    A model that predicts frames may also have
+    ``predictions(video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]``: the
+    true frames ``indices`` (each at least ``context_frames``) and its predictions of them, both
+    (k, H, W, 3) float in [0, 1] at its input size. The harness then keeps a few of each
+    target's most anomalous frames with their difference maps for reports (the paper's Fig. 8).
     """
 
     context_frames: int

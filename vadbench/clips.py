@@ -5,7 +5,7 @@ same way: decoded on demand (a clip per draw), never a whole split in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -128,6 +128,38 @@ def stacked_windows(frames: torch.Tensor, context: int) -> tuple[torch.Tensor, t
     count = len(frames) - context
     inputs = torch.stack([frames[i : i + context].flatten(0, 1) for i in range(count)])
     return inputs, frames[context:]
+
+
+def prediction_clips(
+    video: Video,
+    indices: Sequence[int],
+    context: int,
+    size: int,
+    device: str,
+    value_range: tuple[float, float] = SIGNED,
+) -> torch.Tensor:
+    """Each frame of ``indices`` with the ``context`` frames before it, (k, T+1, 3, H, W): what a
+    frame predictor's ``predictions`` runs on."""
+    for index in indices:
+        if not context <= index < video.num_frames:
+            raise IndexError(
+                f"video {video.id!r}: frame {index} has no {context} frames before it to "
+                f"predict from (frames {context}..{video.num_frames - 1} are predicted)"
+            )
+    return torch.stack(
+        [
+            frames_to_tensor(video.frames(index - context, index + 1), size, device, value_range)
+            for index in indices
+        ]
+    )
+
+
+def unit_pixels(frames: torch.Tensor, value_range: tuple[float, float] = SIGNED) -> np.ndarray:
+    """Model frames (k, 3, H, W) with pixels in ``value_range`` → (k, H, W, 3) float32 in [0, 1],
+    the form ``Method.predictions`` returns."""
+    low, high = value_range
+    unit = ((frames.detach().float() - low) / (high - low)).clamp(0.0, 1.0)
+    return unit.permute(0, 2, 3, 1).cpu().numpy()
 
 
 def raise_if_not_finite(losses: Mapping[str, torch.Tensor], step: int, stage: str) -> None:

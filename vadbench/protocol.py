@@ -25,6 +25,23 @@ from vadbench.api import (
 )
 
 CONSTANT_VIDEO_SCORE = 0.5
+# The stored label of every frame of a test video that has no labels (your own footage): it is
+# scored, and no metric that needs labels is computed on its target.
+UNLABELLED = -1
+
+
+def unlabelled_videos(data: DetectionInput) -> int:
+    """How many of a target's videos have no frame labels."""
+    return sum(1 for labels in data.labels if len(labels) and labels.min() < 0)
+
+
+def unlabelled_note(data: DetectionInput) -> str:
+    """Why a metric that needs labels is n/a on this target."""
+    count = unlabelled_videos(data)
+    return (
+        f"{count} of {len(data.video_ids)} test video(s) have no frame labels: scored, "
+        "not evaluated"
+    )
 
 
 def align(

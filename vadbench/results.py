@@ -198,6 +198,8 @@ def load_target_runs(
             stored["context_frames"],
             stored["score_kind"],
         )
+        if protocol.unlabelled_videos(data):
+            continue  # scored, but without labels there is nothing to resample
         title = _model_title(str(row.model), str(row.preset))
         source = f"{row.train} + {row.aux}" if row.aux else str(row.train)
         key = (title, source, str(row.train), str(row.protocol), str(row.target))
@@ -517,6 +519,26 @@ def rank_tables(table: pd.DataFrame, metric: str | None = None) -> dict[str, pd.
         ]
         tables[f"ranks: {metric} ({protocol_label})"] = frame
     return tables
+
+
+def report_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """(title, frame) pairs in reading order, shared by every reporter: the leaderboard and
+    rank tests of the run's headline metric, a table per model and detection metric, the
+    efficiency table and the failures. Each frame's footnotes are in ``attrs["notes"]``."""
+    sections: list[tuple[str, pd.DataFrame]] = []
+    ranking = leaderboard_table(table)
+    if not ranking.empty:
+        sections.append(("leaderboard", ranking))
+    sections.extend(rank_tables(table).items())
+    for metric in detection_metrics(table):
+        sections.extend(detection_tables(table, metric).items())
+    efficiency = efficiency_table(table)
+    if not efficiency.empty:
+        sections.append(("efficiency", efficiency))
+    failed = failures(table)
+    if not failed.empty:
+        sections.append(("failures", failed.set_index("model")))
+    return sections
 
 
 def summary_records(table: pd.DataFrame) -> list[dict[str, Any]]:

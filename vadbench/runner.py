@@ -22,6 +22,7 @@ import torch
 from vadbench import protocol
 from vadbench.api import (
     DataError,
+    Dataset,
     EfficiencyInput,
     FitContext,
     Method,
@@ -30,11 +31,15 @@ from vadbench.api import (
     Progress,
     VadbenchError,
     Video,
+    VideoSource,
 )
+from vadbench.calibration import Calibration, calibrate
+from vadbench.calibration import from_scores as calibration_from_scores
 from vadbench.planning import Cell, Plan, Target
 from vadbench.store import (
     RUN_FORMAT,
     DamagedResultWarning,
+    PredictionExamples,
     RunStore,
     atomic_write_json,
     folder_checksums,
@@ -42,6 +47,7 @@ from vadbench.store import (
     read_checked_scores,
     read_record,
     remove_tree,
+    write_examples,
     write_scores,
 )
 
@@ -117,6 +123,7 @@ class CellRunner:
                 self._record_failure(failure_file, target.hash, wrapped, outcome)
                 continue
             failure_file.unlink(missing_ok=True)
+        self._calibrate(cell, method)
         return outcome
 
     def measure_efficiency(self, cell: Cell) -> CellOutcome:
@@ -145,6 +152,51 @@ class CellRunner:
         except StageError as wrapped:
             self._record_failure(self.store.failure_file(cell.id), cell.hash, wrapped, outcome)
         return outcome
+
+    def _calibrate(self, cell: Cell, method: Method | None) -> None:
+        """The cell's detection threshold for ``vadbench detect`` (``vadbench.calibration``),
+        from normal frames of its source: the stored scores of its zero-shot in-domain target
+        where it has one, else a few source videos scored now. Optional: a failure warns."""
+        path = self.store.calibration_file(cell.id)
+        record = read_record(path)
+        if not self.force and record is not None and record.get("hash") == cell.hash:
+            return
+        try:
+            calibration = self._calibration_from_stored_scores(cell)
+            if calibration is None:
+                if method is None:
+                    method = self._create(cell)
+                    method.load(self.store.checkpoint_dir(cell.id))
+                dataset = self.plan.datasets[cell.train].dataset
+                with torch.inference_mode():
+                    calibration = calibrate(
+                        method, cell.train, _labelled_test_split(dataset), dataset.source("train")
+                    )
+        except Exception as error:
+            warnings.warn(
+                f"{cell.id}: no detection threshold calibrated ({_one_line(error)}); "
+                "vadbench detect then needs --threshold",
+                stacklevel=1,
+            )
+            return
+        atomic_write_json(path, calibration.to_json(cell.hash))
+
+    def _calibration_from_stored_scores(self, cell: Cell) -> Calibration | None:
+        for target in cell.targets:
+            if target.dataset != cell.train or target.shots is not None:
+                continue
+            stored = self._stored_scores(cell, target)
+            if stored is not None and all(np.min(v, initial=0) >= 0 for v in stored["labels"]):
+                return calibration_from_scores(
+                    cell.train,
+                    "test",
+                    stored["scores"],
+                    stored["labels"],
+                    stored["context_frames"],
+                    stored["score_kind"],
+                    "normal frames of the source's test videos (never trained on)",
+                )
+        return None
 
     def _finished(self, cell: Cell, target: Target) -> bool:
         return not self.force and self.store.finished_target(cell.id, target.key, target.hash)
@@ -347,6 +399,56 @@ class CellRunner:
         adapted: Method = getattr(method, "adapt")(support, context)  # noqa: B009
         return adapted
 
+    def _store_examples(
+        self,
+        cell: Cell,
+        target: Target,
+        method: Method,
+        videos: Sequence[Video],
+        raw_scores: Sequence[np.ndarray],
+    ) -> None:
+        """The target's most anomalous frames with the model's predictions of them, for the
+        difference maps of reports; only for models with ``predictions``. Pictures are
+        optional: one that cannot be made warns and never fails the target."""
+        predictions = getattr(method, "predictions", None)
+        if predictions is None:
+            return
+        picks = most_anomalous_frames(
+            raw_scores, method.context_frames, method.score_kind, EXAMPLES_PER_TARGET
+        )
+        try:
+            frames, predicted, video_ids, indices, labels, scores = [], [], [], [], [], []
+            for video_index, frame_index, score in picks:
+                video = videos[video_index]
+                with torch.inference_mode():
+                    truth, guess = predictions(video, [frame_index])
+                frames.append(truth[0])
+                predicted.append(guess[0])
+                video_ids.append(video.id)
+                indices.append(frame_index)
+                labels.append(int(video.labels[frame_index]) if video.labels is not None else 0)
+                scores.append(score)
+            if not frames:
+                return
+            truth_frames, predicted_frames = np.stack(frames), np.stack(predicted)
+            write_examples(
+                self.store.examples_file(cell.id, target.key),
+                PredictionExamples(
+                    tuple(video_ids),
+                    tuple(indices),
+                    tuple(labels),
+                    tuple(scores),
+                    to_pixels(truth_frames),
+                    to_pixels(predicted_frames),
+                    np.abs(truth_frames - predicted_frames).mean(axis=-1),
+                ),
+            )
+        except Exception as error:
+            warnings.warn(
+                f"{cell.model.name} → {target.key}: no difference maps ({_one_line(error)})",
+                stacklevel=1,
+            )
+
     def _score(self, cell: Cell, target: Target, method: Method) -> dict[str, Any]:
         if target.shots is not None:
             method = self._adapted(cell, target, method)
@@ -354,13 +456,16 @@ class CellRunner:
         ids, raw_scores, labels = [], [], []
         advance = self.progress.task(f"{cell.model.name} → {target.key}", len(videos))
         for video in videos:
-            if video.labels is None:
-                raise VadbenchError(f"test video {video.id!r} has no frame labels")
             with torch.inference_mode():
                 raw_scores.append(checked_scores(method.score(video), video, cell.model.name))
             ids.append(video.id)
-            labels.append(video.labels)
+            labels.append(
+                video.labels
+                if video.labels is not None
+                else np.full(video.num_frames, protocol.UNLABELLED, np.int8)
+            )
             advance(1)
+        self._store_examples(cell, target, method, videos, raw_scores)
         write_scores(
             self.store.scores_file(cell.id, target.key),
             ids,
@@ -397,6 +502,48 @@ def checked_scores(scores: Any, video: Video, model: str) -> np.ndarray:
             f"{video.id!r}; expected a 1-D array with one score per frame"
         )
     return array
+
+
+def _labelled_test_split(dataset: Dataset) -> VideoSource | None:
+    """The dataset's test split when it has one whose videos all have labels, else None."""
+    try:
+        check = getattr(dataset, "check_split", None)
+        if check is not None:
+            check("test")
+        test = dataset.source("test")
+        if any(video.labels is None for video in test.videos()):
+            return None
+    except VadbenchError:
+        return None
+    return test
+
+
+EXAMPLES_PER_TARGET = 3
+
+
+def most_anomalous_frames(
+    raw_scores: Sequence[np.ndarray], context_frames: int, score_kind: str, count: int
+) -> list[tuple[int, int, float]]:
+    """(video, frame, raw score) of the ``count`` frames with the most anomalous raw scores of a
+    target, one per video so the examples show different scenes. Raw scores, not the protocol's
+    per-video normalised ones: those make every video's top frame equally anomalous."""
+    best = []
+    for video_index, scores in enumerate(raw_scores):
+        if len(scores) == 0:
+            continue
+        anomaly = -scores if score_kind == "normality" else scores
+        position = int(np.argmax(anomaly))
+        best.append((float(anomaly[position]), video_index, position + context_frames))
+    best.sort(key=lambda item: -item[0])
+    return [
+        (video_index, frame, float(raw_scores[video_index][frame - context_frames]))
+        for _, video_index, frame in best[:count]
+    ]
+
+
+def to_pixels(frames: np.ndarray) -> np.ndarray:
+    """Frames in [0, 1] as uint8."""
+    return np.round(np.clip(frames, 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def measure_efficiency(

@@ -8,9 +8,14 @@ Layout of ``results/<run>/``::
     cells/<cell>/checkpoint/         the trained model; ``fit.json`` inside marks it complete
     cells/<cell>/efficiency.json     efficiency metrics of the inference module
     cells/<cell>/failure.json        present while the cell's last attempt failed
+    cells/<cell>/calibration.json    raw anomaly scores of normal source frames (detect's
+                                     threshold)
     cells/<cell>/targets/<t>/scores.npz   raw per-frame scores and labels, per video
     cells/<cell>/targets/<t>/scores.npz.sha256  its checksum, written after it
     cells/<cell>/targets/<t>/result.json  detection metrics; written last, marks the target done
+    cells/<cell>/targets/<t>/examples.npz a few of the most anomalous frames, with the model's
+                                     predictions of them (models that predict frames)
+    cells/<cell>/checkpoint/figures/ pictures a model drew while training (PNG)
     .lock                            held (flock) by the run writing the folder
     .lock.workers                    held shared by that run and each worker process it starts
 
@@ -36,6 +41,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,7 @@ except ImportError:  # pragma: no cover - platforms without flock run unlocked
 LOCK_TOKEN_ENVIRONMENT = "VADBENCH_RUN_LOCK_TOKEN"
 CHECKSUM_SUFFIX = ".sha256"
 FIT_MARKER = "fit.json"
+FIGURES_FOLDER = "figures"
 # The run folder's layout version, in run.json: a reader refuses a folder of a newer one.
 RUN_FORMAT = 1
 
@@ -165,6 +172,56 @@ def write_scores(
     atomic_write_bytes(path, data)
     checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
     atomic_write_bytes(checksum, (hashlib.sha256(data).hexdigest() + "\n").encode())
+
+
+@dataclass(frozen=True)
+class PredictionExamples:
+    """A few frames of one target with a model's predictions of them and the absolute error
+    between the two (the paper's difference maps): frames and predictions (k, H, W, 3) uint8,
+    errors (k, H, W) in [0, 1], and where each frame comes from."""
+
+    video_ids: tuple[str, ...]
+    frame_indices: tuple[int, ...]
+    labels: tuple[int, ...]
+    scores: tuple[float, ...]
+    frames: np.ndarray
+    predictions: np.ndarray
+    errors: np.ndarray
+
+
+def write_examples(path: Path, examples: PredictionExamples) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        video_ids=np.array(examples.video_ids, dtype=str),
+        frame_indices=np.array(examples.frame_indices, dtype=np.int64),
+        labels=np.array(examples.labels, dtype=np.int8),
+        scores=np.array(examples.scores, dtype=np.float64),
+        frames=examples.frames,
+        predictions=examples.predictions,
+        errors=examples.errors.astype(np.float16),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_examples(path: Path) -> PredictionExamples | None:
+    """Stored examples, or None when there are none or they cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return PredictionExamples(
+                tuple(str(v) for v in data["video_ids"]),
+                tuple(int(i) for i in data["frame_indices"]),
+                tuple(int(label) for label in data["labels"]),
+                tuple(float(s) for s in data["scores"]),
+                data["frames"],
+                data["predictions"],
+                data["errors"].astype(np.float32),
+            )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        _damaged(path, f"{type(error).__name__}: {error}")
+        return None
 
 
 def read_scores(path: Path) -> dict[str, Any]:
@@ -281,6 +338,17 @@ class RunStore:
 
     def efficiency_file(self, cell_id: str) -> Path:
         return self.cell_dir(cell_id) / "efficiency.json"
+
+    def calibration_file(self, cell_id: str) -> Path:
+        """The cell's detection threshold, calibrated on normal source frames."""
+        return self.cell_dir(cell_id) / "calibration.json"
+
+    def examples_file(self, cell_id: str, target: str) -> Path:
+        return self.target_dir(cell_id, target) / "examples.npz"
+
+    def figures_dir(self, cell_id: str) -> Path:
+        """Pictures the cell's model drew while training (``FitContext.checkpoint_dir/figures``)."""
+        return self.checkpoint_dir(cell_id) / FIGURES_FOLDER
 
     def result_file(self, cell_id: str, target: str) -> Path:
         """A finished target's detection metrics; its hash marks it complete."""

@@ -9,6 +9,7 @@ optical-flow loss of the paper is left out (it needs a pretrained FlowNet). Fram
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,14 @@ from pydantic import Field
 
 from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows
+from vadbench.clips import (
+    ClipSampler,
+    prediction_clips,
+    scoring_chunks,
+    split_clips,
+    stacked_windows,
+    unit_pixels,
+)
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
 
@@ -113,6 +121,16 @@ class FFP:
                 mse = ((self.generator(inputs) - target) / 2).pow(2).flatten(1).mean(dim=1)
                 scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
         return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
+        self.generator.eval()
+        clips = prediction_clips(
+            video, indices, self.context_frames, self.options.image_size, self.device
+        )
+        inputs, target = split_clips(clips)
+        return unit_pixels(target), unit_pixels(self.generator(inputs))
 
     def save(self, folder: Path) -> None:
         state = {

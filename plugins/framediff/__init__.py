@@ -7,6 +7,7 @@ blind to anything that does not move, which is what a useful benchmark must expo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ from torch import nn
 
 from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import UNIT, scoring_chunks, stacked_windows
+from vadbench.clips import (
+    UNIT,
+    prediction_clips,
+    scoring_chunks,
+    split_clips,
+    stacked_windows,
+    unit_pixels,
+)
 from vadbench.hookspecs import hookimpl
 
 WEIGHTS_FILE = "framediff.pt"
@@ -67,6 +75,15 @@ class FrameDiff:
             inputs, targets = stacked_windows(frames, t)
             scores.append(psnr(self.module(inputs), targets))
         return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and the mean of the frames before each, (k, H, W, 3) in [0, 1]."""
+        clips = prediction_clips(
+            video, indices, self.context_frames, self.options.image_size, self.device, UNIT
+        )
+        inputs, target = split_clips(clips)
+        return unit_pixels(target, UNIT), unit_pixels(self.module(inputs), UNIT)
 
     def save(self, folder: Path) -> None:
         save_checkpoint(folder, self.options, {}, WEIGHTS_FILE)

@@ -9,12 +9,20 @@ import numpy as np
 
 from vadbench.api import DetectionInput, MetricResult, MetricSpec, NoOptions
 from vadbench.hookspecs import hookimpl
-from vadbench.protocol import anomaly_scores, per_video_auc, roc_auc
+from vadbench.protocol import (
+    anomaly_scores,
+    per_video_auc,
+    roc_auc,
+    unlabelled_note,
+    unlabelled_videos,
+)
 from vadbench.statistics import WeightedAUC, mean_video_auc
 
 
 def micro_auc(data: DetectionInput) -> list[MetricResult]:
     """One ROC AUC over all frames of all videos concatenated in sorted order."""
+    if unlabelled_videos(data):
+        return [MetricResult("micro_auc", None, "AUC", True, note=unlabelled_note(data))]
     labels = np.concatenate(data.labels) if data.labels else np.zeros(0)
     if len(np.unique(labels)) < 2:
         note = "target has frames of only one class"
@@ -26,6 +34,8 @@ def micro_auc(data: DetectionInput) -> list[MetricResult]:
 def macro_auc(data: DetectionInput) -> list[MetricResult]:
     """Mean of per-video AUCs; all-normal and all-abnormal videos have no AUC, so they are left
     out and counted in the note."""
+    if unlabelled_videos(data):
+        return [MetricResult("macro_auc", None, "AUC", True, note=unlabelled_note(data))]
     aucs = per_video_auc(data)
     if not aucs:
         return [MetricResult("macro_auc", None, "AUC", True, note="no video has both classes")]

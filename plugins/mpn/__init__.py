@@ -12,6 +12,7 @@ official code.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +22,15 @@ from pydantic import Field, model_validator
 
 from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import ClipSampler, scoring_chunks, stacked_windows, support_clips
+from vadbench.clips import (
+    ClipSampler,
+    prediction_clips,
+    scoring_chunks,
+    split_clips,
+    stacked_windows,
+    support_clips,
+    unit_pixels,
+)
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock, split_budget
 
@@ -206,6 +215,16 @@ class MPN:
             torch.cat(psnr).cpu().double().numpy(),
             torch.cat(distance).cpu().double().numpy(),
         )
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and the decoder's predictions of them, (k, H, W, 3) in [0, 1]."""
+        self.network.eval()
+        clips = prediction_clips(
+            video, indices, self.context_frames, self.options.image_size, self.device
+        )
+        inputs, target = split_clips(clips)
+        return unit_pixels(target), unit_pixels(self.network.run(inputs).prediction)
 
     def save(self, folder: Path) -> None:
         state = {"network": self.network.state_dict(), "step_sizes": self.step_sizes}

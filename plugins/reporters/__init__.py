@@ -21,40 +21,13 @@ from rich.table import Table
 from vadbench.api import ReporterSpec
 from vadbench.console import make_console
 from vadbench.hookspecs import hookimpl
-from vadbench.results import (
-    detection_metrics,
-    detection_tables,
-    efficiency_table,
-    failures,
-    leaderboard_table,
-    rank_tables,
-    summary_records,
-)
+from vadbench.results import report_sections, summary_records
 from vadbench.store import atomic_write_bytes
-
-
-def _sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
-    """(title, frame) pairs in reading order, shared by every reporter: the leaderboard and
-    rank tests of the run's headline metric, then a table per detection metric."""
-    sections: list[tuple[str, pd.DataFrame]] = []
-    ranking = leaderboard_table(table)
-    if not ranking.empty:
-        sections.append(("leaderboard", ranking))
-    sections.extend(rank_tables(table).items())
-    for metric in detection_metrics(table):
-        sections.extend(detection_tables(table, metric).items())
-    efficiency = efficiency_table(table)
-    if not efficiency.empty:
-        sections.append(("efficiency", efficiency))
-    failed = failures(table)
-    if not failed.empty:
-        sections.append(("failures", failed.set_index("model")))
-    return sections
 
 
 def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
     console = make_console(soft_wrap=False)
-    for title, frame in _sections(table):
+    for title, frame in report_sections(table):
         rich_table = Table(title=escape(title), title_justify="left")
         rich_table.add_column(escape(str(frame.index.name or "")), style="bold")
         for column in frame.columns:
@@ -78,7 +51,7 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 def render_markdown(table: pd.DataFrame, out_dir: Path) -> Path:
     parts = [f"# Leaderboard: {out_dir.name}"]
-    for title, frame in _sections(table):
+    for title, frame in report_sections(table):
         notes = "".join(f"\n\n{note}" for note in frame.attrs.get("notes", []))
         parts.append(f"## {title}\n\n{_markdown_table(frame)}{notes}")
     path = out_dir / "leaderboard.md"
@@ -145,7 +118,7 @@ def _latex_table(title: str, frame: pd.DataFrame) -> str:
 def render_latex(table: pd.DataFrame, out_dir: Path) -> Path:
     path = out_dir / "leaderboard.tex"
     text = "% needs \\usepackage{booktabs}\n" + "\n\n".join(
-        _latex_table(title, frame) for title, frame in _sections(table)
+        _latex_table(title, frame) for title, frame in report_sections(table)
     )
     atomic_write_bytes(path, (text + "\n").encode())
     return path

@@ -11,6 +11,7 @@ docs/baselines.md lists every deviation from the official code.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,7 +21,15 @@ from pydantic import Field, field_validator
 
 from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import UNIT, ClipSampler, scoring_chunks, support_clips
+from vadbench.clips import (
+    UNIT,
+    ClipSampler,
+    prediction_clips,
+    scoring_chunks,
+    split_clips,
+    support_clips,
+    unit_pixels,
+)
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
 
@@ -189,6 +198,16 @@ class RGAN:
                 mse = (self.generator.recur(windows) - frames[t:]).pow(2).flatten(1).mean(dim=1)
                 scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
         return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
+        self.generator.eval()
+        clips = prediction_clips(
+            video, indices, self.context_frames, self.options.image_size, self.device, UNIT
+        )
+        inputs, target = split_clips(clips, stack_inputs=False)
+        return unit_pixels(target, UNIT), unit_pixels(self.generator(inputs), UNIT)
 
     def save(self, folder: Path) -> None:
         state = {

@@ -10,6 +10,8 @@ synthesis, losses, frames, training, gallery; the Method and its registration ar
 from __future__ import annotations
 
 import time
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +27,12 @@ from vadbench.api import (
     VideoSource,
 )
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
+from vadbench.clips import unit_pixels
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
 
 from .frames import FrameSampler, to_model_frames
-from .gallery import gallery_command
+from .gallery import gallery_command, render_gallery
 from .losses import to_unit_range
 from .options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
 from .training import StepCost, Trainer, build_generator, step_gmacs, train
@@ -88,6 +91,7 @@ class ZxVAD:
         advance = ctx.progress.task("zxvad train", clock.total_steps)
         train(self.trainer, clips, objects, rng, advance, clock)
         self.generator.eval()
+        draw_gallery(source, aux or source, o, ctx)
 
     @torch.no_grad()
     def score(self, video: Video) -> np.ndarray:
@@ -110,6 +114,17 @@ class ZxVAD:
         if batch:
             flush()
         return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
+        t, size = self.context_frames, self.options.image_size
+        self.generator.eval()
+        clips = to_model_frames(
+            np.stack([video.frames(i - t, i + 1) for i in indices]), size, self.device
+        )
+        predicted = self.generator(clips[:, :t].flatten(1, 2))
+        return unit_pixels(clips[:, t]), unit_pixels(predicted)
 
     def save(self, folder: Path) -> None:
         """Weights of every trained network (tensors only) and the options as JSON."""
@@ -134,6 +149,23 @@ class ZxVAD:
         size = self.options.image_size
         example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
         return self.generator.eval(), (example,)
+
+
+GALLERY_EXAMPLES = 6
+
+
+def draw_gallery(
+    normal: VideoSource, objects: VideoSource, options: ZxVADOptions, ctx: FitContext
+) -> None:
+    """The cell's pseudo-anomalies (the paper's Fig. 3) for reports, made as training makes them
+    by an untrained R from the cell's seed; a picture that cannot be drawn only warns."""
+    figures = ctx.checkpoint_dir / "figures"
+    try:
+        image = render_gallery(normal, objects, options, GALLERY_EXAMPLES, ctx.seed)
+        figures.mkdir(parents=True, exist_ok=True)
+        image.save(figures / "pseudo_anomalies.png")
+    except Exception as error:
+        warnings.warn(f"zxvad: no pseudo-anomaly gallery ({error})", stacklevel=1)
 
 
 def create(options: ZxVADOptions, device: str) -> ZxVAD:
