@@ -133,3 +133,30 @@ TINY_MODELS: dict[str, dict[str, Any]] = {
         "object_pool_size": 4,
     },
 }
+
+
+def street_frames(
+    num_frames: int,
+    size: tuple[int, int],
+    rng: np.random.Generator,
+    intruder: tuple[int, int] | None = None,
+) -> list[np.ndarray]:
+    """Street-like footage: a fixed textured background with two walkers crossing slowly; from
+    ``intruder[0]`` to ``intruder[1]`` (exclusive) a bright foreign object darts about."""
+    height, width = size
+    blocks = rng.integers(60, 120, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    background = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[:height, :width]
+    walker_h, walker_w = height // 4, max(width // 16, 4)
+    frames = []
+    for index in range(num_frames):
+        image = background.copy()
+        for lane, speed in ((height // 2, 1), (3 * height // 4 - walker_h // 2, -1)):
+            left = (width // 3 + speed * index) % (width - walker_w)
+            image[lane : lane + walker_h, left : left + walker_w] = (30, 30, 160)
+        if intruder is not None and intruder[0] <= index < intruder[1]:
+            side = max(height // 6, 4)
+            top = int(rng.integers(0, height - side))
+            left = int(rng.integers(0, width - side))
+            image[top : top + side, left : left + side] = (250, 240, 20)
+        frames.append(image)
+    return frames

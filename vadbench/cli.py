@@ -24,6 +24,8 @@ from vadbench.check import check_matrix
 from vadbench.config import read_matrix
 from vadbench.console import TolerantStream, make_console, show_warnings_as_lines
 from vadbench.describe import describe_command
+from vadbench.detect import configure as configure_detect
+from vadbench.detect import run_detect
 from vadbench.framecache import BUDGET_ENVIRONMENT, cache_dir, clear_cache, summarise_cache
 from vadbench.plugins import HOOK_TO_KIND, Registry, did_you_mean, load_plugins
 from vadbench.profile import (
@@ -96,6 +98,12 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     report.add_argument(
         "--reporter", action="append", default=None, help="reporters (default: the run's own)"
     )
+
+    detect = commands.add_parser(
+        "detect", help="score your own videos with a trained model: CSV, plot, segments, video"
+    )
+    _common(detect)
+    configure_detect(detect)
 
     profile = commands.add_parser(
         "profile", help="efficiency metrics of models at their presets, without training"
@@ -260,6 +268,8 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
         return _run(args, registry, console)
     if args.command == "report":
         return render_reports(args.run_dir, args.reporter, registry, console)
+    if args.command == "detect":
+        return run_detect(args, registry, console)
     if args.command == "profile":
         return _profile(args, registry, console)
     if args.command == "describe":

@@ -110,6 +110,16 @@ def count_frames(path: Path, method: FrameCounting = "metadata") -> int:
     return decoded
 
 
+def video_frame_rate(path: Path) -> float | None:
+    """The frames per second the file states for its first video stream, if any."""
+    container = _open_container(path)
+    try:
+        rate = container.streams.video[0].average_rate
+        return float(rate) if rate else None
+    finally:
+        container.close()
+
+
 class _FrameTimestamps:
     """Presentation timestamps of every frame, in frame order; built by demuxing (no decoding)."""
 

@@ -6,13 +6,15 @@
     <root>/train/<video>/000.jpg …          (a folder of images is one video, natural order)
     <root>/test/<video>.avi …
     <root>/labels.csv                       video,start,end: anomalous frames of test videos
+                                        (optional: without it test videos are unlabelled)
 
 ``labels.csv`` has a header row naming the columns ``video``, ``start`` and ``end`` (others are
 ignored). ``video`` is a test video's id (its file name without the extension, or its folder
 name) or its file name; ``start``..``end`` are frame indices counted from 0, both inclusive;
 a video may have several rows. A test video without rows is all normal; a row naming no test
 video is a missing video (``missing: skip`` ignores its rows), and a range past the video's end
-is an error.
+is an error. Without ``labels.csv`` at all, the test videos have no labels: a matrix scores them
+(``vadbench detect`` is the direct route), stores their scores, and reports their AUCs as n/a.
 """
 
 from __future__ import annotations
@@ -117,10 +119,6 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
                 f"{self.root}: no {SPLIT_FOLDERS[split]}/ folder for the {split} split; "
                 f"{EXPECTED_TREE}"
             )
-        if split == "test" and not self._labels_file().is_file():
-            raise DataError(
-                f"no test labels: {self._labels_file()} does not exist; {EXPECTED_TREE}"
-            )
 
     def _entries(self, split: Split) -> list[tuple[str, Path]]:
         """(id, file or frame folder) of every video of a split, sorted by id."""
@@ -155,7 +153,8 @@ class VideoFolderDataset(ListedDataset[VideoFolderOptions]):
             for video_id, path in entries
             if not path.is_dir() or frame_lists[video_id]
         ]
-        if split == "train":
+        if split == "train" or not self._labels_file().is_file():
+            # Without labels.csv the test videos are unlabelled: scored, with AUCs n/a.
             missing.settle(self.options.missing)
             return [
                 self._video(video_id, path, frame_lists.get(video_id))
