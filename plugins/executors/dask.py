@@ -2,9 +2,11 @@
 
 Each cell is one task, ``python -m vadbench.cli run MATRIX --only CELL`` run in a subprocess of
 a worker (``remote.run_cell``). With ``address`` the cells go to a running scheduler; without it
-a ``LocalCluster`` of ``workers`` processes is started for the run and closed after it. A worker
-that dies mid-cell loses that cell only: dask reschedules it up to the scheduler's
-``allowed-failures``, then the driver names it and goes on, and a re-run finishes it.
+a ``LocalCluster`` of ``workers`` threads in this process is started for the run and closed after
+it: every cell is its own subprocess anyway, so worker processes would only add processes to
+start and a nanny whose settings leak into cells. A worker that dies mid-cell loses that cell
+only: dask reschedules it up to the scheduler's ``allowed-failures``, then the driver names it and
+goes on, and a re-run finishes it.
 """
 
 from __future__ import annotations
@@ -56,16 +58,10 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
         return
     # Imported here: every vadbench process (each cell's too) loads this plugin, and
     # distributed takes a while to import.
-    import dask
     from distributed import Client, LocalCluster, as_completed
 
-    # Before any cluster starts: a LocalCluster's nanny writes its workers' settings
-    # (MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS, ...) into this process's environment, and the
-    # cells must run with the driver's own (remote.DRIVER_PROCESS_SETTINGS).
     requests = {task.key: request_for(task) for task in tasks}
-    saved_environment = dict(os.environ)
     with ExitStack() as stack:
-        stack.callback(_restore_environment, saved_environment)
         if settings.address is not None:
             try:
                 client = stack.enter_context(Client(settings.address))
@@ -75,15 +71,12 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
                     f"{settings.address} ({error})"
                 ) from error
         else:
-            # One cell per worker thread, none queued on a worker: a cell queued behind a long
-            # one waits there while another worker idles (dask's default saturation of 1.1
-            # gives each one-thread worker two cells).
-            stack.enter_context(dask.config.set({"distributed.scheduler.worker-saturation": 1.0}))
             cluster = stack.enter_context(
                 LocalCluster(
-                    n_workers=settings.workers,
+                    n_workers=settings.workers or os.cpu_count() or 1,
                     threads_per_worker=settings.threads_per_worker or 1,
-                    processes=True,
+                    processes=False,
+                    dashboard_address=None,
                 )
             )
             client = stack.enter_context(Client(cluster))
@@ -96,13 +89,6 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
                 report_lost(task, error)
                 continue
             report_run(task, run)
-
-
-def _restore_environment(saved: dict[str, str]) -> None:
-    """Undo what starting a local cluster wrote into this process's environment."""
-    for name in set(os.environ) - set(saved):
-        del os.environ[name]
-    os.environ.update(saved)
 
 
 @hookimpl
