@@ -26,6 +26,7 @@ import torch
 from rich.console import Console
 
 from vadbench.detect import TrainedCell, detect
+from vadbench.environment import describe_environment
 from vadbench.plugins import load_plugins
 from vadbench_plugins.metrics.efficiency import measure_fps
 
@@ -91,7 +92,7 @@ def main() -> None:
     lines = [
         "# `vadbench detect` end to end against the model alone (zxVAD cpu preset)",
         "",
-        f"Hardware: {platform.machine()}, {platform.processor() or 'cpu'}; torch threads: "
+        f"Hardware: {describe_environment()['cpu']} ({platform.machine()}); torch threads: "
         f"{args.threads}; footage: {WIDTH}×{HEIGHT} H.264, {args.frames} frames; "
         f"{args.repeats} alternating runs.",
         f"Command: `python benchmarks/bench_detect.py --frames {args.frames} --repeats "

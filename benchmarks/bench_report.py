@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from vadbench.environment import describe_environment
+
 TARGET_SECONDS = 30.0
 
 
@@ -39,7 +41,7 @@ def main() -> None:
     lines = [
         f"# HTML report of `{args.run_dir}`",
         "",
-        f"Hardware: {platform.machine()}, {platform.processor() or 'cpu'}; command: "
+        f"Hardware: {describe_environment()['cpu']} ({platform.machine()}); command: "
         f"`vadbench report {args.run_dir} --reporter html`, {args.repeats} runs.",
         "",
         f"Wall time: median **{median:.1f} s** (runs: "

@@ -71,12 +71,13 @@ def test_bad_label_rows(cameras: Path, csv_text: str, message: str) -> None:
         open_videofolder(VideoFolderOptions(root=cameras)).source("test")
 
 
-def test_test_split_needs_labels(cameras: Path) -> None:
+def test_without_labels_the_test_videos_are_unlabelled(cameras: Path) -> None:
     (cameras / "labels.csv").unlink()
     dataset = open_videofolder(VideoFolderOptions(root=cameras))
     assert len(dataset.source("train").videos()) == 2
-    with pytest.raises(DataError, match=r"no test labels: .*labels\.csv does not exist"):
-        dataset.source("test")
+    videos = dataset.source("test").videos()
+    assert videos and all(video.labels is None for video in videos)
+    assert all(video.frames(0, 1).shape[0] == 1 for video in videos)
 
 
 def test_videos_named_in_the_labels_and_empty_folders_are_missing(cameras: Path) -> None:

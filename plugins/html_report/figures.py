@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from PIL import Image
 
 from vadbench.protocol import roc_auc
 from vadbench.store import PredictionExamples, atomic_write_bytes
@@ -248,7 +250,12 @@ def score_curves(scores: Sequence[TargetScores]) -> Figures:
                 f"score curves on {target} ({protocol_label}): no video holds both classes"
             )
             continue
-        figure = Figure(figsize=(9.0, 1.9 * len(ranked) + 0.4), layout="constrained")
+        height = 1.9 * len(ranked) + 0.4
+        figure = Figure(figsize=(9.0, height))
+        # Fixed margins: a constrained layout of this many axes costs a second per figure.
+        figure.subplots_adjust(
+            left=0.06, right=0.99, top=1 - 0.3 / height, bottom=0.45 / height, hspace=0.55
+        )
         grid = figure.subplots(len(ranked), 2, squeeze=False, sharey=True)
         for row, (entry, aucs) in enumerate(ranked):
             for column, (label, (auc, video)) in enumerate(
@@ -281,9 +288,27 @@ def score_curves(scores: Sequence[TargetScores]) -> Figures:
     return result
 
 
+TILE = 128  # pixels per frame or map in the difference-map mosaic
+GAP = 6
+CAPTION = 22
+
+
+def _tile(pixels: np.ndarray) -> np.ndarray:
+    """An (H, W, 3) image in [0, 1] resized to TILE × TILE."""
+    image = Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8))
+    return np.asarray(image.resize((TILE, TILE), Image.Resampling.BILINEAR)) / 255.0
+
+
+def _error_tile(error: np.ndarray) -> np.ndarray:
+    """An error map in the inferno colour map, scaled to its own maximum (brighter = larger)."""
+    scaled = error / max(float(error.max()), 1e-6)
+    return _tile(colormaps["inferno"](scaled)[..., :3])
+
+
 def difference_maps(examples: Sequence[tuple[RunKey, str, PredictionExamples]]) -> Figures:
     """Per target and protocol (the paper's Fig. 8): for each model that predicts frames, its
-    most anomalous frames beside the absolute error of its prediction."""
+    most anomalous frames beside the absolute error of its prediction, as one mosaic image (one
+    axes: a grid of small axes takes matplotlib seconds to lay out)."""
     result = Figures()
     grouped: dict[tuple[str, str], list[tuple[RunKey, PredictionExamples]]] = defaultdict(list)
     for key, target, stored in examples:
@@ -291,35 +316,44 @@ def difference_maps(examples: Sequence[tuple[RunKey, str, PredictionExamples]]) 
     for (target, protocol_label), entries in sorted(grouped.items()):
         entries = entries[:MAX_ROWS]
         columns = max(len(stored.video_ids) for _, stored in entries)
-        figure = Figure(figsize=(2.0 * columns * 2, 2.2 * len(entries)), layout="constrained")
-        grid = figure.subplots(len(entries), 2 * columns, squeeze=False)
-        for row, (key, stored) in enumerate(entries):
-            for column in range(columns):
-                frame_axes, error_axes = grid[row][2 * column], grid[row][2 * column + 1]
-                for axes in (frame_axes, error_axes):
-                    axes.set_xticks([])
-                    axes.set_yticks([])
-                if column >= len(stored.video_ids):
-                    frame_axes.set_visible(False)
-                    error_axes.set_visible(False)
-                    continue
+        pair = 2 * TILE + GAP
+        width = columns * pair + (columns - 1) * 3 * GAP
+        height = len(entries) * (TILE + CAPTION + GAP)
+        mosaic = np.ones((height, width, 3))
+        captions = []
+        for row, (_, stored) in enumerate(entries):
+            top = row * (TILE + CAPTION + GAP) + CAPTION
+            for column in range(len(stored.video_ids)):
+                left = column * (pair + 3 * GAP)
+                mosaic[top : top + TILE, left : left + TILE] = _tile(stored.frames[column] / 255)
+                error = _error_tile(stored.errors[column])
+                mosaic[top : top + TILE, left + TILE + GAP : left + pair] = error
                 state = {0: "normal", 1: "abnormal"}.get(stored.labels[column], "unlabelled")
-                frame_axes.imshow(stored.frames[column])
-                frame_axes.set_title(
-                    f"{stored.video_ids[column]} #{stored.frame_indices[column]} ({state})",
-                    fontsize=7,
-                )
-                error_axes.imshow(stored.errors[column], cmap="inferno", vmin=0.0)
-                error_axes.set_title("|frame − prediction|", fontsize=7)
-            grid[row][0].set_ylabel(key.label, fontsize=7)
+                name = f"{stored.video_ids[column]} #{stored.frame_indices[column]} ({state})"
+                captions.append((left, top - 4, name))
+        inches = width / 110
+        figure = Figure(figsize=(inches + 2.0, inches * height / width), layout="constrained")
+        axes = figure.add_subplot()
+        axes.imshow(mosaic, interpolation="nearest")
+        axes.set_xticks([])
+        axes.set_yticks(
+            [row * (TILE + CAPTION + GAP) + CAPTION + TILE / 2 for row in range(len(entries))],
+            [f"{key.model}\n{key.source}" for key, _ in entries],
+            fontsize=8,
+        )
+        for spine in axes.spines.values():
+            spine.set_visible(False)
+        for left, bottom, text in captions:
+            axes.text(left, bottom, text, fontsize=7, va="bottom")
         result.drawn.append(
             Drawn(
                 _file_stem("difference", target, protocol_label),
                 "Difference maps",
                 f"{target}, {protocol_label}",
                 f"The frames of {target} ({protocol_label}) each model found most anomalous (one "
-                "per video), beside the absolute error between the frame and the model's "
-                "prediction of it, brighter = larger (first seed).",
+                "per video), each beside the absolute error between the frame and the model's "
+                "prediction of it (inferno colour map, brighter = larger, scaled per frame; "
+                "first seed).",
                 figure,
             )
         )
@@ -331,7 +365,8 @@ def save(drawn: Drawn, folder: Path) -> bytes:
     atomically; returns the PNG."""
     folder.mkdir(parents=True, exist_ok=True)
     png, svg = io.BytesIO(), io.BytesIO()
-    drawn.figure.savefig(png, format="png", dpi=110, metadata={"Software": None})
+    drawn.figure.savefig(png, format="png", dpi=100, metadata={"Software": None})
+    drawn.figure.set_layout_engine("none")  # laid out once, by the first save: keep it
     drawn.figure.savefig(svg, format="svg", metadata={"Date": None})
     atomic_write_bytes(folder / f"{drawn.name}.png", png.getvalue())
     atomic_write_bytes(folder / f"{drawn.name}.svg", svg.getvalue())
