@@ -115,6 +115,12 @@ def build_parser(registry: Registry) -> argparse.ArgumentParser:
     )
     profile.add_argument("--device", default=None, help="cpu, cuda, cuda:1, auto")
     profile.add_argument("--metrics", default=None, help="comma-separated metric names")
+    profile.add_argument(
+        "--batch", type=int, default=None, help="frames per pass, for metrics that run the model"
+    )
+    profile.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=None, help="for metrics that run it"
+    )
     profile.add_argument("--format", choices=("table", "json", "markdown"), default="table")
     profile.add_argument("--out", type=Path, help="also write the output to this file")
 
@@ -285,6 +291,20 @@ def _dispatch(args: argparse.Namespace, registry: Registry, console: Console) ->
     return registry.commands.get(args.command).run(args, registry)
 
 
+def with_run_settings(
+    metric_options: dict[str, dict[str, Any]], settings: dict[str, Any], registry: Registry
+) -> dict[str, dict[str, Any]]:
+    """``--batch`` and ``--precision`` for every metric whose options take them (those that run
+    the model: fps and energy among the built-ins), on top of the profile file's settings."""
+    updated = {name: dict(values) for name, values in metric_options.items()}
+    for spec in registry.metrics:
+        fields = spec.options.model_fields if spec.options is not None else {}
+        taken = {name: value for name, value in settings.items() if name in fields}
+        if taken:
+            updated[spec.name] = {**updated.get(spec.name, {}), **taken}
+    return updated
+
+
 def _run(args: argparse.Namespace, registry: Registry, console: Console) -> int:
     summary = run_matrix(
         args.matrix,
@@ -319,6 +339,12 @@ def _profile(args: argparse.Namespace, registry: Registry, console: Console) -> 
         updates["device"] = args.device
     if args.metrics:
         updates["metrics"] = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if args.batch is not None and args.batch < 1:
+        raise ConfigError(f"--batch must be at least 1, got {args.batch}")
+    running = {"batch": args.batch, "precision": args.precision}
+    running = {name: value for name, value in running.items() if value is not None}
+    if running:
+        updates["metric_options"] = with_run_settings(profile.metric_options, running, registry)
     profile = profile.model_copy(update=updates)
     rows = run_profile(profile, registry, source)
     if args.format == "json":

@@ -142,6 +142,11 @@ class MatrixFile(_Strict):
     plugins: list[str] = Field(default_factory=list)
     block_plugins: list[str] = Field(default_factory=list)
     device: str = Field("cpu", pattern=r"^(cpu|auto|mps|cuda(:\d+)?)$")
+    precision: Literal["fp32", "bf16", "auto"] = Field(
+        "fp32",
+        description="fp32, bf16 (autocast around training and scoring), or auto: bf16 where "
+        "the device runs it natively (vadbench.precision)",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     executor: str = "local"
     executor_options: dict[str, Any] = Field(default_factory=dict)

@@ -34,6 +34,7 @@ from vadbench.config import (
     validate_options,
 )
 from vadbench.plugins import Registry, did_you_mean
+from vadbench.precision import Precision, resolve_precision
 
 # Bump when the evaluation protocol or the fit/score flow changes what a stored result means.
 PROTOCOL_VERSION = "1"
@@ -108,6 +109,7 @@ class Plan:
     detection_metrics: list[MetricSpec]
     efficiency_metrics: list[MetricSpec]
     headline: str | None = None
+    precision: Precision = "fp32"
     executor_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -159,6 +161,13 @@ def check_metric_options(
         where = ("metric_options", name)
         checked[name] = validate_options(spec.options, values, file, where).model_dump()
     return checked
+
+
+def _planned_device(device: str) -> str:
+    """The device ``auto`` stands for on this machine."""
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
 
 
 def _check_device(device: str, file: Path) -> None:
@@ -275,6 +284,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         ).model_dump()
     metric_options = check_metric_options(matrix.metric_options, registry, file)
     _check_device(matrix.device, file)
+    precision = resolve_precision(matrix.precision, _planned_device(matrix.device))
     if matrix.metrics is None:
         metrics = sorted(registry.metrics, key=lambda spec: spec.order)
     else:
@@ -333,11 +343,13 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     "seed": seed,
                     "device": matrix.device,
                 }
-                # Both keys are absent when unset, so the hashes of older runs still hold.
+                # These keys are absent when unset, so the hashes of older runs still hold.
                 if matrix.budget is not None:
                     fit_payload["budget"] = matrix.budget.model_dump(exclude_none=True)
                 if adaptation:
                     fit_payload["adaptation"] = True
+                if precision != "fp32":
+                    fit_payload["precision"] = precision
                 cell_hash = content_hash(fit_payload)
                 aux_part = f"+{row.aux}" if row.aux else ""
                 cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{cell_hash[:8]}")
@@ -371,6 +383,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         cells=list(cells.values()),
         detection_metrics=detection,
         headline=headline,
+        precision=precision,
         efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
         executor_options=executor_options,
         metric_options=metric_options,

@@ -12,6 +12,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from vadbench.api import (
 from vadbench.calibration import Calibration, calibrate
 from vadbench.calibration import from_scores as calibration_from_scores
 from vadbench.planning import Cell, Plan, Target
+from vadbench.precision import autocast_for
 from vadbench.store import (
     RUN_FORMAT,
     DamagedResultWarning,
@@ -168,7 +170,7 @@ class CellRunner:
                     method = self._create(cell)
                     method.load(self.store.checkpoint_dir(cell.id))
                 dataset = self.plan.datasets[cell.train].dataset
-                with torch.inference_mode():
+                with torch.inference_mode(), self._precision():
                     calibration = calibrate(
                         method, cell.train, _labelled_test_split(dataset), dataset.source("train")
                     )
@@ -197,6 +199,10 @@ class CellRunner:
                     "normal frames of the source's test videos (never trained on)",
                 )
         return None
+
+    def _precision(self) -> AbstractContextManager[None]:
+        """The matrix's precision around a model's own code (fit, adapt, score)."""
+        return autocast_for(resolve_device(self.plan.matrix.device), self.plan.precision)
 
     def _finished(self, cell: Cell, target: Target) -> bool:
         return not self.force and self.store.finished_target(cell.id, target.key, target.hash)
@@ -305,10 +311,12 @@ class CellRunner:
             checkpoint_dir=partial,
             budget=budget.budget() if budget is not None else None,
             adaptation=cell.adaptation,
+            precision=self.plan.precision,
         )
         seed_everything(cell.seed)
         started = time.perf_counter()
-        method.fit(source, aux, context)
+        with self._precision():
+            method.fit(source, aux, context)
         method.save(partial)
         atomic_write_json(
             self.store.fit_marker(partial),
@@ -394,9 +402,11 @@ class CellRunner:
             seed=cell.seed,
             progress=self.progress,
             checkpoint_dir=work_dir,
+            precision=self.plan.precision,
         )
         seed_everything(cell.seed)
-        adapted: Method = getattr(method, "adapt")(support, context)  # noqa: B009
+        with self._precision():
+            adapted: Method = getattr(method, "adapt")(support, context)  # noqa: B009
         return adapted
 
     def _store_examples(
@@ -420,7 +430,7 @@ class CellRunner:
             frames, predicted, video_ids, indices, labels, scores = [], [], [], [], [], []
             for video_index, frame_index, score in picks:
                 video = videos[video_index]
-                with torch.inference_mode():
+                with torch.inference_mode(), self._precision():
                     truth, guess = predictions(video, [frame_index])
                 frames.append(truth[0])
                 predicted.append(guess[0])
@@ -456,7 +466,7 @@ class CellRunner:
         ids, raw_scores, labels = [], [], []
         advance = self.progress.task(f"{cell.model.name} → {target.key}", len(videos))
         for video in videos:
-            with torch.inference_mode():
+            with torch.inference_mode(), self._precision():
                 raw_scores.append(checked_scores(method.score(video), video, cell.model.name))
             ids.append(video.id)
             labels.append(

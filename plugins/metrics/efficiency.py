@@ -14,6 +14,7 @@ FPS and energy, measured the same way for every model plugin.
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import statistics
@@ -22,7 +23,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import torch
 from pydantic import Field
@@ -30,6 +31,7 @@ from torch import nn
 
 from vadbench.api import EfficiencyInput, MetricResult, MetricSpec, NoOptions, Options
 from vadbench.hookspecs import hookimpl
+from vadbench.precision import autocast_for
 
 FPS_WARMUP_RUNS = 2
 FPS_REPEATS = 5
@@ -160,7 +162,9 @@ def measure_fps(
     repeats: int = FPS_REPEATS,
     min_seconds: float = FPS_MIN_SECONDS_PER_REPEAT,
 ) -> FpsReading:
-    """Frames per second at the example's batch size; each repeat runs until ``min_seconds``."""
+    """Frames per second at the example's batch size; each repeat runs until ``min_seconds``.
+    On a GPU, CUDA events time the work on the device, so host-side timer noise and the launch
+    queue do not count."""
     device = example[0].device
     batch = example[0].shape[0]
     rates = []
@@ -171,16 +175,57 @@ def measure_fps(
         _synchronise(device)
         for _ in range(repeats):
             runs = 0
-            started = time.perf_counter()
+            timer = _DeviceTimer(device)
             while True:
                 module(*example)
                 runs += 1
-                _synchronise(device)
-                elapsed = time.perf_counter() - started
+                elapsed = timer.elapsed()
                 if elapsed >= min_seconds:
                     break
             rates.append(runs * batch / elapsed)
     return FpsReading(statistics.median(rates), min(rates), max(rates), repeats)
+
+
+class _DeviceTimer:
+    """Seconds since it was made: CUDA events on a GPU (synchronised at each reading), the
+    wall clock elsewhere."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        if device.type == "cuda":
+            self.begin = torch.cuda.Event(enable_timing=True)
+            self.begin.record()
+        else:
+            self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        if self.device.type != "cuda":
+            return time.perf_counter() - self.started
+        end = torch.cuda.Event(enable_timing=True)
+        end.record()
+        end.synchronize()
+        return self.begin.elapsed_time(end) / 1000.0
+
+
+def prepared(
+    module: nn.Module,
+    example: tuple[torch.Tensor, ...],
+    batch: int,
+    channels_last: bool,
+    compiled: bool,
+) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The module and example as the fps and energy options ask: ``batch`` copies of the
+    example frame stack, channels-last memory layout, ``torch.compile``."""
+    if batch != example[0].shape[0]:
+        example = tuple(t[:1].expand(batch, *t.shape[1:]).contiguous() for t in example)
+    if channels_last:
+        module = copy.deepcopy(module).to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        example = tuple(
+            t.to(memory_format=torch.channels_last) if t.dim() == 4 else t for t in example
+        )
+    if compiled:
+        module = torch.compile(module)  # type: ignore[assignment]
+    return module, example
 
 
 class EnergyCounter(Protocol):
@@ -215,8 +260,49 @@ class PyJoulesCounter:
         return joules
 
 
-def find_energy_counter() -> tuple[EnergyCounter | None, str]:
-    """A counter over every RAPL/NVML device present, or None and why there is none."""
+class NvmlCounter:
+    """A GPU's total energy since its driver loaded (NVML, Volta or newer), read through
+    nvidia-ml-py: the GPU's own counter, without pyJoules."""
+
+    def __init__(self, index: int) -> None:
+        import pynvml
+
+        pynvml.nvmlInit()
+        self._nvml = pynvml
+        self.handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+        self.description = f"NVML total energy via nvidia-ml-py (GPU {index})"
+        self._begin = 0
+
+    def start(self) -> None:
+        self._begin = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
+
+    def stop(self) -> float:
+        millijoules = self._nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) - self._begin
+        return millijoules / 1e3
+
+
+def find_energy_counter(device: torch.device | None = None) -> tuple[EnergyCounter | None, str]:
+    """For a module on a GPU, that GPU's NVML counter through nvidia-ml-py where it reads;
+    otherwise (and as the fallback) pyJoules over every RAPL/NVML device present. None, and why,
+    when there is no counter."""
+    if device is not None and device.type == "cuda":
+        counter = _nvml_counter(device.index or 0)
+        if counter is not None:
+            return counter, ""
+    return _pyjoules_counter()
+
+
+def _nvml_counter(index: int) -> NvmlCounter | None:
+    """The GPU's counter, or None without nvidia-ml-py or on a GPU that has no counter."""
+    try:
+        counter = NvmlCounter(index)
+        counter.start()
+    except Exception:
+        return None
+    return counter
+
+
+def _pyjoules_counter() -> tuple[EnergyCounter | None, str]:
     root = logging.getLogger()
     handlers = list(root.handlers)
     logging.disable(logging.WARNING)  # pyJoules logs its missing backends at import
@@ -308,38 +394,51 @@ def gmacs_metric(data: EfficiencyInput) -> list[MetricResult]:
 
 
 def fps_metric(data: EfficiencyInput) -> list[MetricResult]:
-    reading = measure_fps(
-        data.module,
-        data.example,
-        warmup=int(data.options.get("warmup", FPS_WARMUP_RUNS)),
-        repeats=int(data.options.get("repeats", FPS_REPEATS)),
-        min_seconds=float(data.options.get("min_seconds", FPS_MIN_SECONDS_PER_REPEAT)),
-    )
-    dtype = str(next(data.module.parameters(), torch.zeros(0)).dtype).removeprefix("torch.")
+    module, example, settings = _run_settings(data, FpsOptions)
+    assert isinstance(settings, FpsOptions)
+    with autocast_for(data.device, settings.precision):
+        reading = measure_fps(
+            module, example, settings.warmup, settings.repeats, settings.min_seconds
+        )
+    timer = "CUDA events" if example[0].device.type == "cuda" else "wall clock"
     note = (
         f"median of {reading.repeats}, range {reading.low:.1f}-{reading.high:.1f}; "
-        f"{_device_label(data)}, {dtype}, batch {data.example[0].shape[0]}"
+        f"{_run_label(data, settings, example)}; {timer}"
     )
     return [MetricResult("fps", reading.median, "frames/s", True, note=note)]
 
 
 def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
-    counter, reason = find_energy_counter()
+    counter, reason = find_energy_counter(data.example[0].device)
     if counter is None:
         return [
             MetricResult("energy", None, "J/frame", False, note=reason),
             MetricResult("idle_power", None, "W", False, note=reason),
         ]
-    window = float(data.options.get("window_seconds", ENERGY_WINDOW_SECONDS))
-    reading = measure_energy(data.module, data.example, counter, window)
-    note = f"{counter.description}; {reading.frames} frames over {reading.seconds:.1f}s"
+    module, example, settings = _run_settings(data, EnergyOptions)
+    assert isinstance(settings, EnergyOptions)
+    with autocast_for(data.device, settings.precision):
+        reading = measure_energy(module, example, counter, settings.window_seconds)
+    note = (
+        f"{counter.description}; {reading.frames} frames over {reading.seconds:.1f}s; "
+        f"{_run_label(data, settings, example)}"
+    )
     return [
         MetricResult("energy", reading.joules_per_frame, "J/frame", False, note=note),
         MetricResult("idle_power", reading.idle_watts, "W", False, note=counter.description),
     ]
 
 
-class FpsOptions(Options):
+class RunOptions(Options):
+    """How the module runs while it is timed or metered (fps and energy alike)."""
+
+    batch: int = Field(1, ge=1, description="frames per forward pass (the paper's FPS: 1)")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="autocast dtype")
+    channels_last: bool = Field(False, description="channels-last memory layout")
+    compile: bool = Field(False, description="torch.compile the module first")
+
+
+class FpsOptions(RunOptions):
     warmup: int = Field(FPS_WARMUP_RUNS, ge=0, description="untimed runs before timing")
     repeats: int = Field(FPS_REPEATS, ge=1, description="timed repeats; the median is reported")
     min_seconds: float = Field(
@@ -347,10 +446,31 @@ class FpsOptions(Options):
     )
 
 
-class EnergyOptions(Options):
+class EnergyOptions(RunOptions):
     window_seconds: float = Field(
         ENERGY_WINDOW_SECONDS, gt=0, description="seconds of inference (and of idle) measured"
     )
+
+
+def _run_settings(
+    data: EfficiencyInput, defaults: type[RunOptions]
+) -> tuple[nn.Module, tuple[torch.Tensor, ...], RunOptions]:
+    settings = defaults.model_validate(dict(data.options))
+    module, example = prepared(
+        data.module, data.example, settings.batch, settings.channels_last, settings.compile
+    )
+    return module, example, settings
+
+
+def _run_label(
+    data: EfficiencyInput, settings: RunOptions, example: tuple[torch.Tensor, ...]
+) -> str:
+    parts = [_device_label(data), settings.precision, f"batch {example[0].shape[0]}"]
+    if settings.channels_last:
+        parts.append("channels-last")
+    if settings.compile:
+        parts.append("compiled")
+    return ", ".join(parts)
 
 
 EfficiencyMetric = tuple[str, str, Callable[[EfficiencyInput], list[MetricResult]], type[Options]]
