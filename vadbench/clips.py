@@ -5,7 +5,7 @@ same way: decoded on demand (a clip per draw), never a whole split in memory.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -152,6 +152,24 @@ def prediction_clips(
             for index in indices
         ]
     )
+
+
+def predicted_frames(
+    video: Video,
+    indices: Sequence[int],
+    context: int,
+    size: int,
+    device: str,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    value_range: tuple[float, float] = SIGNED,
+    stack_inputs: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """What ``Method.predictions`` returns for a frame predictor: the frames ``indices`` and
+    ``predict``'s predictions of them from the frames before each (stacked on channels, or as
+    (k, T, 3, H, W) when ``stack_inputs`` is False), both (k, H, W, 3) in [0, 1]."""
+    clips = prediction_clips(video, indices, context, size, device, value_range)
+    inputs, target = split_clips(clips, stack_inputs)
+    return unit_pixels(target, value_range), unit_pixels(predict(inputs), value_range)
 
 
 def unit_pixels(frames: torch.Tensor, value_range: tuple[float, float] = SIGNED) -> np.ndarray:

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -96,6 +97,17 @@ def per_video_auc(data: DetectionInput) -> dict[str, float]:
         if len(np.unique(labels)) == 2:
             result[video_id] = roc_auc(labels, anomaly_scores(scores, data.score_kind))
     return result
+
+
+def stored_detection_input(stored: Mapping[str, Any]) -> DetectionInput:
+    """The DetectionInput of scores as the store reads them back (``read_scores``)."""
+    return detection_input(
+        stored["video_ids"],
+        stored["scores"],
+        stored["labels"],
+        stored["context_frames"],
+        stored["score_kind"],
+    )
 
 
 def detection_input(

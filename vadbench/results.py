@@ -191,13 +191,7 @@ def load_target_runs(
         stored = read_checked_scores(store.scores_file(row.cell, row.target_key))
         if stored is None:
             continue
-        data = protocol.detection_input(
-            stored["video_ids"],
-            stored["scores"],
-            stored["labels"],
-            stored["context_frames"],
-            stored["score_kind"],
-        )
+        data = protocol.stored_detection_input(stored)
         if protocol.unlabelled_videos(data):
             continue  # scored, but without labels there is nothing to resample
         title = _model_title(str(row.model), str(row.preset))

@@ -363,13 +363,7 @@ class CellRunner:
             else:
                 outcome.targets_from_stored_scores += 1
             stage = f"evaluate {target.key}"
-            data = protocol.detection_input(
-                stored["video_ids"],
-                stored["scores"],
-                stored["labels"],
-                stored["context_frames"],
-                stored["score_kind"],
-            )
+            data = protocol.stored_detection_input(stored)
             results = [r for m in self.plan.detection_metrics for r in m.compute(data)]
         except Exception as error:
             raise StageError(stage, error) from error

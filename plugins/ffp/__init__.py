@@ -21,11 +21,9 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import (
     ClipSampler,
-    prediction_clips,
+    predicted_frames,
     scoring_chunks,
-    split_clips,
     stacked_windows,
-    unit_pixels,
 )
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
@@ -126,11 +124,10 @@ class FFP:
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
         self.generator.eval()
-        clips = prediction_clips(
-            video, indices, self.context_frames, self.options.image_size, self.device
-        )
-        inputs, target = split_clips(clips)
-        return unit_pixels(target), unit_pixels(self.generator(inputs))
+        return predicted_frames(
+            video, indices, self.context_frames, self.options.image_size, self.device,
+            self.generator,
+        )  # fmt: skip
 
     def save(self, folder: Path) -> None:
         state = {

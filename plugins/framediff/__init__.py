@@ -20,11 +20,9 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import (
     UNIT,
-    prediction_clips,
+    predicted_frames,
     scoring_chunks,
-    split_clips,
     stacked_windows,
-    unit_pixels,
 )
 from vadbench.hookspecs import hookimpl
 
@@ -79,11 +77,10 @@ class FrameDiff:
     @torch.no_grad()
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The frames ``indices`` and the mean of the frames before each, (k, H, W, 3) in [0, 1]."""
-        clips = prediction_clips(
-            video, indices, self.context_frames, self.options.image_size, self.device, UNIT
-        )
-        inputs, target = split_clips(clips)
-        return unit_pixels(target, UNIT), unit_pixels(self.module(inputs), UNIT)
+        return predicted_frames(
+            video, indices, self.context_frames, self.options.image_size, self.device,
+            self.module, UNIT,
+        )  # fmt: skip
 
     def save(self, folder: Path) -> None:
         save_checkpoint(folder, self.options, {}, WEIGHTS_FILE)

@@ -77,13 +77,7 @@ def target_scores(store: RunStore, table: pd.DataFrame) -> Iterator[TargetScores
         stored = read_checked_scores(store.scores_file(str(row.cell), str(row.target_key)))
         if stored is None:
             continue
-        data = protocol.detection_input(
-            stored["video_ids"],
-            stored["scores"],
-            stored["labels"],
-            stored["context_frames"],
-            stored["score_kind"],
-        )
+        data = protocol.stored_detection_input(stored)
         yield TargetScores(
             RunKey(str(row.title), str(row.source), str(row.protocol)),
             str(row.target),

@@ -24,12 +24,10 @@ from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, Video
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import (
     ClipSampler,
-    prediction_clips,
+    predicted_frames,
     scoring_chunks,
-    split_clips,
     stacked_windows,
     support_clips,
-    unit_pixels,
 )
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock, split_budget
@@ -220,11 +218,10 @@ class MPN:
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The frames ``indices`` and the decoder's predictions of them, (k, H, W, 3) in [0, 1]."""
         self.network.eval()
-        clips = prediction_clips(
-            video, indices, self.context_frames, self.options.image_size, self.device
-        )
-        inputs, target = split_clips(clips)
-        return unit_pixels(target), unit_pixels(self.network.run(inputs).prediction)
+        return predicted_frames(
+            video, indices, self.context_frames, self.options.image_size, self.device,
+            lambda inputs: self.network.run(inputs).prediction,
+        )  # fmt: skip
 
     def save(self, folder: Path) -> None:
         state = {"network": self.network.state_dict(), "step_sizes": self.step_sizes}

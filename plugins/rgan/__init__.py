@@ -24,11 +24,9 @@ from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import (
     UNIT,
     ClipSampler,
-    prediction_clips,
+    predicted_frames,
     scoring_chunks,
-    split_clips,
     support_clips,
-    unit_pixels,
 )
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
@@ -203,11 +201,10 @@ class RGAN:
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
         self.generator.eval()
-        clips = prediction_clips(
-            video, indices, self.context_frames, self.options.image_size, self.device, UNIT
-        )
-        inputs, target = split_clips(clips, stack_inputs=False)
-        return unit_pixels(target, UNIT), unit_pixels(self.generator(inputs), UNIT)
+        return predicted_frames(
+            video, indices, self.context_frames, self.options.image_size, self.device,
+            self.generator, UNIT, stack_inputs=False,
+        )  # fmt: skip
 
     def save(self, folder: Path) -> None:
         state = {

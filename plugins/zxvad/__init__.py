@@ -27,7 +27,7 @@ from vadbench.api import (
     VideoSource,
 )
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import unit_pixels
+from vadbench.clips import predicted_frames
 from vadbench.hookspecs import hookimpl
 from vadbench.training import TrainingClock
 
@@ -118,13 +118,11 @@ class ZxVAD:
     @torch.no_grad()
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
-        t, size = self.context_frames, self.options.image_size
         self.generator.eval()
-        clips = to_model_frames(
-            np.stack([video.frames(i - t, i + 1) for i in indices]), size, self.device
-        )
-        predicted = self.generator(clips[:, :t].flatten(1, 2))
-        return unit_pixels(clips[:, t]), unit_pixels(predicted)
+        return predicted_frames(
+            video, indices, self.context_frames, self.options.image_size, self.device,
+            self.generator,
+        )  # fmt: skip
 
     def save(self, folder: Path) -> None:
         """Weights of every trained network (tensors only) and the options as JSON."""
