@@ -131,6 +131,11 @@ def describe_progress(record: Mapping[str, object], now: float) -> str:
     return text
 
 
+# The first look at the progress files comes this soon: executors mark a cell the moment they
+# launch it, so the driver can name every running cell well within the first seconds.
+FIRST_LOOK_SECONDS = 0.3
+
+
 class ProgressWatcher:
     """Shows the progress files of cells running elsewhere while an executor works: one bar per
     running cell on a terminal, else one ``progress:`` line every ``line_interval`` seconds
@@ -177,18 +182,22 @@ class ProgressWatcher:
             self._watch_with_bars()
             return
         last_line = 0.0
-        if not self._stop.wait(self.poll) and not self.running():
-            self.console.print(
-                f"  progress: waiting for the first of {len(self.files)} cell(s) to start",
-                highlight=False,
-            )
-        while not self._stop.wait(self.poll):
+        said_waiting = False
+        delay = FIRST_LOOK_SECONDS
+        while not self._stop.wait(delay):
+            delay = self.poll
             now = time.time()
             active = {
                 cell: record
                 for cell, record in self.running().items()
                 if now - float(record.get("updated", 0.0)) < 3 * self.line_interval  # type: ignore[arg-type]
             }
+            if not active and not said_waiting:
+                self.console.print(
+                    f"  progress: waiting for the first of {len(self.files)} cell(s) to start",
+                    highlight=False,
+                )
+                said_waiting = True
             if active and now - last_line >= self.line_interval:
                 parts = [f"{cell} {describe_progress(r, now)}" for cell, r in active.items()]
                 self.console.print("  progress: " + "; ".join(parts), highlight=False)
@@ -197,8 +206,10 @@ class ProgressWatcher:
     def _watch_with_bars(self) -> None:
         bars = progress_bars(self.console)
         tasks: dict[tuple[str, object], TaskID] = {}
+        delay = FIRST_LOOK_SECONDS
         with bars:
-            while not self._stop.wait(self.poll):
+            while not self._stop.wait(delay):
+                delay = self.poll
                 for cell_id, record in self.running().items():
                     key = (cell_id, record.get("stage"))
                     total = record.get("total")
