@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import stat
 import struct
 import subprocess
 import sys
@@ -19,7 +20,12 @@ import pytest
 
 from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
-from vadbench.store import DamagedResultWarning, read_checked_scores, write_scores
+from vadbench.store import (
+    DamagedResultWarning,
+    atomic_write_bytes,
+    read_checked_scores,
+    write_scores,
+)
 
 SLOW_MATRIX = """
 name: tiny
@@ -272,3 +278,13 @@ def test_a_run_folder_of_a_newer_format_is_refused_by_run_and_report(tmp_path: P
         assert result.returncode == 2
         assert "written by a newer vadbench (run folder format 2" in result.stdout
     assert json.loads(run_file.read_text())["format"] == 2  # nothing rewritten
+
+
+def test_results_get_the_permissions_a_plain_write_gives(tmp_path: Path) -> None:
+    """Atomic writes go through a private temporary file; what lands must still be readable by
+    whoever the umask allows (a lab-mate, a web server serving report.html)."""
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    written = tmp_path / "results" / "leaderboard.md"
+    atomic_write_bytes(written, b"x")
+    assert stat.S_IMODE(written.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)

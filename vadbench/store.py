@@ -82,11 +82,24 @@ def _damaged(path: Path, why: str) -> None:
     )
 
 
+def _process_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: setting the umask to read it is not safe while other threads create files.
+FILE_MODE = 0o666 & ~_process_umask()
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``."""
+    """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``.
+    The file gets the permissions a plain ``open`` would give (a temporary file is private), so
+    others can read results, reports and figures where the umask lets them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
