@@ -23,6 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 import torch
+from publish import publish
 from rich.console import Console
 
 from vadbench.detect import TrainedCell, detect
@@ -108,10 +109,7 @@ def main() -> None:
         f"Median ratio: **{ratio:.2f}** (target: at least {TARGET:.2f}; range "
         f"{min(ratios):.2f}-{max(ratios):.2f}).",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from publish import publish
+
 from vadbench.environment import describe_environment
 
 TARGET_SECONDS = 30.0
@@ -49,10 +51,7 @@ def main() -> None:
         f"report.html: {report.stat().st_size / 1e6:.2f} MB; figures/: {len(figures)} files, "
         f"{sum(f.stat().st_size for f in figures) / 1e6:.2f} MB.",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

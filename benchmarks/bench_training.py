@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from publish import publish
 from torch.utils.flop_counter import FlopCounterMode
 
 from vadbench.api import FitContext, TrainingBudget, VideoSource
@@ -178,10 +179,7 @@ def main() -> None:
             for n, p, r, f, a, share in rows
         ),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from publish import publish
 from standard_verdict import cross_domain_rounds, row
 
 from vadbench.plugins import load_plugins
@@ -52,10 +53,7 @@ def main() -> None:
         model, source, protocol = key
         label = f"{model}, {source}, {protocol}"
         lines.append(row(label, second[key], first[key], settings["confidence"]))
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":
