@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 from vadbench.api import ConfigError, ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
-from .remote import report_lost, report_run, request_for, run_cell
+from .remote import report_finished, request_for, run_cell
 
 
 class DaskOptions(Options):
@@ -81,14 +81,7 @@ def execute_on_dask(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
             )
             client = stack.enter_context(Client(cluster))
         futures = {client.submit(run_cell, requests[task.key], pure=False): task for task in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                run = future.result()
-            except Exception as error:  # a lost worker, a cancelled task: this cell only
-                report_lost(task, error)
-                continue
-            report_run(task, run)
+        report_finished((futures[future], future) for future in as_completed(futures))
 
 
 @hookimpl

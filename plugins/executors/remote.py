@@ -14,8 +14,10 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vadbench.api import Task
 from vadbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
@@ -63,6 +65,25 @@ def request_for(task: Task) -> CellRequest:
     forwarded = {name: os.environ[name] for name in names if name in os.environ}
     progress = None if task.progress_file is None else str(task.progress_file)
     return CellRequest(task.argv, os.getcwd(), forwarded, progress)
+
+
+class Finished(Protocol):
+    """A finished cell's handle (a dask future, a submitit job): ``result()`` is its CellRun,
+    or raises when its worker or job was lost."""
+
+    def result(self) -> CellRun: ...
+
+
+def report_finished(finished: Iterable[tuple[Task, Finished]]) -> None:
+    """Each cell as it finishes: its output, or, when its worker or job was lost, that cell
+    alone named as lost while the others go on."""
+    for task, handle in finished:
+        try:
+            run = handle.result()
+        except Exception as error:  # a lost worker, a failed or cancelled job: this cell only
+            report_lost(task, error)
+            continue
+        report_run(task, run)
 
 
 def run_cell(request: CellRequest) -> CellRun:

@@ -19,7 +19,7 @@ from pydantic import Field
 from vadbench.api import ConfigError, ExecutorSpec, Options, Task
 from vadbench.hookspecs import hookimpl
 
-from .remote import report_lost, report_run, request_for, run_cell
+from .remote import report_finished, request_for, run_cell
 
 
 class SlurmOptions(Options):
@@ -92,14 +92,8 @@ def execute_on_slurm(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
     with clean_env():
         jobs = executor.map_array(run_cell, requests)
     tasks_by_job = dict(zip(jobs, tasks, strict=True))
-    for job in as_completed(jobs, poll_frequency=POLL_SECONDS):
-        task = tasks_by_job[job]
-        try:
-            run = job.result()
-        except Exception as error:  # a failed, timed-out or cancelled job: this cell only
-            report_lost(task, error)
-            continue
-        report_run(task, run)
+    finished = as_completed(jobs, poll_frequency=POLL_SECONDS)
+    report_finished((tasks_by_job[job], job) for job in finished)
 
 
 @hookimpl

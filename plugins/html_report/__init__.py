@@ -37,7 +37,9 @@ from .data import (
     efficiency_values,
     headline_means,
     model_pictures,
+    model_title,
     prediction_examples,
+    source_label,
     target_scores,
 )
 from .page import (
@@ -104,8 +106,7 @@ def _heatmap_cells(
     for (model, preset, train, aux, protocol, target), group in rows.groupby(
         ["model", "preset", "train", "aux", "protocol", "target"], sort=False
     ):
-        title = f"{model} ({preset})" if preset else str(model)
-        source = f"{train} + {aux}" if aux else str(train)
+        title, source = model_title(model, preset), source_label(train, aux)
         value = group["value"].mean()
         if pd.notna(value):
             cells.setdefault((title, str(protocol)), {})[(source, str(target))] = float(value)
@@ -116,8 +117,7 @@ def _pictures(table: pd.DataFrame, store: RunStore, folder: Path) -> list[Pictur
     """Pictures models drew while training, copied beside the figures."""
     found = []
     for model, source, path in model_pictures(store, table):
-        name = f"{model}_{source}_{path.name}"
-        name = "".join(c if c.isalnum() or c in "-." else "_" for c in name)
+        name = figures.file_stem(model, source, path.name)
         data = path.read_bytes()
         atomic_write_bytes(folder / name, data)
         title = f"{model} trained on {source}: {path.stem.replace('_', ' ')}"

@@ -59,7 +59,7 @@ class Figures:
         self.missing.extend(other.missing)
 
 
-def _file_stem(*parts: str) -> str:
+def file_stem(*parts: str) -> str:
     text = "_".join(parts)
     return "".join(c if c.isalnum() or c in "-." else "_" for c in text).strip("_")
 
@@ -125,7 +125,7 @@ def accuracy_against_cost(
     direction = "left" if lower_cost_is_better else "right"
     result.drawn.append(
         Drawn(
-            _file_stem("accuracy_vs", metric),
+            file_stem("accuracy_vs", metric),
             "Accuracy against cost",
             f"{headline} against {metric}",
             f"Zero-shot {headline} (cross-domain mean over targets, with its bootstrap "
@@ -162,7 +162,7 @@ def heatmaps(cells: dict[tuple[str, str], dict[tuple[str, str], float]], headlin
         figure.colorbar(image, ax=axes, label=headline)
         result.drawn.append(
             Drawn(
-                _file_stem("heatmap", model, protocol_label),
+                file_stem("heatmap", model, protocol_label),
                 "Source → target",
                 f"{model}, {protocol_label}",
                 f"{headline} of {model} ({protocol_label}) per source and target, mean over "
@@ -213,7 +213,7 @@ def roc_curves(scores: Sequence[TargetScores]) -> Figures:
         axes.grid(alpha=0.3)
         result.drawn.append(
             Drawn(
-                _file_stem("roc", target, protocol_label),
+                file_stem("roc", target, protocol_label),
                 "ROC curves",
                 f"{target}, {protocol_label}",
                 f"Frame-level ROC on {target} ({protocol_label}), all videos' normalised anomaly "
@@ -276,7 +276,7 @@ def score_curves(scores: Sequence[TargetScores]) -> Figures:
             axes.set_xlabel("frame", fontsize=8)
         result.drawn.append(
             Drawn(
-                _file_stem("curves", target, protocol_label),
+                file_stem("curves", target, protocol_label),
                 "Anomaly scores over time",
                 f"{target}, {protocol_label}",
                 f"Normalised anomaly score (1 = most anomalous frame of the video) on {target} "
@@ -347,7 +347,7 @@ def difference_maps(examples: Sequence[tuple[RunKey, str, PredictionExamples]]) 
             axes.text(left, bottom, text, fontsize=7, va="bottom")
         result.drawn.append(
             Drawn(
-                _file_stem("difference", target, protocol_label),
+                file_stem("difference", target, protocol_label),
                 "Difference maps",
                 f"{target}, {protocol_label}",
                 f"The frames of {target} ({protocol_label}) each model found most anomalous (one "
