@@ -33,7 +33,12 @@ UNLABELLED = -1
 
 def unlabelled_videos(data: DetectionInput) -> int:
     """How many of a target's videos have no frame labels."""
-    return sum(1 for labels in data.labels if len(labels) and labels.min() < 0)
+    return unlabelled_count(data.labels)
+
+
+def unlabelled_count(labels: Sequence[np.ndarray]) -> int:
+    """How many of these per-video label arrays are a video's without labels."""
+    return sum(1 for video_labels in labels if len(video_labels) and video_labels.min() < 0)
 
 
 def unlabelled_note(data: DetectionInput) -> str:

@@ -188,7 +188,7 @@ class CellRunner:
             if target.dataset != cell.train or target.shots is not None:
                 continue
             stored = self._stored_scores(cell, target)
-            if stored is not None and all(np.min(v, initial=0) >= 0 for v in stored["labels"]):
+            if stored is not None and not protocol.unlabelled_count(stored["labels"]):
                 return calibration_from_scores(
                     cell.train,
                     "test",

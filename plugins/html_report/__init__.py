@@ -15,11 +15,11 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from vadbench.api import ReporterSpec
 from vadbench.hookspecs import hookimpl
+from vadbench.protocol import unlabelled_count
 from vadbench.results import (
     detection_metrics,
     detection_tables,
@@ -75,7 +75,7 @@ def draw_figures(table: pd.DataFrame, store: RunStore) -> figures.Figures:
     drawn.extend(figures.heatmaps(_heatmap_cells(table, headline), headline))
     scores = []
     for entry in target_scores(store, table):
-        if any(np.min(labels, initial=0) < 0 for labels in entry.labels):
+        if unlabelled_count(entry.labels):
             drawn.missing.append(
                 f"ROC and score curves on {entry.target} ({entry.key.protocol}): its test videos "
                 "have no frame labels"
