@@ -61,3 +61,23 @@ def test_the_driver_shows_a_worker_cells_progress_while_it_trains(workspace: Pat
     planned = next(t for t, line in lines if line.startswith("run tiny"))
     shown = next(t for t, line in lines if "progress:" in line and "starting on" in line)
     assert shown - planned < 5.0, "\n".join(line for _, line in lines)
+
+
+def test_cells_run_in_the_drivers_process_show_their_progress_too(workspace: Path) -> None:
+    write_plugin(workspace / "slow_plugin.py", SLOW_MODEL)
+    text = (workspace / "matrix.yaml").read_text()
+    text = text.replace("name: tiny", "name: tiny\nplugins: [slow_plugin.py]\nexecutor: local")
+    text = text.replace("models:\n", "models:\n  sl: {plugin: slow}\n")
+    text = text.replace(
+        "  fd2: {plugin: framediff, overrides: {context_frames: 2, image_size: 16}}\n", ""
+    )
+    (workspace / "matrix.yaml").write_text(text)
+
+    driver = start_cli(workspace, "run", "matrix.yaml")
+    assert driver.stdout is not None
+    lines = [line.rstrip() for line in driver.stdout]
+    assert driver.wait(timeout=300) == 0, "\n".join(lines)
+    finished = next(i for i, line in enumerate(lines) if line.lstrip().startswith("sl__"))
+    shown = [i for i, line in enumerate(lines) if "progress:" in line and "slow train" in line]
+    assert shown and shown[0] < finished, "\n".join(lines)
+    assert not list((workspace / "results" / "tiny" / "cells").glob("*/progress.json"))

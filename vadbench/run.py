@@ -147,8 +147,18 @@ def _run_as_driver(
 
         def task_for(cell: Cell) -> Task:
             def run_cell() -> None:
+                # In this process, off a terminal, a cell reports through its progress file like
+                # a worker does, so the watcher's progress lines name it too.
+                in_process = runner
+                if not console.is_terminal:
+                    progress = FileProgress(store.progress_file(cell.id))
+                    in_process = CellRunner(plan, store, progress, runner.force, runner.efficiency)
                 started = time.perf_counter()
-                outcome = runner.run(cell)
+                try:
+                    outcome = in_process.run(cell)
+                finally:
+                    if in_process is not runner:
+                        store.progress_file(cell.id).unlink(missing_ok=True)
                 console.print(describe_outcome(outcome, time.perf_counter() - started))
 
             argv = CellJob(path, cell.id, options).argv()
