@@ -18,7 +18,7 @@ from tests.builders import (
     square_source,
 )
 from vadbench.api import ListSource, ModelSpec, VadbenchError
-from vadbench.clips import scoring_chunks, stacked_windows
+from vadbench.clips import prediction_windows, scoring_chunks
 from vadbench_plugins.mpn import MPN, PRESETS, MPNOptions, vadbench_register_models
 from vadbench_plugins.mpn.losses import (
     LossWeights,
@@ -186,7 +186,7 @@ def test_score_fuses_each_videos_own_psnr_and_distance() -> None:
     psnr, distance = [], []
     with torch.no_grad():
         for frames in scoring_chunks(clip, 4, 16, "cpu"):
-            inputs, target = stacked_windows(frames, 4)
+            inputs, target = prediction_windows(frames, 4)
             output = method.network.run(inputs)
             mse = (((output.prediction + 1) / 2 - (target + 1) / 2) ** 2).flatten(1).mean(1)
             psnr += (10 * torch.log10(1 / mse)).tolist()

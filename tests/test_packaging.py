@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import re
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,3 +40,17 @@ def test_builtins_register_through_the_entry_point_group() -> None:
     own = {name for name, ep in points.items() if ep.dist and ep.dist.name == "vadbench"}
     assert {"frames", "framediff", "detection_metrics", "reporters", "local_executor"} <= own
     assert all(points[name].value.startswith("vadbench_plugins.") for name in own)
+
+
+def test_every_package_folder_is_in_the_distribution() -> None:
+    """setuptools lists packages by hand here: a new folder missing from the list would work in
+    a checkout and be absent from an installed wheel."""
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = set()
+    for top, name in (("vadbench", "vadbench"), ("plugins", "vadbench_plugins")):
+        for init in (ROOT / top).rglob("__init__.py"):
+            parts = init.parent.relative_to(ROOT / top).parts
+            found.add(".".join((name, *parts)))
+    assert found == listed

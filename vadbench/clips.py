@@ -123,11 +123,16 @@ def scoring_chunks(
         yield frames_to_tensor(frames, size, device, value_range)
 
 
-def stacked_windows(frames: torch.Tensor, context: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inputs (n-T, 3T, H, W) predicting each of frames T..n-1 of a chunk, and those targets."""
-    count = len(frames) - context
-    inputs = torch.stack([frames[i : i + context].flatten(0, 1) for i in range(count)])
-    return inputs, frames[context:]
+def prediction_windows(
+    frames: torch.Tensor, context: int, stack_inputs: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The input window predicting each of frames T..n-1 of a chunk (n, 3, H, W), and those
+    frames: inputs stacked on channels (n-T, 3T, H, W), or (n-T, T, 3, H, W) when
+    ``stack_inputs`` is False."""
+    windows = [frames[i : i + context] for i in range(len(frames) - context)]
+    if stack_inputs:
+        windows = [window.flatten(0, 1) for window in windows]
+    return torch.stack(windows), frames[context:]
 
 
 def prediction_clips(

@@ -25,6 +25,7 @@ from pydantic import AfterValidator, Field
 from vadbench.api import ConfigError, DataError, ListSource, MaskReader, Options, Split, Video
 from vadbench.framecache import cached
 from vadbench.video import (
+    REDUCED_DECODING,
     FrameCounting,
     decode_images,
     is_image_file,
@@ -311,7 +312,13 @@ class FrameFolderReader:
         return (folder / name for name in self.names)
 
     def decode_settings(self) -> dict[str, Any]:
-        return {"reader": "pyav-image", "size": self.size, "pyav": av.__version__}
+        reduced = REDUCED_DECODING
+        return {
+            "reader": "pyav-image",
+            "size": self.size,
+            "pyav": av.__version__,
+            "reduced": reduced,
+        }
 
 
 def frame_folder_video(

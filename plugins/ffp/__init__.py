@@ -9,23 +9,15 @@ optical-flow loss of the paper is left out (it needs a pretrained FlowNet). Fram
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from pydantic import Field
 
-from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
-from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import (
-    ClipSampler,
-    predicted_frames,
-    scoring_chunks,
-    stacked_windows,
-)
+from vadbench.api import FitContext, ModelSpec, Options, VideoSource
+from vadbench.clips import ClipSampler
 from vadbench.hookspecs import hookimpl
+from vadbench.toolkit import FramePredictor
 from vadbench.training import TrainingClock
 
 from .losses import LossWeights
@@ -58,10 +50,11 @@ class FFPOptions(Options):
         return LossWeights(self.intensity_weight, self.gradient_weight, self.adversarial_weight)
 
 
-class FFP:
-    """The Method: generator (used per test frame) and discriminator (training only)."""
+class FFP(FramePredictor[FFPOptions]):
+    """The Method: generator (used per test frame) and discriminator (training only); scoring,
+    checkpoints and the efficiency metrics' module come from the toolkit's FramePredictor."""
 
-    score_kind: ScoreKind = "normality"
+    checkpoint_file = CHECKPOINT
 
     def __init__(self, options: FFPOptions, device: str) -> None:
         self.options = options
@@ -71,6 +64,13 @@ class FFP:
         self.discriminator = PatchDiscriminator(options.discriminator_widths).to(device)
         self.generator.apply(init_normal)
         self.discriminator.apply(init_normal)
+
+    def predictor(self) -> torch.nn.Module:
+        """The generator; input: T frames stacked on channels, (n, 3T, H, W) in [-1, 1]."""
+        return self.generator
+
+    def checkpoint_modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Trains on ``source`` only; FFP has no use for auxiliary data, so ``aux`` is ignored.
@@ -107,46 +107,6 @@ class FFP:
             ctx.progress.task("ffp train", clock.total_steps),
         )
         self.generator.eval()
-
-    def score(self, video: Video) -> np.ndarray:
-        """PSNR (pixels mapped to [0, 1]) of each predicted frame T..N-1 against the true frame."""
-        self.generator.eval()
-        scores = []
-        t = self.context_frames
-        with torch.no_grad():
-            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
-                inputs, target = stacked_windows(frames, t)
-                mse = ((self.generator(inputs) - target) / 2).pow(2).flatten(1).mean(dim=1)
-                scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
-        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
-
-    @torch.no_grad()
-    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
-        self.generator.eval()
-        return predicted_frames(
-            video, indices, self.context_frames, self.options.image_size, self.device,
-            self.generator,
-        )  # fmt: skip
-
-    def save(self, folder: Path) -> None:
-        state = {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-        }
-        save_checkpoint(folder, self.options, state, CHECKPOINT)
-
-    def load(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.generator.eval()
-
-    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
-        """The generator; input: T frames stacked on channels, (1, 3T, H, W) in [-1, 1]."""
-        size = self.options.image_size
-        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
-        return self.generator, (example,)
 
 
 def create(options: FFPOptions, device: str) -> FFP:

@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 import torch
 
-from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.clips import ClipSampler, split_clips
+from vadbench.toolkit import optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, discriminator_loss, generator_losses
@@ -39,15 +40,9 @@ def train(
         inputs, target = split_clips(sampler.batch(batch_size))
         prediction = generator(inputs)
         d_loss = discriminator_loss(discriminator(target), discriminator(prediction.detach()))
-        raise_if_not_finite({"discriminator": d_loss}, step, "ffp train")
-        d_optimizer.zero_grad()
-        d_loss.backward()
-        d_optimizer.step()
+        optimiser_step(d_optimizer, d_loss, step, "ffp train", {"discriminator": d_loss})
         g_terms = generator_losses(prediction, target, discriminator(prediction), weights)
-        raise_if_not_finite(g_terms, step, "ffp train")
-        g_optimizer.zero_grad()
-        g_terms["total"].backward()
-        g_optimizer.step()
+        optimiser_step(g_optimizer, g_terms["total"], step, "ffp train", g_terms)
         advance(1)
 
 

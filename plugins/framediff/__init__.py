@@ -7,24 +7,16 @@ blind to anything that does not move, which is what a useful benchmark must expo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from pydantic import Field
 from torch import nn
 
-from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
-from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import (
-    UNIT,
-    predicted_frames,
-    scoring_chunks,
-    stacked_windows,
-)
+from vadbench.api import FitContext, ModelSpec, Options, VideoSource
+from vadbench.clips import UNIT
 from vadbench.hookspecs import hookimpl
+from vadbench.toolkit import FramePredictor
 
 WEIGHTS_FILE = "framediff.pt"
 
@@ -46,14 +38,11 @@ class MeanOfPastFrames(nn.Module):
         return frames.view(batch, self.context_frames, 3, height, width).mean(dim=1)
 
 
-def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per-sample PSNR for pixels in [0, 1]; identical frames cap at 100 dB instead of inf."""
-    mse = ((prediction - truth) ** 2).flatten(1).mean(dim=1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
+class FrameDiff(FramePredictor[FrameDiffOptions]):
+    """Scoring, checkpoints and the efficiency metrics' module come from the toolkit."""
 
-
-class FrameDiff:
-    score_kind: ScoreKind = "normality"
+    value_range = UNIT
+    checkpoint_file = WEIGHTS_FILE
 
     def __init__(self, options: FrameDiffOptions, device: str) -> None:
         self.options = options
@@ -61,38 +50,16 @@ class FrameDiff:
         self.context_frames = options.context_frames
         self.module = MeanOfPastFrames(options.context_frames).to(device)
 
+    def predictor(self) -> nn.Module:
+        return self.module
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """None: the checkpoint only records the options it was written with."""
+        return {}
+
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Nothing to learn: the prediction rule is fixed, so a training budget (``ctx.budget``)
         has nothing to limit and is ignored; framediff spends no training compute at all."""
-
-    def score(self, video: Video) -> np.ndarray:
-        """PSNR per predicted frame, reading the video in chunks so memory stays flat."""
-        t, size = self.context_frames, self.options.image_size
-        scores = []
-        for frames in scoring_chunks(video, t, size, self.device, UNIT):
-            inputs, targets = stacked_windows(frames, t)
-            scores.append(psnr(self.module(inputs), targets))
-        return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
-
-    @torch.no_grad()
-    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The frames ``indices`` and the mean of the frames before each, (k, H, W, 3) in [0, 1]."""
-        return predicted_frames(
-            video, indices, self.context_frames, self.options.image_size, self.device,
-            self.module, UNIT,
-        )  # fmt: skip
-
-    def save(self, folder: Path) -> None:
-        save_checkpoint(folder, self.options, {}, WEIGHTS_FILE)
-
-    def load(self, folder: Path) -> None:
-        """Checks the checkpoint was written with these options: there are no weights."""
-        load_checkpoint(folder, self.options, WEIGHTS_FILE, self.device)
-
-    def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-        size = self.options.image_size
-        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
-        return self.module, (example,)
 
 
 def create(options: FrameDiffOptions, device: str) -> FrameDiff:

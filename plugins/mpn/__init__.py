@@ -12,24 +12,17 @@ official code.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import Field, model_validator
 
-from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
-from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import (
-    ClipSampler,
-    predicted_frames,
-    scoring_chunks,
-    stacked_windows,
-    support_clips,
-)
+from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
+from vadbench.clips import ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench.toolkit import FramePredictor, psnr
 from vadbench.training import TrainingClock, split_budget
 
 from .losses import LossWeights, feature_distance
@@ -93,10 +86,12 @@ class MPNOptions(Options):
         return LossWeights(self.prediction_weight, self.compactness_weight, self.separation_weight)
 
 
-class MPN:
-    """The Method: owns the network and, after meta-training, the learned step sizes."""
+class MPN(FramePredictor[MPNOptions]):
+    """The Method: owns the network and, after meta-training, the learned step sizes. Its score
+    fuses the prediction's PSNR with the features' distance to their prototypes; predictions,
+    checkpoints and the efficiency metrics' module come from the toolkit's FramePredictor."""
 
-    score_kind: ScoreKind = "normality"
+    checkpoint_file = CHECKPOINT
 
     def __init__(self, options: MPNOptions, device: str) -> None:
         self.options = options
@@ -106,6 +101,22 @@ class MPN:
             options.context_frames, options.widths, options.prototypes
         ).to(device)
         self.step_sizes = initial_step_sizes(self.network, options.adapt_lr)
+
+    def predictor(self) -> torch.nn.Module:
+        """The whole network; input: T frames stacked on channels, (n, 3T, H, W) in [-1, 1]."""
+        return self.network
+
+    def checkpoint_modules(self) -> dict[str, torch.nn.Module]:
+        return {"network": self.network}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"step_sizes": self.step_sizes}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        self.step_sizes = dict(state["step_sizes"])
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.network.run(inputs).prediction
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Trains on ``source`` only; MPN has no use for auxiliary data, so ``aux`` is ignored.
@@ -182,62 +193,36 @@ class MPN:
 
     def score(self, video: Video) -> np.ndarray:
         """Fused normality of frames T..N-1 (see ``scoring``)."""
-        psnr, distance = self.raw_scores(video)
-        if not len(psnr):
+        frame_psnr, distance = self.raw_scores(video)
+        if not len(frame_psnr):
             return np.zeros(0)
         return fuse_scores(
-            psnr,
+            frame_psnr,
             distance,
             self.options.fusion_alpha,
             gaussian_template(self.options.smoothing_taps, self.options.smoothing_sigma),
             self.options.feature_score,
         )
 
+    @torch.no_grad()
     def raw_scores(self, video: Video) -> tuple[np.ndarray, np.ndarray]:
         """Before fusion, for frames T..N-1: the PSNR of each prediction (pixels mapped to
         [0, 1]) and the mean distance of its features to their nearest prototypes."""
         self.network.eval()
-        psnr, distance = [], []
-        t = self.context_frames
-        with torch.no_grad():
-            for frames in scoring_chunks(video, t, self.options.image_size, self.device):
-                inputs, target = stacked_windows(frames, t)
-                output = self.network.run(inputs)
-                mse = ((output.prediction - target) / 2).pow(2).flatten(1).mean(dim=1)
-                psnr.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
-                readout = output.readout
-                distance.append(feature_distance(readout.queries, readout.nearest))
-        if not psnr:
+        psnrs, distances = [], []
+        for frames in scoring_chunks(
+            video, self.context_frames, self.image_size, self.device, self.value_range
+        ):
+            inputs, target = self.windows(frames)
+            output = self.network.run(inputs)
+            psnrs.append(psnr(output.prediction, target, self.value_range))
+            distances.append(feature_distance(output.readout.queries, output.readout.nearest))
+        if not psnrs:
             return np.zeros(0), np.zeros(0)
         return (
-            torch.cat(psnr).cpu().double().numpy(),
-            torch.cat(distance).cpu().double().numpy(),
+            torch.cat(psnrs).cpu().double().numpy(),
+            torch.cat(distances).cpu().double().numpy(),
         )
-
-    @torch.no_grad()
-    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The frames ``indices`` and the decoder's predictions of them, (k, H, W, 3) in [0, 1]."""
-        self.network.eval()
-        return predicted_frames(
-            video, indices, self.context_frames, self.options.image_size, self.device,
-            lambda inputs: self.network.run(inputs).prediction,
-        )  # fmt: skip
-
-    def save(self, folder: Path) -> None:
-        state = {"network": self.network.state_dict(), "step_sizes": self.step_sizes}
-        save_checkpoint(folder, self.options, state, CHECKPOINT)
-
-    def load(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
-        self.network.load_state_dict(state["network"])
-        self.step_sizes = dict(state["step_sizes"])
-        self.network.eval()
-
-    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
-        """The whole network; input: T frames stacked on channels, (1, 3T, H, W) in [-1, 1]."""
-        size = self.options.image_size
-        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
-        return self.network, (example,)
 
 
 def create(options: MPNOptions, device: str) -> MPN:

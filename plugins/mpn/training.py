@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.toolkit import optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, mpn_losses
@@ -51,10 +52,7 @@ def train(
     network.train()
     for step in steps:
         losses = clip_losses(network, sampler.batch(batch_size), weights)
-        raise_if_not_finite(losses, step, "mpn train")
-        optimizer.zero_grad()
-        losses["total"].backward()
-        optimizer.step()
+        optimiser_step(optimizer, losses["total"], step, "mpn train", losses)
         advance(1)
 
 
@@ -117,10 +115,7 @@ def meta_train(
                 network, clips[:half], weights, step_sizes, step, "mpn meta", create_graph=True
             )
             query_losses = clip_losses(network, clips[half:], weights, fast)
-            raise_if_not_finite(query_losses, step, "mpn meta query")
-            optimizer.zero_grad()
-            query_losses["total"].backward()
-            optimizer.step()
+            optimiser_step(optimizer, query_losses["total"], step, "mpn meta query", query_losses)
             advance(1)
     finally:
         for parameter in frozen:

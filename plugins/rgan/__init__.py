@@ -11,24 +11,15 @@ docs/baselines.md lists every deviation from the official code.
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from pydantic import Field, field_validator
 
-from vadbench.api import FitContext, ModelSpec, Options, ScoreKind, Video, VideoSource
-from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import (
-    UNIT,
-    ClipSampler,
-    predicted_frames,
-    scoring_chunks,
-    support_clips,
-)
+from vadbench.api import FitContext, ModelSpec, Options, VideoSource
+from vadbench.clips import UNIT, ClipSampler, support_clips
 from vadbench.hookspecs import hookimpl
+from vadbench.toolkit import FramePredictor, psnr
 from vadbench.training import TrainingClock
 
 from .losses import StructureLoss
@@ -75,10 +66,13 @@ class RGANOptions(Options):
         return value
 
 
-class RGAN:
-    """The Method: generator (used per test frame) and discriminator (training only)."""
+class RGAN(FramePredictor[RGANOptions]):
+    """The Method: generator (used per test frame) and discriminator (training only); scoring,
+    checkpoints and the efficiency metrics' module come from the toolkit's FramePredictor."""
 
-    score_kind: ScoreKind = "normality"
+    value_range = UNIT
+    stack_inputs = False
+    checkpoint_file = CHECKPOINT
 
     def __init__(self, options: RGANOptions, device: str) -> None:
         self.options = options
@@ -89,6 +83,13 @@ class RGAN:
             device
         )
         self.structure = StructureLoss(options.msssim_sigmas).to(device)
+
+    def predictor(self) -> torch.nn.Module:
+        """The generator; input: the T frames as one (n, T, 3, H, W) tensor in [0, 1]."""
+        return self.generator
+
+    def checkpoint_modules(self) -> dict[str, torch.nn.Module]:
+        return {"generator": self.generator, "discriminator": self.discriminator}
 
     def _to(self, device: str) -> None:
         self.device = device
@@ -180,50 +181,14 @@ class RGAN:
         adapted.generator.eval()
         return adapted
 
-    def score(self, video: Video) -> np.ndarray:
-        """PSNR (pixels in [0, 1]) of each predicted frame T..N-1 against the true frame.
-
-        Same result as running the generator on every window, but the per-frame U-Net runs
-        once per frame rather than once per window that contains it (T times fewer passes).
-        """
-        self.generator.eval()
-        scores = []
+    def chunk_scores(self, frames: torch.Tensor) -> torch.Tensor:
+        """PSNR of each predicted frame T..n-1 of a chunk. Same result as running the generator
+        on every window, but the per-frame U-Net runs once per frame rather than once per
+        window that contains it (T times fewer passes)."""
         t = self.context_frames
-        with torch.no_grad():
-            for frames in scoring_chunks(video, t, self.options.image_size, self.device, UNIT):
-                encoded = self.generator.encode(frames)
-                windows = torch.stack([encoded[i : i + t] for i in range(len(frames) - t)])
-                mse = (self.generator.recur(windows) - frames[t:]).pow(2).flatten(1).mean(dim=1)
-                scores.append(10 * torch.log10(1.0 / mse.clamp_min(1e-10)))
-        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
-
-    @torch.no_grad()
-    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
-        self.generator.eval()
-        return predicted_frames(
-            video, indices, self.context_frames, self.options.image_size, self.device,
-            self.generator, UNIT, stack_inputs=False,
-        )  # fmt: skip
-
-    def save(self, folder: Path) -> None:
-        state = {
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-        }
-        save_checkpoint(folder, self.options, state, CHECKPOINT)
-
-    def load(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.options, CHECKPOINT, self.device)
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.generator.eval()
-
-    def inference_module(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
-        """The generator; input: the T frames as one (1, T, 3, H, W) tensor in [0, 1]."""
-        size = self.options.image_size
-        example = torch.zeros(1, self.context_frames, 3, size, size, device=self.device)
-        return self.generator, (example,)
+        encoded = self.generator.encode(frames)
+        windows = torch.stack([encoded[i : i + t] for i in range(len(frames) - t)])
+        return psnr(self.generator.recur(windows), frames[t:], UNIT)
 
 
 def create(options: RGANOptions, device: str) -> RGAN:

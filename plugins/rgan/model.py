@@ -9,41 +9,9 @@ inside its loop over frames, so only the last frame mattered there.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-def double_conv(in_channels: int, out_channels: int) -> nn.Sequential:
-    """(3×3 conv → BatchNorm → ReLU) × 2, convolutions with bias as in unet_parts.py."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, 3, padding=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
-        nn.Conv2d(out_channels, out_channels, 3, padding=1),
-        nn.BatchNorm2d(out_channels),
-        nn.ReLU(),
-    )
-
-
-class Down(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv = double_conv(in_channels, out_channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.conv(F.max_pool2d(x, 2))
-
-
-class Up(nn.Module):
-    """Bilinear ×2 upsampling (align_corners=True), concatenation with the skip, double conv."""
-
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.conv = double_conv(in_channels, out_channels)
-
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
-        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=True)
-        return self.conv(torch.cat((skip, x), dim=1))
+from vadbench.toolkit import Down, Up, double_conv
 
 
 class FrameUNet(nn.Module):
@@ -52,15 +20,16 @@ class FrameUNet(nn.Module):
     def __init__(self, widths: tuple[int, int, int, int]) -> None:
         super().__init__()
         w1, w2, w3, w4 = widths
-        self.inc = double_conv(3, w1)
-        self.down1 = Down(w1, w2)
-        self.down2 = Down(w2, w3)
-        self.down3 = Down(w3, w4)
-        self.down4 = Down(w4, w4)
-        self.up1 = Up(2 * w4, w3)
-        self.up2 = Up(2 * w3, w2)
-        self.up3 = Up(2 * w2, w1)
-        self.up4 = Up(2 * w1, w1)
+        # The convolutions keep their bias, as in the official unet_parts.py.
+        self.inc = double_conv(3, w1, bias=True)
+        self.down1 = Down(w1, w2, bias=True)
+        self.down2 = Down(w2, w3, bias=True)
+        self.down3 = Down(w3, w4, bias=True)
+        self.down4 = Down(w4, w4, bias=True)
+        self.up1 = Up(2 * w4, w3, "bilinear", bias=True)
+        self.up2 = Up(2 * w3, w2, "bilinear", bias=True)
+        self.up3 = Up(2 * w2, w1, "bilinear", bias=True)
+        self.up4 = Up(2 * w1, w1, "bilinear", bias=True)
         self.outc = nn.Conv2d(w1, 3, 1)
 
     def forward(self, frame: torch.Tensor) -> torch.Tensor:

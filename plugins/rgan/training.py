@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
+from vadbench.toolkit import optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import StructureLoss, discriminator_loss, generator_losses
@@ -56,13 +57,8 @@ def gan_step(
 ) -> None:
     """Generator update, then discriminator update on the same prediction (official order)."""
     terms, d_loss = clip_losses(generator, discriminator, clips, structure)
-    raise_if_not_finite({**terms, "discriminator": d_loss}, step, stage)
-    g_optimizer.zero_grad()
-    terms["total"].backward()
-    g_optimizer.step()
-    d_optimizer.zero_grad()
-    d_loss.backward()
-    d_optimizer.step()
+    optimiser_step(g_optimizer, terms["total"], step, stage, terms)
+    optimiser_step(d_optimizer, d_loss, step, stage, {"discriminator": d_loss})
 
 
 def train(

@@ -29,6 +29,7 @@ from vadbench.api import (
 from vadbench.checkpoints import load_checkpoint, save_checkpoint
 from vadbench.clips import predicted_frames
 from vadbench.hookspecs import hookimpl
+from vadbench.toolkit import psnr
 from vadbench.training import TrainingClock
 
 from .frames import FrameSampler, to_model_frames
@@ -39,12 +40,6 @@ from .training import StepCost, Trainer, build_generator, step_gmacs, train
 
 WEIGHTS_FILE = "zxvad.pt"
 MEGABYTE = 1024 * 1024
-
-
-def psnr(prediction: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
-    """Per-sample PSNR for pixels in [0, 1]; identical frames cap at 100 dB instead of inf."""
-    mse = ((prediction - truth) ** 2).flatten(1).mean(dim=1).clamp_min(1e-10)
-    return 10 * torch.log10(1.0 / mse)
 
 
 class ZxVAD:
