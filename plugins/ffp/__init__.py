@@ -17,7 +17,7 @@ from pydantic import Field
 from vadbench.api import FitContext, ModelSpec, Options, VideoSource
 from vadbench.clips import ClipSampler
 from vadbench.hookspecs import hookimpl
-from vadbench.toolkit import FramePredictor
+from vadbench.toolkit import FramePredictor, channels_last
 from vadbench.training import TrainingClock
 
 from .losses import LossWeights
@@ -64,6 +64,7 @@ class FFP(FramePredictor[FFPOptions]):
         self.discriminator = PatchDiscriminator(options.discriminator_widths).to(device)
         self.generator.apply(init_normal)
         self.discriminator.apply(init_normal)
+        channels_last(self.generator, self.discriminator)
 
     def predictor(self) -> torch.nn.Module:
         """The generator; input: T frames stacked on channels, (n, 3T, H, W) in [-1, 1]."""
@@ -138,5 +139,6 @@ def vadbench_register_models(register: Any) -> None:
             options=FFPOptions,
             create=create,
             presets=PRESETS,
+            version="2",  # 2: channels-last weights (vadbench.toolkit.channels_last)
         )
     )

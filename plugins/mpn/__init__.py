@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from vadbench.api import FitContext, ModelSpec, Options, Video, VideoSource
 from vadbench.clips import ClipSampler, scoring_chunks, support_clips
 from vadbench.hookspecs import hookimpl
-from vadbench.toolkit import FramePredictor, psnr
+from vadbench.toolkit import FramePredictor, channels_last, psnr
 from vadbench.training import TrainingClock, split_budget
 
 from .losses import LossWeights, feature_distance
@@ -100,6 +100,7 @@ class MPN(FramePredictor[MPNOptions]):
         self.network = MetaPrototypeNetwork(
             options.context_frames, options.widths, options.prototypes
         ).to(device)
+        channels_last(self.network)
         self.step_sizes = initial_step_sizes(self.network, options.adapt_lr)
 
     def predictor(self) -> torch.nn.Module:
@@ -257,5 +258,6 @@ def vadbench_register_models(register: Any) -> None:
             create=create,
             presets=PRESETS,
             supports_adaptation=True,
+            version="2",  # 2: channels-last weights (vadbench.toolkit.channels_last)
         )
     )

@@ -117,12 +117,16 @@ def meta_train(
     g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
     d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
     inner_lr, inner_passes = inner
+    # The adapted copies: made once, then reset to the current weights for every task (a
+    # state-dict copy costs a small fraction of a deep copy of the modules).
+    fast_g, fast_d = copy.deepcopy(generator), copy.deepcopy(discriminator)
     for step in steps:
         g_grads = [torch.zeros_like(p) for p in generator.parameters()]
         d_grads = [torch.zeros_like(p) for p in discriminator.parameters()]
         for _ in range(tasks):
             clips = sampler.task(2 * shots)
-            fast_g, fast_d = copy.deepcopy(generator), copy.deepcopy(discriminator)
+            fast_g.load_state_dict(generator.state_dict())
+            fast_d.load_state_dict(discriminator.state_dict())
             stage = f"rgan meta-train step {step}, inner loop"
             adapt_in_place(fast_g, fast_d, clips[:shots], structure, inner_lr, inner_passes, stage)
             terms, d_loss = clip_losses(fast_g, fast_d, clips[shots:], structure)

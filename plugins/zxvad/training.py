@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from vadbench.api import VadbenchError
+from vadbench.toolkit import channels_last
 from vadbench.training import forward_gmacs
 
 from . import losses
@@ -34,12 +35,14 @@ POOL_CHUNK = 32  # object frames per R forward pass when the pool is built
 
 
 def build_generator(options: ZxVADOptions) -> Generator:
-    return Generator(
+    generator = Generator(
         options.context_frames,
         options.unet_widths,
         options.memory_items if options.use_memory else None,
         options.memory_shrink_threshold,
     )
+    channels_last(generator)
+    return generator
 
 
 def build_object_locator(options: ZxVADOptions) -> ObjectLocator:
@@ -113,6 +116,7 @@ class Trainer:
         self.locator = (
             build_object_locator(options).to(device) if options.mixing == "scda" else None
         )
+        channels_last(*self.modules(), *([self.locator] if self.locator is not None else []))
         self.augment = build_augmentation(options).to(device)
         betas = options.adam_betas
         self.generator_optimiser = torch.optim.Adam(
