@@ -164,10 +164,17 @@ def _run_as_driver(
             argv = CellJob(path, cell.id, options).argv()
             return Task(cell.id, cell.id, run_cell, argv, store.progress_file(cell.id).absolute())
 
-        files = {cell.id: store.progress_file(cell.id) for cell in cells}
+        # Cells with nothing left to do (a re-run) are settled here, not in a worker process.
+        working = []
+        for cell in cells:
+            if runner.has_work(cell):
+                working.append(cell)
+            else:
+                console.print(describe_outcome(runner.run(cell), 0.0))
+        files = {cell.id: store.progress_file(cell.id) for cell in working}
         executor = registry.executors.get(plan.matrix.executor)
         with ProgressWatcher(console, files):
-            executor.execute([task_for(cell) for cell in cells], plan.executor_options)
+            executor.execute([task_for(cell) for cell in working], plan.executor_options)
         # Efficiency is measured here, one cell at a time, for cells that a parallel executor
         # trained elsewhere: timings taken while other cells train would not be honest. This
         # stage only loads checkpoints; a cell that failed or did not finish is not redone here.

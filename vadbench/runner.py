@@ -128,6 +128,19 @@ class CellRunner:
         self._calibrate(cell, method)
         return outcome
 
+    def has_work(self, cell: Cell) -> bool:
+        """Whether ``run`` would do more than bookkeeping: a target to evaluate, efficiency to
+        measure or a calibration to make. A driver keeps cells without work out of worker
+        processes, each of which costs seconds to start."""
+        record = read_record(self.store.calibration_file(cell.id))
+        return (
+            any(not self._finished(cell, t) for t in cell.targets)
+            or self._needs_efficiency(cell)
+            or self.force
+            or record is None
+            or record.get("hash") != cell.hash
+        )
+
     def measure_efficiency(self, cell: Cell) -> CellOutcome:
         """The efficiency stage alone, for cells another process trained: it loads the finished
         checkpoint and measures, and never fits or scores. A cell without a finished checkpoint
