@@ -8,30 +8,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 
+from tests.dataset_fixtures import encode_video
 from vadbench.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def write_h264(path: Path, frames: list[np.ndarray], rate: int = 12) -> None:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=rate)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
-
-
 def test_street_example_builds_a_labelled_videofolder(tmp_path: Path) -> None:
     road = np.full((72, 128, 3), 70, np.uint8)
-    write_h264(tmp_path / "road.mp4", [road] * 40)
+    encode_video(tmp_path / "road.mp4", [road] * 40, (72, 128), "libx264", fps=12)
     person = [np.full((72, 128, 3), 230, np.uint8) for _ in range(151)]
     person[150][10:60, 50:70] = (200, 40, 40)
-    write_h264(tmp_path / "person.mp4", person)
+    encode_video(tmp_path / "person.mp4", person, (72, 128), "libx264", fps=12)
 
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "street_example.py"),
