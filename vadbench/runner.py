@@ -132,14 +132,16 @@ class CellRunner:
         """Whether ``run`` would do more than bookkeeping: a target to evaluate, efficiency to
         measure or a calibration to make. A driver keeps cells without work out of worker
         processes, each of which costs seconds to start."""
-        record = read_record(self.store.calibration_file(cell.id))
         return (
             any(not self._finished(cell, t) for t in cell.targets)
             or self._needs_efficiency(cell)
-            or self.force
-            or record is None
-            or record.get("hash") != cell.hash
+            or not self._calibrated(cell)
         )
+
+    def _calibrated(self, cell: Cell) -> bool:
+        """The cell's calibration is stored and belongs to this cell's hash."""
+        record = read_record(self.store.calibration_file(cell.id))
+        return not self.force and record is not None and record.get("hash") == cell.hash
 
     def measure_efficiency(self, cell: Cell) -> CellOutcome:
         """The efficiency stage alone, for cells another process trained: it loads the finished
@@ -172,10 +174,9 @@ class CellRunner:
         """The cell's detection threshold for ``vadbench detect`` (``vadbench.calibration``),
         from normal frames of its source: the stored scores of its zero-shot in-domain target
         where it has one, else a few source videos scored now. Optional: a failure warns."""
-        path = self.store.calibration_file(cell.id)
-        record = read_record(path)
-        if not self.force and record is not None and record.get("hash") == cell.hash:
+        if self._calibrated(cell):
             return
+        path = self.store.calibration_file(cell.id)
         try:
             calibration = self._calibration_from_stored_scores(cell)
             if calibration is None:

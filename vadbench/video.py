@@ -583,8 +583,12 @@ class VideoFileReader:
         return [self.path.absolute()]
 
     def decode_settings(self) -> dict[str, Any]:
-        reduced = REDUCED_DECODING
-        return {"reader": "pyav", "size": self.size, "pyav": av.__version__, "reduced": reduced}
+        return {
+            "reader": "pyav",
+            "size": self.size,
+            "pyav": av.__version__,
+            "reduced": REDUCED_DECODING,
+        }
 
     def _native_size(self) -> tuple[int, int]:
         container = _open_container(self.path)

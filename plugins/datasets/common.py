@@ -312,12 +312,11 @@ class FrameFolderReader:
         return (folder / name for name in self.names)
 
     def decode_settings(self) -> dict[str, Any]:
-        reduced = REDUCED_DECODING
         return {
             "reader": "pyav-image",
             "size": self.size,
             "pyav": av.__version__,
-            "reduced": reduced,
+            "reduced": REDUCED_DECODING,
         }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
@@ -18,7 +19,7 @@ from vadbench.toolkit.quality import psnr
 OptionsT = TypeVar("OptionsT", bound=Options)
 
 
-class FramePredictor(Generic[OptionsT]):
+class FramePredictor(ABC, Generic[OptionsT]):
     """A Method that predicts frame T+1 from the T frames before it and scores each frame
     T..N-1 of a video by the PSNR of its prediction (high = normal, the FFP protocol).
 
@@ -46,11 +47,13 @@ class FramePredictor(Generic[OptionsT]):
     context_frames: int
     device: str
 
+    @abstractmethod
     def predictor(self) -> nn.Module:
-        raise NotImplementedError(f"{type(self).__name__} must say which network predicts")
+        """The network mapping the T input frames to frame T+1."""
 
+    @abstractmethod
     def checkpoint_modules(self) -> Mapping[str, nn.Module]:
-        raise NotImplementedError(f"{type(self).__name__} must say which networks it saves")
+        """The networks ``save`` writes and ``load`` restores, by name."""
 
     @property
     def image_size(self) -> int:
