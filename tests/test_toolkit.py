@@ -16,7 +16,7 @@ from vadbench.api import FitContext, VadbenchError
 from vadbench.clips import SIGNED, UNIT
 from vadbench.plugins import load_plugins
 from vadbench.progress import RichProgress
-from vadbench.toolkit import Down, Up, double_conv, optimiser_step, psnr
+from vadbench.toolkit import Down, Up, adam, double_conv, optimiser_step, psnr
 from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "unet_predictor.py"
@@ -63,6 +63,26 @@ def test_a_diverged_loss_stops_training_before_the_step() -> None:
     good = layer(torch.ones(1, 2)).pow(2).sum()
     optimiser_step(optimiser, good, 8, "my train")
     assert not all(torch.equal(a, b) for a, b in zip(before, layer.parameters(), strict=True))
+
+
+def test_adam_is_fused_on_the_cpu_and_steps_as_the_default_adam_does() -> None:
+    torch.manual_seed(0)
+    fused_network, plain_network = torch.nn.Linear(6, 4), torch.nn.Linear(6, 4)
+    plain_network.load_state_dict(fused_network.state_dict())
+    fused = adam(fused_network.parameters(), lr=0.01, betas=(0.5, 0.9))
+    plain = torch.optim.Adam(plain_network.parameters(), lr=0.01, betas=(0.5, 0.9))
+    assert fused.defaults["fused"] is True and not plain.defaults["fused"]
+    initial = [parameter.detach().clone() for parameter in fused_network.parameters()]
+    inputs = torch.randn(16, 6)
+    for _ in range(5):
+        for network, optimiser in ((fused_network, fused), (plain_network, plain)):
+            optimiser_step(optimiser, network(inputs).pow(2).mean(), 0, "test")
+    trained = zip(fused_network.parameters(), plain_network.parameters(), initial, strict=True)
+    for parameter, reference, before in trained:
+        assert not torch.equal(parameter, before)
+        torch.testing.assert_close(parameter, reference, rtol=1e-5, atol=1e-6)
+    integer = torch.zeros(3, dtype=torch.int64)
+    assert not adam([torch.zeros(3, requires_grad=True), integer], lr=0.1).defaults["fused"]
 
 
 def test_the_example_plugin_trains_scores_saves_and_loads(workspace: Path) -> None:

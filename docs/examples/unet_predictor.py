@@ -19,7 +19,7 @@ from torch import nn
 from vadbench.api import FitContext, ModelSpec, Options, VideoSource
 from vadbench.clips import ClipSampler, split_clips
 from vadbench.hookspecs import hookimpl
-from vadbench.toolkit import Down, FramePredictor, Up, double_conv, optimiser_step
+from vadbench.toolkit import Down, FramePredictor, Up, adam, double_conv, optimiser_step
 from vadbench.training import TrainingClock
 
 
@@ -69,7 +69,7 @@ class UNetPredictor(FramePredictor[UNetOptions]):
         sampler = ClipSampler(
             source, self.context_frames + 1, options.image_size, ctx.device, ctx.seed
         )
-        optimiser = torch.optim.Adam(self.network.parameters(), lr=options.learning_rate)
+        optimiser = adam(self.network.parameters(), lr=options.learning_rate)
         advance = ctx.progress.task("unet train", clock.total_steps)
         self.network.train()
         for step in clock:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vadbench.clips import ClipSampler, split_clips
-from vadbench.toolkit import optimiser_step
+from vadbench.toolkit import adam, optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, discriminator_loss, generator_losses
@@ -32,8 +32,8 @@ def train(
     learning_rates: tuple[float, float],
     advance: Callable[[int], None],
 ) -> None:
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0])
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1])
+    g_optimizer = adam(generator.parameters(), lr=learning_rates[0])
+    d_optimizer = adam(discriminator.parameters(), lr=learning_rates[1])
     generator.train()
     discriminator.train()
     for step in steps:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
-from vadbench.toolkit import optimiser_step
+from vadbench.toolkit import adam, optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import LossWeights, mpn_losses
@@ -48,7 +48,7 @@ def train(
     learning_rate: float,
     advance: Advance,
 ) -> None:
-    optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+    optimizer = adam(network.parameters(), lr=learning_rate)
     network.train()
     for step in steps:
         losses = clip_losses(network, sampler.batch(batch_size), weights)
@@ -102,7 +102,7 @@ def meta_train(
     }
     parameters = dict(network.named_parameters())
     meta_parameters = [parameters[n] for n in step_sizes] + list(step_sizes.values())
-    optimizer = torch.optim.Adam(meta_parameters, lr=meta_learning_rate)
+    optimizer = adam(meta_parameters, lr=meta_learning_rate)
     frozen = [p for n, p in parameters.items() if n not in step_sizes]
     for parameter in frozen:
         parameter.requires_grad_(False)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 import torch
 
 from vadbench.clips import ClipSampler, raise_if_not_finite, split_clips
-from vadbench.toolkit import optimiser_step
+from vadbench.toolkit import adam, optimiser_step
 from vadbench.training import forward_gmacs
 
 from .losses import StructureLoss, discriminator_loss, generator_losses
@@ -73,8 +73,8 @@ def train(
     advance: Advance,
 ) -> None:
     """Plain (non-meta) GAN training on random source clips."""
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
+    g_optimizer = adam(generator.parameters(), lr=learning_rates[0], betas=betas)
+    d_optimizer = adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
     generator.train()
     for step in steps:
         clips = sampler.batch(batch_size)
@@ -92,8 +92,8 @@ def adapt_in_place(
     stage: str,
 ) -> None:
     """The inner loop: fresh Adam optimisers, one step per support clip, ``passes`` times."""
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rate)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rate)
+    g_optimizer = adam(generator.parameters(), lr=learning_rate)
+    d_optimizer = adam(discriminator.parameters(), lr=learning_rate)
     generator.train()
     for step in range(passes * len(support)):
         clip = support[step % len(support)].unsqueeze(0)
@@ -114,8 +114,8 @@ def meta_train(
     advance: Advance,
 ) -> None:
     """First-order MAML over source videos; ``inner`` is the (lr, passes) of the inner loop."""
-    g_optimizer = torch.optim.Adam(generator.parameters(), lr=learning_rates[0], betas=betas)
-    d_optimizer = torch.optim.Adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
+    g_optimizer = adam(generator.parameters(), lr=learning_rates[0], betas=betas)
+    d_optimizer = adam(discriminator.parameters(), lr=learning_rates[1], betas=betas)
     inner_lr, inner_passes = inner
     # The adapted copies: made once, then reset to the current weights for every task (a
     # state-dict copy costs a small fraction of a deep copy of the modules).

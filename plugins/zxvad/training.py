@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from vadbench.api import VadbenchError
-from vadbench.toolkit import channels_last
+from vadbench.toolkit import adam, channels_last
 from vadbench.training import forward_gmacs
 
 from . import losses
@@ -119,17 +119,17 @@ class Trainer:
         channels_last(*self.modules(), *([self.locator] if self.locator is not None else []))
         self.augment = build_augmentation(options).to(device)
         betas = options.adam_betas
-        self.generator_optimiser = torch.optim.Adam(
+        self.generator_optimiser = adam(
             self.networks.generator.parameters(), lr=options.lr_generator, betas=betas
         )
-        self.discriminator_optimiser = torch.optim.Adam(
+        self.discriminator_optimiser = adam(
             self.networks.discriminator.parameters(), lr=options.lr_discriminator, betas=betas
         )
         classifier_parameters = [
             *self.networks.classifier.parameters(),
             *self.networks.relative_attention.parameters(),
         ]
-        self.classifier_optimiser = torch.optim.Adam(
+        self.classifier_optimiser = adam(
             classifier_parameters, lr=options.lr_classifier, betas=betas
         )
 

@@ -8,7 +8,8 @@ a speed-up here lands in every model at once.
   writes: ``predictor()`` (the network) and ``checkpoint_modules()`` (what to save).
 - :func:`double_conv`, :class:`Down`, :class:`Up`: U-Net blocks (two 3x3 conv-BN-ReLU, max-pool
   down, transposed-conv or bilinear up with a skip concatenation).
-- :func:`optimiser_step`: one optimiser step with the finite-loss guard.
+- :func:`adam`: Adam, fused where torch has the kernel; :func:`optimiser_step`: one optimiser
+  step with the finite-loss guard.
 - :func:`channels_last`: the faster memory layout for convolutions, where it pays.
 
 Data helpers (training clips, scoring chunks, windows) are in :mod:`vadbench.clips`, and the
@@ -19,12 +20,13 @@ from vadbench.toolkit.blocks import Down, Up, double_conv
 from vadbench.toolkit.layout import channels_last
 from vadbench.toolkit.predictor import FramePredictor
 from vadbench.toolkit.quality import psnr
-from vadbench.toolkit.steps import optimiser_step
+from vadbench.toolkit.steps import adam, optimiser_step
 
 __all__ = [
     "Down",
     "FramePredictor",
     "Up",
+    "adam",
     "channels_last",
     "double_conv",
     "optimiser_step",

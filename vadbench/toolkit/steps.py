@@ -1,8 +1,8 @@
-"""One optimiser step, the way every model's training loop takes it."""
+"""The optimiser, and one optimiser step, the way every model's training loop takes them."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 import torch
 
@@ -23,3 +23,21 @@ def optimiser_step(
     optimiser.zero_grad()
     loss.backward()
     optimiser.step()
+
+
+# Devices with torch's fused Adam kernel, which updates every tensor in one call: on a CPU it
+# steps rGAN's 96 small tensors 5× as fast as the default loop over tensors (0.46 ms, not 2.5).
+FUSED_ADAM_DEVICES = ("cpu", "cuda")
+
+
+def adam(
+    parameters: Iterable[torch.Tensor],
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.999),
+) -> torch.optim.Adam:
+    """Adam over ``parameters``, fused where torch has the kernel for their device and dtype."""
+    tensors = list(parameters)
+    fused = bool(tensors) and all(
+        t.device.type in FUSED_ADAM_DEVICES and t.dtype.is_floating_point for t in tensors
+    )
+    return torch.optim.Adam(tensors, lr=lr, betas=betas, fused=fused or None)
