@@ -139,6 +139,6 @@ def vadbench_register_models(register: Any) -> None:
             options=FFPOptions,
             create=create,
             presets=PRESETS,
-            version="2",  # 2: channels-last weights (vadbench.toolkit.channels_last)
+            version="3",  # 3: fused Adam (toolkit.adam); 2: channels-last weights
         )
     )

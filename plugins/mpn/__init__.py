@@ -258,6 +258,6 @@ def vadbench_register_models(register: Any) -> None:
             create=create,
             presets=PRESETS,
             supports_adaptation=True,
-            version="2",  # 2: channels-last weights (vadbench.toolkit.channels_last)
+            version="3",  # 3: prototype unit layout, fused Adam; 2: channels-last weights
         )
     )

@@ -227,5 +227,6 @@ def vadbench_register_models(register: Any) -> None:
             create=create,
             presets=PRESETS,
             supports_adaptation=True,
+            version="2",  # 2: fused Adam (toolkit.adam)
         )
     )

@@ -175,7 +175,7 @@ def vadbench_register_models(register: Any) -> None:
             options=ZxVADOptions,
             create=create,
             presets={"paper": PAPER_PRESET, "cpu": CPU_PRESET},
-            version="2",  # 2: channels-last weights (vadbench.toolkit.channels_last)
+            version="3",  # 3: fused Adam (toolkit.adam); 2: channels-last weights
         )
     )
 
