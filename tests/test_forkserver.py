@@ -30,33 +30,37 @@ def fit(self, source, aux, ctx):
 """,
 )
 
-CRASHER = model_plugin(
-    "crasher",
-    "is killed by a signal in its fit",
-    """
+
+def killer(name: str, description: str, whom: str) -> str:
+    """A test model whose fit sends SIGKILL to ``whom`` (its own process, or the parent)."""
+    fit = f"""
 def fit(self, source, aux, ctx):
-    os.kill(os.getpid(), signal.SIGKILL)
-""",
-).replace("import os\n", "import os\nimport signal\n")
+    os.kill({whom}, signal.SIGKILL)
+"""
+    return model_plugin(name, description, fit).replace("import os\n", "import os\nimport signal\n")
+
+
+def run_processes(workspace: Path, models: dict[str, str], settings: str) -> None:
+    """Write each model's plugin file (``models``: name → source) into the workspace and add
+    the models to its matrix, which then runs on the processes executor with ``settings``."""
+    for name, source in models.items():
+        write_plugin(workspace / f"{name}.py", source)
+    matrix = workspace / "matrix.yaml"
+    files = ", ".join(f"{name}.py" for name in models)
+    entries = "".join(f"  {name}: {{plugin: {name}}}\n" for name in models)
+    matrix.write_text(
+        matrix.read_text()
+        .replace("name: tiny", f"name: tiny\nplugins: [{files}]\nexecutor: processes\n{settings}")
+        .replace("models:\n", f"models:\n{entries}")
+    )
 
 
 def test_cells_are_forks_of_one_server_and_a_killed_cell_costs_that_cell_only(
     workspace: Path,
 ) -> None:
-    write_plugin(workspace / "recorder.py", RECORDER)
-    write_plugin(workspace / "crasher.py", CRASHER)
-    matrix = workspace / "matrix.yaml"
-    matrix.write_text(
-        matrix.read_text()
-        .replace(
-            "name: tiny",
-            "name: tiny\nplugins: [recorder.py, crasher.py]\nexecutor: processes\n"
-            "executor_options: {workers: 2}\nthreads: 1\nseeds: [0, 1]",
-        )
-        .replace(
-            "models:\n", "models:\n  recorder: {plugin: recorder}\n  crasher: {plugin: crasher}\n"
-        )
-    )
+    crasher = killer("crasher", "is killed by a signal in its fit", "os.getpid()")
+    settings = "executor_options: {workers: 2}\nthreads: 1\nseeds: [0, 1]"
+    run_processes(workspace, {"recorder": RECORDER, "crasher": crasher}, settings)
     driver = start_cli(workspace, "run", "matrix.yaml")
     output, _ = driver.communicate(timeout=300)
 
@@ -125,29 +129,12 @@ def test_the_server_reports_each_cells_exit_code_and_output(
         server.run(CellRequest(("list", "models"), str(workspace), {}), str(listing))
 
 
-SERVER_KILLER = model_plugin(
-    "server_killer",
-    "kills the fork server its cell was forked from",
-    """
-def fit(self, source, aux, ctx):
-    os.kill(os.getppid(), signal.SIGKILL)
-""",
-).replace("import os\n", "import os\nimport signal\n")
-
-
 def test_cells_after_a_lost_server_start_as_fresh_interpreters(
     workspace: Path, vadbench_cli: CliRunner
 ) -> None:
-    write_plugin(workspace / "killer.py", SERVER_KILLER)
-    matrix = workspace / "matrix.yaml"
-    matrix.write_text(
-        matrix.read_text()
-        .replace(
-            "name: tiny",
-            "name: tiny\nplugins: [killer.py]\nexecutor: processes\n"
-            "executor_options: {workers: 1}\nthreads: 1",
-        )
-        .replace("models:\n", "models:\n  killer: {plugin: server_killer}\n")
+    server_killer = killer("killer", "kills the fork server it was forked from", "os.getppid()")
+    run_processes(
+        workspace, {"killer": server_killer}, "executor_options: {workers: 1}\nthreads: 1"
     )
     result = vadbench_cli("run", "matrix.yaml")
     lost = [line for line in result.stdout.splitlines() if "lost (" in line]

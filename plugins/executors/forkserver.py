@@ -58,6 +58,7 @@ class ForkServer:
         self._keys = itertools.count()
         self._lock = threading.Lock()
         self._waiting: dict[int, Future[int]] = {}
+        self._stopped = False  # set, under the lock, once the server's replies have ended
         self._reader = threading.Thread(target=self._read_exit_codes, daemon=True)
         self._reader.start()
 
@@ -72,18 +73,22 @@ class ForkServer:
         }
         assert self._server.stdin is not None
         with self._lock:
-            if not self._reader.is_alive():
+            if self._stopped:
                 raise ServerStopped("the cell fork server has stopped", started=False)
             key = next(self._keys)
             self._waiting[key] = finished
-            self._server.stdin.write(json.dumps({"key": key, **message}) + "\n")
-            self._server.stdin.flush()
+            try:
+                self._server.stdin.write(json.dumps({"key": key, **message}) + "\n")
+                self._server.stdin.flush()
+            except OSError as error:  # the server is gone; its reader has not noticed yet
+                del self._waiting[key]
+                raise ServerStopped(f"the cell fork server has stopped ({error})", False) from error
         return finished.result()
 
     def close(self) -> None:
         """End the server; cells still running finish first."""
         assert self._server.stdin is not None
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # a lost server's pipe is broken
             self._server.stdin.close()
         self._server.wait()
         self._reader.join()
@@ -95,6 +100,7 @@ class ForkServer:
             with self._lock:
                 self._waiting.pop(key).set_result(code)
         with self._lock:
+            self._stopped = True
             for finished in self._waiting.values():
                 finished.set_exception(
                     ServerStopped(
