@@ -113,7 +113,9 @@ class MetaPrototypeUnit(nn.Module):
         # contiguous for channels-last features.
         batch, dims, height, width = features.shape
         queries = features.flatten(2).transpose(1, 2)
-        attention = F.softmax(self.attention.weight @ queries.transpose(1, 2), dim=-1)
+        # one weight matrix per batch entry, so that FLOP counters (fvcore) count the batch
+        weights = self.attention.weight.expand(batch, -1, -1)
+        attention = F.softmax(torch.bmm(weights, queries.transpose(1, 2)), dim=-1)
         prototypes = attention @ queries
         unit_prototypes = F.normalize(prototypes, dim=-1)
         affinity = F.softmax(unit_prototypes @ queries.transpose(1, 2), dim=1)
