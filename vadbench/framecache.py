@@ -60,6 +60,13 @@ OPEN_ENTRIES = 32
 RESCAN_AFTER_S = 60.0
 # Eviction makes room down to this share of the budget, so that it runs rarely.
 EVICT_TO = 0.9
+# A read of at least READ_AHEAD_FROM frames that misses the cache decodes on, over frames not
+# stored yet, up to READ_AHEAD_FRAMES in all: a sequential reader's next reads then hit, and the
+# decoders split one long read across cores instead of several short ones (640x360 H.264 to
+# 64x64 on two cores: 3,100 frames/s in reads of 64, 4,000 in reads of 300). Random clips are
+# shorter and never decode ahead.
+READ_AHEAD_FROM = 32
+READ_AHEAD_FRAMES = 256
 FORMAT = b"VADBENCH-FRAMES-2\n"
 HEADER_BYTES = 4096
 SUFFIX = ".frames"
@@ -148,12 +155,26 @@ class CachedFrames:
         if isinstance(entry, _Failed):
             return self.reader(start, stop)
         if entry is None:  # the first read: its frames decide the entry's shape
-            frames = self.reader(start, stop)
+            frames = self.reader(start, self._ahead(start, stop))
             created = _attempt(_entries.create, key, self.num_frames, frames.shape[1:])
             if isinstance(created, _Entry):
                 _attempt(created.store, start, frames)
-            return frames
+            return frames[: stop - start]
         return self._read_through(entry, start, stop)
+
+    def _ahead(self, start: int, stop: int, entry: _Entry | None = None) -> int:
+        """Where a read of ``start``..``stop`` that missed stops decoding: further on, over
+        frames ``entry`` has not stored, for a read long enough to be sequential."""
+        if stop - start < READ_AHEAD_FROM:
+            return stop
+        limit = min(self.num_frames, start + READ_AHEAD_FRAMES)
+        if limit <= stop or entry is None:
+            return max(stop, limit)
+        missing = _attempt(entry.missing, stop, limit)
+        if isinstance(missing, _Failed):
+            return stop
+        stored = np.flatnonzero(~missing)
+        return stop + int(stored[0]) if len(stored) else limit
 
     def key(self) -> str:
         """A hash of the source files (path, inode, size, mtime), the frame count and the
@@ -177,11 +198,12 @@ class CachedFrames:
 
     def _read_through(self, entry: _Entry, start: int, stop: int) -> np.ndarray:
         missing = _attempt(entry.missing, start, stop)
-        if isinstance(missing, _Failed) or missing.all():
-            frames = self.reader(start, stop)
-            if not isinstance(missing, _Failed):
-                _attempt(entry.store, start, frames)
-            return frames
+        if isinstance(missing, _Failed):
+            return self.reader(start, stop)
+        if missing.all():
+            frames = self.reader(start, self._ahead(start, stop, entry))
+            _attempt(entry.store, start, frames)
+            return frames[: stop - start]
         for first, last in _runs(missing):
             decoded = self.reader(start + first, start + last)
             if isinstance(_attempt(entry.store, start + first, decoded), _Failed):
