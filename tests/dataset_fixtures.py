@@ -46,6 +46,23 @@ def indexed_frame(index: int, height: int = 16, width: int = 16) -> np.ndarray:
     return np.broadcast_to(np.array(frame_colour(index), np.uint8), (height, width, 3)).copy()
 
 
+def street_frames(count: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """Smooth street-like RGB frames: a shaded background and a bright box moving a 32nd of the
+    width per frame (wrapping round) and darkening, so that no two of 30 frames are alike."""
+    height, width = size
+    y, x = np.mgrid[0:height, 0:width]
+    background = 90 + 40 * np.sin(x / 23.0) * np.cos(y / 17.0)
+    top, bottom, box = height * 5 // 18, height // 2, width * 3 // 32
+    frames = []
+    for index in range(count):
+        image = background.copy()
+        left = (width // 16 + width // 32 * index) % (width - box)
+        image[top:bottom, left : left + box] = 220 - 3 * (index % 30)
+        grey = image.astype(np.uint8)
+        frames.append(np.stack([grey, grey, (grey * 0.8).astype(np.uint8)], axis=-1))
+    return frames
+
+
 def write_video(
     path: Path,
     num_frames: int,

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.dataset_fixtures import encode_video
+from tests.dataset_fixtures import encode_video, street_frames
 from vadbench.video import (
     PARALLEL_PART_FRAMES,
     THREADS_ENVIRONMENT,
@@ -22,24 +22,10 @@ FRAMES = 150
 SIZE = (48, 64)
 
 
-def moving_box(count: int) -> list[np.ndarray]:
-    """A textured background with a box moving across it: every frame differs from the last."""
-    y, x = np.mgrid[0 : SIZE[0], 0 : SIZE[1]]
-    background = 80 + 50 * np.sin(x / 5.0) * np.cos(y / 7.0)
-    frames = []
-    for index in range(count):
-        image = background.copy()
-        left = index % (SIZE[1] - 12)
-        image[10:30, left : left + 12] = 230 - index % 40
-        grey = image.astype(np.uint8)
-        frames.append(np.stack([grey, (grey * 0.9).astype(np.uint8), grey], axis=-1))
-    return frames
-
-
 @pytest.fixture(params=["libx264", "mpeg4"])
 def video(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     path = tmp_path / f"camera-{request.param}.mp4"
-    return encode_video(path, moving_box(FRAMES), SIZE, codec=request.param, gop=12)
+    return encode_video(path, street_frames(FRAMES, SIZE), SIZE, codec=request.param, gop=12)
 
 
 def one_decoder(path: Path, monkeypatch: pytest.MonkeyPatch) -> np.ndarray:
@@ -97,5 +83,7 @@ def test_an_avi_file_is_read_in_one_part(tmp_path: Path, monkeypatch: pytest.Mon
     """AVI's index flags anchor frames of MPEG-4 with B-frames as keyframes: a part started at
     one would decode from an earlier keyframe, so AVI files are never split."""
     monkeypatch.setenv(THREADS_ENVIRONMENT, "2")
-    path = encode_video(tmp_path / "camera.avi", moving_box(FRAMES), SIZE, codec="mpeg4", gop=12)
+    path = encode_video(
+        tmp_path / "camera.avi", street_frames(FRAMES, SIZE), SIZE, codec="mpeg4", gop=12
+    )
     assert VideoFileReader(path, FRAMES)._parts(0, FRAMES) == [(0, FRAMES)]

@@ -14,7 +14,7 @@ import pytest
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from tests.dataset_fixtures import encode_video
+from tests.dataset_fixtures import encode_video, street_frames
 from vadbench.video import (
     REDUCED_DECODING,
     VideoFileReader,
@@ -30,19 +30,6 @@ NATIVE = (360, 640)
 @pytest.fixture(autouse=True)
 def fresh_decoders() -> None:
     release_decoders()
-
-
-def camera(count: int) -> list[np.ndarray]:
-    """Smooth street-like frames: a shaded background and a bright box moving across it."""
-    y, x = np.mgrid[0 : NATIVE[0], 0 : NATIVE[1]]
-    background = 90 + 40 * np.sin(x / 23.0) * np.cos(y / 17.0)
-    frames = []
-    for index in range(count):
-        image = background.copy()
-        image[100:180, 40 + 20 * index : 100 + 20 * index] = 220
-        grey = image.astype(np.uint8)
-        frames.append(np.stack([grey, grey, (grey * 0.8).astype(np.uint8)], axis=-1))
-    return frames
 
 
 def full_decode_resized(path: Path, size: tuple[int, int]) -> np.ndarray:
@@ -83,7 +70,9 @@ def test_a_jpeg_header_states_the_size(shape: tuple[int, ...], progressive: bool
 def test_a_video_read_small_matches_its_full_decode_resized(
     tmp_path: Path, codec: str, suffix: str
 ) -> None:
-    path = encode_video(tmp_path / f"street{suffix}", camera(12), NATIVE, codec=codec)
+    path = encode_video(
+        tmp_path / f"street{suffix}", street_frames(12, NATIVE), NATIVE, codec=codec
+    )
     for size in [(64, 64), (256, 256)]:
         frames = VideoFileReader(path, 12, size)(0, 12)
         reference = full_decode_resized(path, size)
@@ -96,7 +85,7 @@ def test_a_video_read_small_matches_its_full_decode_resized(
 def test_jpeg_frames_read_small_match_their_full_decode_resized(tmp_path: Path) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
-    for index, pixels in enumerate(camera(6)):
+    for index, pixels in enumerate(street_frames(6, NATIVE)):
         Image.fromarray(pixels).save(folder / f"{index:03d}.jpg", quality=95)
     paths = sorted(folder.glob("*.jpg"))
     small = decode_images(paths, (64, 64))
@@ -120,5 +109,5 @@ def test_jpeg_frames_read_small_match_their_full_decode_resized(tmp_path: Path) 
 
 
 def test_the_decoding_rules_are_part_of_the_cache_key(tmp_path: Path) -> None:
-    path = encode_video(tmp_path / "clip.avi", camera(2), NATIVE, codec="mpeg4")
+    path = encode_video(tmp_path / "clip.avi", street_frames(2, NATIVE), NATIVE, codec="mpeg4")
     assert VideoFileReader(path, 2, (64, 64)).decode_settings()["reduced"] == REDUCED_DECODING
