@@ -21,6 +21,8 @@ from tests.dataset_fixtures import frame_index, indexed_frame, truncate, write_f
 from vadbench import framecache
 from vadbench.api import ConfigError, DataError, Video
 from vadbench.framecache import (
+    READ_AHEAD_FRAMES,
+    READ_AHEAD_FROM,
     SUFFIX,
     CachedFrames,
     cache_dir,
@@ -86,6 +88,24 @@ def test_only_the_missing_frames_are_decoded(tmp_path: Path) -> None:
     assert [frame_index(frame) for frame in frames] == list(range(10, 50))
     release_decoders()
     assert decoded_during(lambda: video.frames(20, 45)) == 0
+
+
+def test_a_long_read_that_misses_decodes_ahead_and_a_short_one_does_not(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "long.avi", 400, codec="mjpeg")
+    video = video_from_file(path, "long")
+    stored = cache_stats().stored
+    chunk = video.frames(0, 64)
+    assert cache_stats().stored - stored == READ_AHEAD_FRAMES
+    assert [frame_index(frame) for frame in chunk] == list(range(64))
+    assert chunk.base is None or chunk.base.shape[0] == 64  # holds no frames decoded ahead
+    assert decoded_during(lambda: video.frames(64, READ_AHEAD_FRAMES)) == 0
+    # ahead of a read only over frames not stored yet: 256-300 here, then 320 is stored
+    video.frames(320, 330)
+    assert decoded_during(lambda: video.frames(READ_AHEAD_FRAMES, 300)) == 64
+    assert decoded_during(lambda: video.frames(300, 330)) == 0
+    clip = READ_AHEAD_FROM - 1
+    release_decoders()  # every MJPEG frame is a keyframe: a fresh decoder seeks right to it
+    assert decoded_during(lambda: video.frames(340, 340 + clip)) == clip
 
 
 def test_a_changed_file_is_never_served_from_the_cache(tmp_path: Path) -> None:

@@ -7,14 +7,15 @@ frame they decode, at the size the dataset asked for, in one raw file per video:
 is a copy from the page cache.
 
 An entry is a header, one "stored" byte and one checksum per frame, then the frames as
-(n, H, W, 3) uint8, filled as frames are read. A frame's pixels and checksum are written before
-its flag, with plain ``pwrite`` calls, so a reader in any process sees a frame either as missing
-(and decodes it) or whole; the checksum catches pixels that never reached the disk before a
-machine crash. An entry's name is a hash of the source files' paths, inodes, sizes and
-modification times, the frame size and the decoder's version: editing a file makes a new entry,
-never a stale read. Entries are allocated whole when created, and the folder's total is kept in
-a shared file under a lock, so that processes filling the cache together stay within the budget
-(least recently used entries are deleted first) and leave free disk space.
+(n, H, W, 3) uint8, filled as frames are read (a long read that misses decodes ahead). A frame's
+pixels and checksum are written before its flag, with plain ``pwrite`` calls, so a reader in any
+process sees a frame either as missing (and decodes it) or whole; the checksum catches pixels
+that never reached the disk before a machine crash. An entry's name is a hash of the source
+files' paths, inodes, sizes and modification times, the frame size and the decoder's version:
+editing a file makes a new entry, never a stale read. Entries are allocated whole when created,
+and the folder's total is kept in a shared file under a lock, so that processes filling the
+cache together stay within the budget (least recently used entries are deleted first) and leave
+free disk space.
 
 ``VADBENCH_FRAME_CACHE`` sets the budget (``20G``, ``500M``) or turns the cache off (``off``,
 ``0``); it lives in ``$VADBENCH_CACHE/frames`` (default ``~/.cache/vadbench/frames``). Any
@@ -159,7 +160,7 @@ class CachedFrames:
             created = _attempt(_entries.create, key, self.num_frames, frames.shape[1:])
             if isinstance(created, _Entry):
                 _attempt(created.store, start, frames)
-            return frames[: stop - start]
+            return _first(frames, stop - start)
         return self._read_through(entry, start, stop)
 
     def _ahead(self, start: int, stop: int, entry: _Entry | None = None) -> int:
@@ -203,7 +204,7 @@ class CachedFrames:
         if missing.all():
             frames = self.reader(start, self._ahead(start, stop, entry))
             _attempt(entry.store, start, frames)
-            return frames[: stop - start]
+            return _first(frames, stop - start)
         for first, last in _runs(missing):
             decoded = self.reader(start + first, start + last)
             if isinstance(_attempt(entry.store, start + first, decoded), _Failed):
@@ -217,6 +218,12 @@ class CachedFrames:
             _attempt(entry.store, start + first, frames[first:last])
         _stats.add(hits=int(stop - start - missing.sum() - damaged.sum()))
         return frames
+
+
+def _first(frames: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` frames a read asked for, of those it decoded ahead: a copy, so that the
+    caller does not keep the frames decoded ahead alive."""
+    return frames if len(frames) == count else frames[:count].copy()
 
 
 class _Failed:
