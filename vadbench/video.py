@@ -73,7 +73,7 @@ LOOP_FILTER_SHRINK = 4
 # cache's key, so frames decoded under other rules are never read back as these.
 REDUCED_DECODING = 1
 FrameCounting = Literal["metadata", "decode"]
-# Threads that decode the images of one frame-folder read; more rarely pay on one video.
+# Threads that decode one read: the images of a frame folder, or the parts of a video.
 MAX_IMAGE_THREADS = 8
 THREADS_ENVIRONMENT = "VADBENCH_DECODE_THREADS"
 
