@@ -231,15 +231,10 @@ class _Decoder:
     def read(self, start: int, stop: int, at_keyframe: bool = False) -> np.ndarray:
         """Frames ``start``..``stop``; ``at_keyframe``: ``start`` is a keyframe, so a seek to it
         wastes nothing and beats decoding forward to it."""
-        first_recent = self._next - len(self._recent)
-        if (
-            self._frames is None
-            or start < first_recent
-            or start > self._next + FORWARD_WITHOUT_SEEK
-            or (at_keyframe and start > self._next)
-        ):
+        cost = self.forward_cost(start)
+        if cost is None or (at_keyframe and cost > 0):
             self._position_at_or_before(start)
-            first_recent = self._next - len(self._recent)
+        first_recent = self._next - len(self._recent)
         frames = [
             self._recent[index - first_recent] for index in range(start, min(stop, self._next))
         ]
@@ -468,6 +463,17 @@ class _DecoderPool:
                 old.close()
         return decoder
 
+    def open_slots(
+        self, path: Path, size: tuple[int, int] | None, num_frames: int
+    ) -> dict[int, _Decoder]:
+        """The decoders this process holds for a file, by slot; none is created."""
+        with self._lock:
+            return {
+                slot: decoder
+                for (p, s, n, slot), decoder in self._decoders.items()
+                if (p, s, n) == (path, size, num_frames)
+            }
+
     def __len__(self) -> int:
         return len(self._decoders)
 
@@ -604,11 +610,11 @@ class VideoFileReader:
         parts = self._parts(start, stop)
         # The first part may start mid-GOP: it goes to the decoder that reaches it cheapest
         # (where the last read of a sequential reader left one); the others start at keyframes.
-        count = max(_decode_threads(), len(parts))
-        decoders = [_pool.get(self.path, self.size, self.num_frames, s) for s in range(count)]
-        costs = [decoder.forward_cost(start) for decoder in decoders]
-        first = min(range(count), key=lambda s: (costs[s] is None, costs[s] or 0))
-        slots = [first, *(s for s in range(count) if s != first)]
+        open_decoders = _pool.open_slots(self.path, self.size, self.num_frames)
+        candidates = sorted({*open_decoders, *range(len(parts))})
+        costs = {slot: decoder.forward_cost(start) for slot, decoder in open_decoders.items()}
+        first = min(candidates, key=lambda s: (costs.get(s) is None, costs.get(s) or 0, s))
+        slots = [first, *(s for s in candidates if s != first)]
         jobs = [
             (slot, begin, end, index > 0)
             for index, (slot, (begin, end)) in enumerate(zip(slots, parts, strict=False))
