@@ -1,6 +1,8 @@
 """A long read of a video file is split at keyframes into parts that decoders on separate cores
 decode at once: the frames are exactly those one decoder gives, whatever the read pattern, and a
-sequential reader in chunks decodes every frame once, without a frame decoded twice or wasted."""
+sequential reader in chunks decodes every frame once, without a frame decoded twice or wasted.
+The images of a frame folder are decoded in contiguous shares, one per thread, and come back in
+order."""
 
 from __future__ import annotations
 
@@ -8,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.dataset_fixtures import encode_video, street_frames
 from vadbench.video import (
     PARALLEL_PART_FRAMES,
     THREADS_ENVIRONMENT,
     VideoFileReader,
+    decode_image,
+    decode_images,
     decode_stats,
     release_decoders,
 )
@@ -87,3 +92,17 @@ def test_an_avi_file_is_read_in_one_part(tmp_path: Path, monkeypatch: pytest.Mon
         tmp_path / "camera.avi", street_frames(FRAMES, SIZE), SIZE, codec="mpeg4", gop=12
     )
     assert VideoFileReader(path, FRAMES)._parts(0, FRAMES) == [(0, FRAMES)]
+
+
+@pytest.mark.parametrize("count", [2, 7, 20])
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_images_decoded_in_shares_come_back_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, count: int, threads: str
+) -> None:
+    paths = []
+    for index, pixels in enumerate(street_frames(count, SIZE)):
+        paths.append(tmp_path / f"{index:03d}.jpg")
+        Image.fromarray(pixels).save(paths[-1], quality=95)
+    one_by_one = np.stack([decode_image(path, (24, 32)) for path in paths])
+    monkeypatch.setenv(THREADS_ENVIRONMENT, threads)
+    np.testing.assert_array_equal(decode_images(paths, (24, 32)), one_by_one)
