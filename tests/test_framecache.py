@@ -108,6 +108,16 @@ def test_a_long_read_that_misses_decodes_ahead_and_a_short_one_does_not(tmp_path
     assert decoded_during(lambda: video.frames(340, 340 + clip)) == clip
 
 
+def test_a_read_ahead_takes_a_short_tail_of_the_video_with_it(tmp_path: Path) -> None:
+    tail = READ_AHEAD_FRAMES // 2 - 1
+    path = write_video(tmp_path / "tail.avi", READ_AHEAD_FRAMES + tail, codec="mjpeg")
+    video = video_from_file(path, "tail")
+    stored = cache_stats().stored
+    video.frames(0, READ_AHEAD_FROM)
+    assert cache_stats().stored - stored == READ_AHEAD_FRAMES + tail
+    assert decoded_during(lambda: video.frames(READ_AHEAD_FRAMES, video.num_frames)) == 0
+
+
 def test_a_changed_file_is_never_served_from_the_cache(tmp_path: Path) -> None:
     folder = tmp_path / "camera"
     write_frames(folder, 6, name="{:03d}.bmp")  # uncompressed: every file has the same size
