@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import pickle
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from tests.dataset_fixtures import (
     write_video,
 )
 from vadbench import video as video_module
-from vadbench.api import ConfigError, DataError
+from vadbench.api import ConfigError, DataError, Video
 from vadbench.video import (
     OPEN_DECODERS,
     VideoFileReader,
@@ -282,10 +283,45 @@ def test_a_damaged_frame_read_ahead_fails_where_the_caller_reads_it(tmp_path: Pa
         list(chunks)
 
 
-def test_stopping_early_leaves_no_reader_behind(tmp_path: Path) -> None:
-    video = video_from_file(write_video(tmp_path / "v.avi", 40), "v")
-    for clip in video.iter_clips(5, chunk=8):
+class WatchedReads:
+    """A video reader that notes which thread reads and how many reads are under way."""
+
+    def __init__(self, pause_s: float = 0.0) -> None:
+        self.threads: set[int] = set()
+        self.running = 0
+        self.pause_s = pause_s
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        self.running += 1
+        self.threads.add(threading.get_ident())
+        time.sleep(self.pause_s)
+        self.running -= 1
+        return np.stack([indexed_frame(index, 8, 8) for index in range(start, stop)])
+
+
+def test_stopping_early_leaves_no_read_running(tmp_path: Path) -> None:
+    reads = WatchedReads(pause_s=0.05)
+    for clip in Video("v", 40, reads).iter_clips(5, chunk=8):
         assert frame_index(clip[0]) == 0
         break
+    assert reads.running == 0
+
+
+def test_one_read_ahead_thread_serves_every_video_a_thread_iterates() -> None:
+    reads = WatchedReads()
+    for name in "abcd":
+        assert sum(len(chunk) for chunk in Video(name, 30, reads).iter_chunks(8)) == 30
+    assert len(reads.threads) == 1 and threading.get_ident() not in reads.threads
     names = [thread.name for thread in threading.enumerate()]
-    assert not [name for name in names if name.startswith("vadbench-read-ahead")]
+    assert len([name for name in names if name.startswith("vadbench-read-ahead")]) <= 1
+
+
+def chunk_count_in_child(length: int) -> int:
+    return sum(1 for _ in Video("child", length, WatchedReads()).iter_chunks(8))
+
+
+def test_a_forked_child_iterates_with_a_read_ahead_thread_of_its_own() -> None:
+    assert chunk_count_in_child(20) == 3  # the parent's read-ahead thread exists before the fork
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(chunk_count_in_child, (20,))
+        assert child.get(timeout=60) == 3  # a child waiting on the parent's thread hangs

@@ -6,9 +6,11 @@ here, so a plugin author reads one file. The core never imports a particular plu
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -54,6 +56,30 @@ class Options(BaseModel):
 
 class NoOptions(Options):
     """The options of a plugin that takes none: any setting given to it is an error."""
+
+
+class _ReadAheadThread(threading.local):
+    """The thread that reads the next chunks of the videos a thread iterates, one per iterating
+    thread and kept for its life. A thread per iteration would do the same work, but each new
+    thread may take another malloc arena: iterating 256 short videos, a process peaked at 270
+    MiB that way and at 213 MiB with the thread kept. Iterations in one thread share it: their
+    reads queue, and none waits for another."""
+
+    pool: ThreadPoolExecutor | None = None
+
+    def submit(self, read: Callable[[], np.ndarray | None]) -> Future[np.ndarray | None]:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="vadbench-read-ahead")
+        return self.pool.submit(read)
+
+    def forget(self) -> None:
+        """After a fork: the parent's thread does not exist in the child."""
+        self.pool = None
+
+
+_read_ahead = _ReadAheadThread()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_read_ahead.forget)
 
 
 # Reads frames start..stop of one video. ``Video.iter_chunks`` calls it from a read-ahead
@@ -110,11 +136,14 @@ class Video:
                 return None
             return self.frames(start, min(start + step + overlap, self.num_frames))
 
-        with ThreadPoolExecutor(1, thread_name_prefix="vadbench-read-ahead") as reader:
-            pending = reader.submit(read_next)
+        pending = _read_ahead.submit(read_next)
+        try:
             while (frames := pending.result()) is not None:
-                pending = reader.submit(read_next)
+                pending = _read_ahead.submit(read_next)
                 yield frames
+        finally:  # left early: the read under way ends before another may start
+            if not pending.cancel():
+                wait([pending])
 
     @property
     def has_masks(self) -> bool:
