@@ -415,6 +415,10 @@ class _TimestampTables:
                 self._tables.popitem(last=False)
         return table
 
+    def clear(self) -> None:
+        with self._lock:
+            self._tables.clear()
+
     def forget(self) -> None:
         self._lock = threading.Lock()
         self._tables = OrderedDict()
@@ -584,8 +588,10 @@ def decode_stats() -> DecodeStats:
 
 
 def release_decoders() -> None:
-    """Close every decoder this process holds open (they reopen on the next read)."""
+    """Close every decoder this process holds open and forget the frame timestamps read from
+    files: the next read opens its file as a reader new to it does."""
     _pool.close_all()
+    _timestamp_tables.clear()
 
 
 class VideoFileReader:
