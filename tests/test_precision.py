@@ -1,5 +1,7 @@
 """``precision:`` is one setting for every model: the harness runs fit and score under bf16
-autocast when asked, the model needs no code for it, and the setting is part of the cell."""
+autocast when asked, the model needs no code for it, and the setting is part of the cell.
+``score_precision:`` sets scoring apart (bf16 training, fp32 scoring): it is part of the
+scores, not of the cell, so the trained models are shared."""
 
 from __future__ import annotations
 
@@ -62,19 +64,32 @@ def test_bf16_autocast_runs_convolutions_in_bf16_and_fp32_leaves_them() -> None:
         assert layer(frames).dtype == torch.float32
 
 
-@pytest.mark.parametrize(("precision", "expected"), [("fp32", "off"), ("bf16", "torch.bfloat16")])
+BF16 = "torch.bfloat16"
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("precision: fp32", {"fit": "off", "context": "fp32", "score": "off"}),
+        ("precision: bf16", {"fit": BF16, "context": "bf16", "score": BF16}),
+        (
+            "precision: bf16\nscore_precision: fp32",
+            {"fit": BF16, "context": "bf16", "score": "off"},
+        ),
+        ("score_precision: bf16", {"fit": "off", "context": "fp32", "score": BF16}),
+    ],
+)
 def test_the_harness_runs_fit_and_score_at_the_matrix_precision(
-    workspace: Path, vadbench_cli: CliRunner, precision: str, expected: str
+    workspace: Path, vadbench_cli: CliRunner, settings: str, expected: dict[str, str]
 ) -> None:
     write_plugin(workspace / "recorder.py", RECORDING_MODEL)
     text = (workspace / "matrix.yaml").read_text()
-    text = text.replace("name: tiny", f"name: tiny\nplugins: [recorder.py]\nprecision: {precision}")
+    text = text.replace("name: tiny", f"name: tiny\nplugins: [recorder.py]\n{settings}")
     text = text.replace("models:\n", "models:\n  rec: {plugin: recorder}\n")
     (workspace / "matrix.yaml").write_text(text)
     result = vadbench_cli("run", "matrix.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
-    state = json.loads((workspace / "score-state.json").read_text())
-    assert state == {"fit": expected, "context": precision, "score": expected}
+    assert json.loads((workspace / "score-state.json").read_text()) == expected
 
 
 def test_precision_is_part_of_the_cell(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -91,3 +106,22 @@ def test_precision_is_part_of_the_cell(workspace: Path, monkeypatch: pytest.Monk
     )
     bf16 = cells()
     assert len(bf16) == len(fp32) and not set(bf16) & set(fp32)
+
+
+def test_score_precision_is_part_of_the_scores_not_of_the_cell(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)  # the matrix's dataset roots are relative
+    matrix_file = workspace / "matrix.yaml"
+    original = matrix_file.read_text()
+
+    def hashes(settings: str) -> tuple[list[str], list[str]]:
+        matrix_file.write_text(original.replace("name: tiny", f"name: tiny\n{settings}"))
+        raw, matrix = read_matrix(matrix_file)
+        cells = build_plan(matrix_file, raw, matrix, load_plugins()).cells
+        return [c.id for c in cells], [t.scores_hash for c in cells for t in c.targets]
+
+    bf16_cells, bf16_scores = hashes("precision: bf16")
+    mixed_cells, mixed_scores = hashes("precision: bf16\nscore_precision: fp32")
+    assert mixed_cells == bf16_cells and not set(mixed_scores) & set(bf16_scores)
+    assert hashes("precision: bf16\nscore_precision: bf16") == (bf16_cells, bf16_scores)

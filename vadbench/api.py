@@ -230,8 +230,9 @@ class FitContext:
     own training length (its steps option); a model follows it with ``vadbench.training``.
     ``adaptation`` is true when a k-shot row will adapt this trained model to its targets, so
     that a few-shot method can train for it (e.g. meta-train) as its official protocol does.
-    ``precision`` is the matrix's (``fp32`` or ``bf16``); the harness already runs ``fit``,
-    ``adapt`` and ``score`` under the matching autocast (``vadbench.precision``).
+    ``precision`` is the matrix's (``fp32`` or ``bf16``); the harness already runs ``fit``
+    and ``adapt`` under the matching autocast, and ``score`` under its ``score_precision``'s
+    (``vadbench.precision``).
     Pictures a model draws while training (PNG files in ``checkpoint_dir / "figures"``) are
     kept with the checkpoint and shown by the HTML report."""
 

@@ -147,6 +147,11 @@ class MatrixFile(_Strict):
         description="fp32, bf16 (autocast around training and scoring), or auto: bf16 where "
         "the device runs it natively (vadbench.precision)",
     )
+    score_precision: Literal["fp32", "bf16", "auto"] | None = Field(
+        None,
+        description="the precision of scoring (and of calibration and difference maps) where it "
+        "differs from precision, e.g. bf16 training with fp32 scoring; unset: precision's",
+    )
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     executor: str = "local"
     executor_options: dict[str, Any] = Field(default_factory=dict)

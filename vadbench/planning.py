@@ -110,6 +110,7 @@ class Plan:
     efficiency_metrics: list[MetricSpec]
     headline: str | None = None
     precision: Precision = "fp32"
+    score_precision: Precision = "fp32"
     executor_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -285,6 +286,11 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     metric_options = check_metric_options(matrix.metric_options, registry, file)
     _check_device(matrix.device, file)
     precision = resolve_precision(matrix.precision, _planned_device(matrix.device))
+    score_precision = (
+        precision
+        if matrix.score_precision is None
+        else resolve_precision(matrix.score_precision, _planned_device(matrix.device))
+    )
     if matrix.metrics is None:
         metrics = sorted(registry.metrics, key=lambda spec: spec.order)
     else:
@@ -358,14 +364,15 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     Cell(cell_id, cell_hash, model, row.train, row.aux, seed, [], adaptation),
                 )
                 for target in row.test:
-                    scores_hash = content_hash(
-                        {
-                            "cell": cell_hash,
-                            "target": datasets[target].fingerprint,
-                            "protocol": row.protocol,
-                            "shots": row.shots,
-                        }
-                    )
+                    scores_payload = {
+                        "cell": cell_hash,
+                        "target": datasets[target].fingerprint,
+                        "protocol": row.protocol,
+                        "shots": row.shots,
+                    }
+                    if score_precision != precision:  # else the cell's precision says it
+                        scores_payload["score_precision"] = score_precision
+                    scores_hash = content_hash(scores_payload)
                     target_hash = content_hash(
                         {"scores": scores_hash, "metrics": [m.name for m in detection]}
                     )
@@ -384,6 +391,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         detection_metrics=detection,
         headline=headline,
         precision=precision,
+        score_precision=score_precision,
         efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
         executor_options=executor_options,
         metric_options=metric_options,

@@ -6,6 +6,9 @@ BF16 or AMX, and on Ampere or newer GPUs), with the reductions autocast keeps in
 optimiser state and losses stay fp32, and bf16 needs no loss scaling. ``auto`` is bf16 where the
 hardware runs it natively, else fp32. The harness applies it around ``fit``, ``adapt`` and
 ``score``, so a model plugin needs no code for it; it is part of the cell hash.
+``score_precision:`` gives scoring (and calibration and difference maps) a precision of its
+own, e.g. bf16 training with fp32 scoring: it is then part of the scores' hash, not the cell's,
+so a run that changes only it reuses the trained models.
 """
 
 from __future__ import annotations

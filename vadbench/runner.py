@@ -184,7 +184,7 @@ class CellRunner:
                     method = self._create(cell)
                     method.load(self.store.checkpoint_dir(cell.id))
                 dataset = self.plan.datasets[cell.train].dataset
-                with torch.inference_mode(), self._precision():
+                with torch.inference_mode(), self._scoring_precision():
                     calibration = calibrate(
                         method, cell.train, _labelled_test_split(dataset), dataset.source("train")
                     )
@@ -214,9 +214,13 @@ class CellRunner:
                 )
         return None
 
-    def _precision(self) -> AbstractContextManager[None]:
-        """The matrix's precision around a model's own code (fit, adapt, score)."""
+    def _training_precision(self) -> AbstractContextManager[None]:
+        """The matrix's ``precision`` around a model's training (fit, adapt)."""
         return autocast_for(resolve_device(self.plan.matrix.device), self.plan.precision)
+
+    def _scoring_precision(self) -> AbstractContextManager[None]:
+        """The matrix's ``score_precision`` around a model's scoring and predictions."""
+        return autocast_for(resolve_device(self.plan.matrix.device), self.plan.score_precision)
 
     def _finished(self, cell: Cell, target: Target) -> bool:
         return not self.force and self.store.finished_target(cell.id, target.key, target.hash)
@@ -329,7 +333,7 @@ class CellRunner:
         )
         seed_everything(cell.seed)
         started = time.perf_counter()
-        with self._precision():
+        with self._training_precision():
             method.fit(source, aux, context)
         method.save(partial)
         atomic_write_json(
@@ -413,7 +417,7 @@ class CellRunner:
             precision=self.plan.precision,
         )
         seed_everything(cell.seed)
-        with self._precision():
+        with self._training_precision():
             adapted: Method = getattr(method, "adapt")(support, context)  # noqa: B009
         return adapted
 
@@ -438,7 +442,7 @@ class CellRunner:
             frames, predicted, video_ids, indices, labels, scores = [], [], [], [], [], []
             for video_index, frame_index, score in picks:
                 video = videos[video_index]
-                with torch.inference_mode(), self._precision():
+                with torch.inference_mode(), self._scoring_precision():
                     truth, guess = predictions(video, [frame_index])
                 frames.append(truth[0])
                 predicted.append(guess[0])
@@ -474,7 +478,7 @@ class CellRunner:
         ids, raw_scores, labels = [], [], []
         advance = self.progress.task(f"{cell.model.name} → {target.key}", len(videos))
         for video in videos:
-            with torch.inference_mode(), self._precision():
+            with torch.inference_mode(), self._scoring_precision():
                 raw_scores.append(checked_scores(method.score(video), video, cell.model.name))
             ids.append(video.id)
             labels.append(
