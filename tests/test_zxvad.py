@@ -49,7 +49,6 @@ TINY = {
     "object_stage": 1,
     "batch_size": 2,
     "train_steps": 3,
-    "score_batch_size": 16,
 }
 
 

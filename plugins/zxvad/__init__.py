@@ -11,30 +11,19 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from vadbench.api import (
-    FitContext,
-    ModelSpec,
-    ScoreKind,
-    Video,
-    VideoSource,
-)
-from vadbench.checkpoints import load_checkpoint, save_checkpoint
-from vadbench.clips import predicted_frames
+from vadbench.api import FitContext, ModelSpec, VideoSource
 from vadbench.hookspecs import hookimpl
-from vadbench.toolkit import psnr
+from vadbench.toolkit import FramePredictor
 from vadbench.training import TrainingClock
 
-from .frames import FrameSampler, to_model_frames
+from .frames import FrameSampler
 from .gallery import gallery_command, render_gallery
-from .losses import to_unit_range
 from .options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
 from .training import StepCost, Trainer, build_generator, step_gmacs, train
 
@@ -42,10 +31,12 @@ WEIGHTS_FILE = "zxvad.pt"
 MEGABYTE = 1024 * 1024
 
 
-class ZxVAD:
-    """The Method: fit trains G, D, N; score runs G alone, one PSNR per frame T..N-1."""
+class ZxVAD(FramePredictor[ZxVADOptions]):
+    """The Method: fit trains G, D, N; scoring, predictions, checkpoints and the efficiency
+    metrics' module come from the toolkit's FramePredictor and run G alone (one PSNR per
+    frame T..N-1, pixels in [-1, 1], the T input frames stacked on channels)."""
 
-    score_kind: ScoreKind = "normality"
+    checkpoint_file = WEIGHTS_FILE
 
     def __init__(self, options: ZxVADOptions, device: str) -> None:
         self.options = options
@@ -53,6 +44,22 @@ class ZxVAD:
         self.context_frames = options.context_frames
         self.generator = build_generator(options).to(device).eval()
         self.trainer: Trainer | None = None
+
+    def predictor(self) -> nn.Module:
+        """G; input: the T frames stacked on channels, (n, 3T, H, W) in [-1, 1]."""
+        return self.generator
+
+    def checkpoint_modules(self) -> dict[str, nn.Module]:
+        """G, and after training D, N and ArcFace's W too (a loaded model needs G only)."""
+        if self.trainer is None:
+            return {"generator": self.generator}
+        n = self.trainer.networks
+        return {
+            "generator": n.generator,
+            "discriminator": n.discriminator,
+            "classifier": n.classifier,
+            "relative_attention": n.relative_attention,
+        }
 
     def fit(self, source: VideoSource, aux: VideoSource | None, ctx: FitContext) -> None:
         """Train on ``source``; objects come from ``aux`` when the matrix gives one.
@@ -88,61 +95,6 @@ class ZxVAD:
         self.generator.eval()
         draw_gallery(source, aux or source, o, ctx)
 
-    @torch.no_grad()
-    def score(self, video: Video) -> np.ndarray:
-        """PSNR of G's prediction against the true frame, for frames T..N-1."""
-        t, size = self.context_frames, self.options.image_size
-        self.generator.eval()
-        scores: list[torch.Tensor] = []
-        batch: list[np.ndarray] = []
-
-        def flush() -> None:
-            clips = to_model_frames(np.stack(batch), size, self.device)
-            predicted = self.generator(clips[:, :t].flatten(1, 2))
-            scores.append(psnr(to_unit_range(predicted), to_unit_range(clips[:, t])))
-            batch.clear()
-
-        for clip in video.iter_clips(t + 1):
-            batch.append(clip)
-            if len(batch) == self.options.score_batch_size:
-                flush()
-        if batch:
-            flush()
-        return torch.cat(scores).cpu().numpy() if scores else np.zeros(0)
-
-    @torch.no_grad()
-    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """The frames ``indices`` and G's predictions of them, (k, H, W, 3) in [0, 1]."""
-        self.generator.eval()
-        return predicted_frames(
-            video, indices, self.context_frames, self.options.image_size, self.device,
-            self.generator,
-        )  # fmt: skip
-
-    def save(self, folder: Path) -> None:
-        """Weights of every trained network (tensors only) and the options as JSON."""
-        if self.trainer is None:
-            state = {"generator": self.generator.state_dict()}
-        else:
-            n = self.trainer.networks
-            state = {
-                "generator": n.generator.state_dict(),
-                "discriminator": n.discriminator.state_dict(),
-                "classifier": n.classifier.state_dict(),
-                "relative_attention": n.relative_attention.state_dict(),
-            }
-        save_checkpoint(folder, self.options, state, WEIGHTS_FILE)
-
-    def load(self, folder: Path) -> None:
-        state = load_checkpoint(folder, self.options, WEIGHTS_FILE, self.device)
-        self.generator.load_state_dict(state["generator"])
-        self.generator.eval()
-
-    def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
-        size = self.options.image_size
-        example = torch.zeros(1, 3 * self.context_frames, size, size, device=self.device)
-        return self.generator.eval(), (example,)
-
 
 GALLERY_EXAMPLES = 6
 
@@ -175,7 +127,7 @@ def vadbench_register_models(register: Any) -> None:
             options=ZxVADOptions,
             create=create,
             presets={"paper": PAPER_PRESET, "cpu": CPU_PRESET},
-            version="3",  # 3: fused Adam (toolkit.adam); 2: channels-last weights
+            version="4",  # 4: scored by toolkit.FramePredictor; 3: fused Adam; 2: channels-last
         )
     )
 

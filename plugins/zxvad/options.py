@@ -72,14 +72,13 @@ class ZxVADOptions(Options):
         0, ge=0, description="0: R runs on each step's frames; n: on n frames drawn once"
     )
 
-    # Optimisation, scoring, memory.
+    # Optimisation, memory.
     batch_size: int = Field(4, ge=1)
     train_steps: int = Field(80000, ge=1, description="generator updates")
     lr_generator: float = Field(2e-4, gt=0)
     lr_discriminator: float = Field(2e-5, gt=0)
     lr_classifier: float = Field(2e-5, gt=0)
     adam_betas: tuple[float, float] = Field((0.5, 0.999))
-    score_batch_size: int = Field(32, ge=1, description="clips per forward pass when scoring")
     frame_cache_mb: int = Field(
         1024, ge=0, description="training frames are held in memory when they fit in this"
     )
