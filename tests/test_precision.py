@@ -16,6 +16,7 @@ from vadbench.config import read_matrix
 from vadbench.planning import build_plan
 from vadbench.plugins import load_plugins
 from vadbench.precision import autocast_for, cpu_runs_bf16, resolve_precision
+from vadbench.store import FIT_MARKER
 
 RECORDING_MODEL = model_plugin(
     "recorder",
@@ -125,3 +126,30 @@ def test_score_precision_is_part_of_the_scores_not_of_the_cell(
     mixed_cells, mixed_scores = hashes("precision: bf16\nscore_precision: fp32")
     assert mixed_cells == bf16_cells and not set(mixed_scores) & set(bf16_scores)
     assert hashes("precision: bf16\nscore_precision: bf16") == (bf16_cells, bf16_scores)
+
+
+def test_a_run_that_changes_only_score_precision_rescores_without_training(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    matrix_file = workspace / "matrix.yaml"
+    original = matrix_file.read_text()
+    cells = workspace / "results" / "tiny" / "cells"
+
+    def run(settings: str) -> dict[str, str]:
+        matrix_file.write_text(original.replace("name: tiny", f"name: tiny\n{settings}"))
+        result = vadbench_cli("run", "matrix.yaml")
+        assert result.returncode == 0, result.stdout + result.stderr
+        return {
+            cell.name: (cell / "checkpoint" / FIT_MARKER).read_text() for cell in cells.iterdir()
+        }
+
+    def calibrated_at() -> set[str]:
+        return {
+            json.loads((cell / "calibration.json").read_text())["score_precision"]
+            for cell in cells.iterdir()
+        }
+
+    trained = run("precision: bf16")
+    assert calibrated_at() == {"bf16"}
+    assert run("precision: bf16\nscore_precision: fp32") == trained  # no cell trained again
+    assert calibrated_at() == {"fp32"}

@@ -139,9 +139,15 @@ class CellRunner:
         )
 
     def _calibrated(self, cell: Cell) -> bool:
-        """The cell's calibration is stored and belongs to this cell's hash."""
+        """The cell's calibration is stored, belongs to this cell's hash and was scored at the
+        matrix's ``score_precision`` (a record without one was scored at the cell's own)."""
         record = read_record(self.store.calibration_file(cell.id))
-        return not self.force and record is not None and record.get("hash") == cell.hash
+        return (
+            not self.force
+            and record is not None
+            and record.get("hash") == cell.hash
+            and record.get("score_precision", self.plan.precision) == self.plan.score_precision
+        )
 
     def measure_efficiency(self, cell: Cell) -> CellOutcome:
         """The efficiency stage alone, for cells another process trained: it loads the finished
@@ -195,7 +201,8 @@ class CellRunner:
                 stacklevel=1,
             )
             return
-        atomic_write_json(path, calibration.to_json(cell.hash))
+        record = {**calibration.to_json(cell.hash), "score_precision": self.plan.score_precision}
+        atomic_write_json(path, record)
 
     def _calibration_from_stored_scores(self, cell: Cell) -> Calibration | None:
         for target in cell.targets:
