@@ -22,6 +22,7 @@ from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
 from vadbench.store import (
     DamagedResultWarning,
+    RunStore,
     atomic_write_bytes,
     read_checked_scores,
     write_scores,
@@ -98,6 +99,20 @@ def test_a_lock_held_by_another_process_is_named(tmp_path: Path) -> None:
     assert "pid 4242 on elsewhere" in error_line(result)
     assert {p.name for p in run_dir.iterdir()} <= {".lock", ".lock.workers"}
     assert run_cli("run", "matrix.yaml", cwd=workspace).returncode == 0
+
+
+def test_a_run_holding_its_folder_deletes_what_killed_writers_left(tmp_path: Path) -> None:
+    """A writer killed between creating its temporary file and renaming it leaves the file; the
+    next run that holds the folder, with no earlier worker alive, deletes it."""
+    store = RunStore(tmp_path / "run")
+    kept = store.cell_dir("cell") / "result.json"
+    atomic_write_bytes(kept, b"{}")
+    left = store.cell_dir("cell") / ".progress.json.k1ll3d.tmp"
+    left.write_text("{")
+    with store.locked():
+        assert not left.exists()
+    assert kept.read_bytes() == b"{}"
+    assert not list(store.root.rglob("*.tmp"))
 
 
 @pytest.mark.parametrize("executor", ["local", "processes"])

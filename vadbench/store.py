@@ -92,12 +92,18 @@ def _process_umask() -> int:
 FILE_MODE = 0o666 & ~_process_umask()
 
 
+# The suffix of the hidden temporary files writes go through (``atomic_write_bytes``).
+TEMPORARY_SUFFIX = ".tmp"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside ``path``, flush it to disk, then rename over ``path``.
     The file gets the permissions a plain ``open`` would give (a temporary file is private), so
     others can read results, reports and figures where the umask lets them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+    )
     try:
         os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "wb") as stream:
@@ -457,6 +463,7 @@ class RunStore:
                     f"{self.root}: worker processes of an earlier run that was stopped are "
                     "still writing it; wait for them to end"
                 ) from None
+            self._remove_temporaries()
             fcntl.flock(workers, fcntl.LOCK_SH)
             token = uuid.uuid4().hex
             handle.seek(0)
@@ -473,6 +480,12 @@ class RunStore:
                     os.environ.pop(LOCK_TOKEN_ENVIRONMENT, None)
                 else:
                     os.environ[LOCK_TOKEN_ENVIRONMENT] = previous
+
+    def _remove_temporaries(self) -> None:
+        """Delete what writers killed mid-write left (their temporary files). Only a run that
+        holds the folder with no earlier worker alive calls this: none of them is in use."""
+        for temporary in self.root.rglob(f".*{TEMPORARY_SUFFIX}"):
+            temporary.unlink(missing_ok=True)
 
     def _lock_holder(self) -> dict[str, Any]:
         try:
