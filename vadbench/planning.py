@@ -285,12 +285,9 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         ).model_dump()
     metric_options = check_metric_options(matrix.metric_options, registry, file)
     _check_device(matrix.device, file)
-    precision = resolve_precision(matrix.precision, _planned_device(matrix.device))
-    score_precision = (
-        precision
-        if matrix.score_precision is None
-        else resolve_precision(matrix.score_precision, _planned_device(matrix.device))
-    )
+    device = _planned_device(matrix.device)
+    precision = resolve_precision(matrix.precision, device)
+    score_precision = resolve_precision(matrix.score_precision or matrix.precision, device)
     if matrix.metrics is None:
         metrics = sorted(registry.metrics, key=lambda spec: spec.order)
     else:
