@@ -17,7 +17,7 @@ import time
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from vadbench.statistics import WeightedAUC, video_draws
+from vadbench.sdk.statistics import WeightedAUC, video_draws
 
 
 def main() -> None:

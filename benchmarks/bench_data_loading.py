@@ -45,15 +45,15 @@ import av
 import numpy as np
 from PIL import Image
 
-from vadbench.api import Video
-from vadbench.framecache import (
+from vadbench.harness.plugins import load_plugins
+from vadbench.sdk.contracts import Video
+from vadbench.sdk.framecache import (
     BUDGET_ENVIRONMENT,
     CACHE_ENVIRONMENT,
     cache_dir,
     release_cache_files,
 )
-from vadbench.plugins import load_plugins
-from vadbench.video import release_decoders
+from vadbench.sdk.video import release_decoders
 from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 MEMORY_FRAME_SIZE = (256, 256)
@@ -151,7 +151,7 @@ def emit(line: str) -> None:
 
 def write_report(path: Path, argv: list[str]) -> None:
     # Imported here: it imports torch, which would weigh on the memory children's RSS.
-    from vadbench.environment import describe_environment
+    from vadbench.harness.environment import describe_environment
 
     environment = describe_environment()
     git = environment["vadbench_git"]
@@ -174,7 +174,7 @@ def summary(rates: list[float]) -> str:
 def model_fps(model: str) -> float:
     """A preset's inference frames/s (``vadbench profile PLUGIN:PRESET --metrics fps``: batch 1,
     as the efficiency leaderboard reports it), in a child pinned to one core: one thread."""
-    command = [sys.executable, "-m", "vadbench.cli", "profile", model]
+    command = [sys.executable, "-m", "vadbench", "profile", model]
     every_core = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if every_core is not None:
         os.sched_setaffinity(0, {min(every_core)})

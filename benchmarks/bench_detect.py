@@ -26,9 +26,9 @@ import torch
 from publish import publish
 from rich.console import Console
 
-from vadbench.detect import TrainedCell, detect
-from vadbench.environment import describe_environment
-from vadbench.plugins import load_plugins
+from vadbench.commands.detect import TrainedCell, detect
+from vadbench.harness.environment import describe_environment
+from vadbench.harness.plugins import load_plugins
 from vadbench_plugins.metrics.efficiency import measure_fps
 
 WIDTH, HEIGHT = 640, 360

@@ -22,7 +22,7 @@ EXECUTORS = ("processes", "dask")
 def run_once(executor: str, results: Path, steps: int) -> float:
     """Wall seconds of one quickstart run with this executor, from its command line."""
     argv = [
-        sys.executable, "-m", "vadbench.cli", "run", "quickstart",
+        sys.executable, "-m", "vadbench", "run", "quickstart",
         "--results-dir", str(results),
         "--set", f"executor={executor}",
         "--set", "executor_options.workers=2",
@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", "check", "quickstart"],
+        [sys.executable, "-m", "vadbench", "check", "quickstart"],
         capture_output=True,
         check=True,
     )  # renders the synthetic data once, so that no run pays for it

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from publish import publish
 
-from vadbench.environment import describe_environment
+from vadbench.harness.environment import describe_environment
 
 TARGET_SECONDS = 30.0
 
@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    argv = [sys.executable, "-m", "vadbench.cli", "report", str(args.run_dir), "--reporter", "html"]
+    argv = [sys.executable, "-m", "vadbench", "report", str(args.run_dir), "--reporter", "html"]
     seconds = []
     for repeat in range(args.repeats):
         started = time.perf_counter()

@@ -20,8 +20,8 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
-from vadbench_plugins.synthetic.domains import DOMAIN_NAMES  # noqa: E402
-from vadbench_plugins.synthetic.render import GeneratorParams, render_video  # noqa: E402
+from vadbench_plugins.datasets.synthetic.domains import DOMAIN_NAMES  # noqa: E402
+from vadbench_plugins.datasets.synthetic.render import GeneratorParams, render_video  # noqa: E402
 
 
 def frames_per_second(domain: str, params: GeneratorParams, videos: int) -> float:

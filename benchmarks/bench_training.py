@@ -38,11 +38,10 @@ import torch
 from publish import publish
 from torch.utils.flop_counter import FlopCounterMode
 
-from vadbench.api import FitContext, TrainingBudget, VideoSource
-from vadbench.environment import describe_environment
-from vadbench.planning import open_matrix_dataset
-from vadbench.plugins import load_plugins
-from vadbench.precision import autocast_for
+from vadbench.harness.environment import describe_environment
+from vadbench.harness.plugins import load_plugins
+from vadbench.sdk.contracts import FitContext, TrainingBudget, VideoSource
+from vadbench.sdk.precision import autocast_for
 
 QUICKSTART = Path(__file__).with_name("quickstart.yaml")
 MODELS = ("zxvad", "ffp", "mpn", "rgan")
@@ -165,8 +164,8 @@ class Row:
 def measure(name: str, precision: str, args: argparse.Namespace) -> tuple[float, float]:
     """Steps per second and GFLOP per step of one model at one precision, in this process."""
     registry = load_plugins()
-    source = open_matrix_dataset(QUICKSTART, "campus", registry).source("train")
-    aux = open_matrix_dataset(QUICKSTART, "ti", registry).source("train")
+    source = registry.open_matrix_dataset(QUICKSTART, "campus").source("train")
+    aux = registry.open_matrix_dataset(QUICKSTART, "ti").source("train")
     setting = Setting(args.device, args.preset, precision)
     rate = fit(name, args.long, source, aux, setting, count=False)
     flop_short = fit(name, args.short, source, aux, setting, count=True)

@@ -26,7 +26,7 @@ The rule, fixed before the procedure was first run:
    min(L_{i+1}, L_{i+2}) > (1 − 0.01) · L_i. Training stops there (at s_{i+2}).
 4. If no evaluation qualifies before the cap of ``CAP`` = 1500 steps, the cap is chosen.
 
-Training is watched through ``vadbench.training.watch_training``: an evaluation runs between
+Training is watched through ``vadbench.sdk.training.watch_training``: an evaluation runs between
 two steps and restores the networks' train/eval modes and the random state, so the model
 evaluated at step s is exactly the model a run of s steps trains (the test checks that too).
 The output is a Markdown table (``--out``): every evaluated step count with its held-out loss,
@@ -53,12 +53,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from vadbench.api import Dataset, FitContext, ListSource, Method, TrainingBudget, Video
-from vadbench.config import read_matrix
-from vadbench.planning import open_matrix_dataset
-from vadbench.plugins import Registry, load_plugins
-from vadbench.runner import seed_everything
-from vadbench.training import TrainingClock, watch_training
+from vadbench.harness.config import read_matrix
+from vadbench.harness.devices import seed_everything
+from vadbench.harness.plugins import Registry, load_plugins
+from vadbench.sdk.contracts import Dataset, FitContext, ListSource, Method, TrainingBudget, Video
+from vadbench.sdk.training import TrainingClock, watch_training
 
 EVERY = 100
 CAP = 1500
@@ -245,8 +244,8 @@ def _worker(arguments: tuple[Path, str, str | None, ModelChoice, Rule, int, int]
     matrix, source, aux, choice, rule, seed, threads = arguments
     torch.set_num_threads(threads)
     registry = load_plugins()
-    source_dataset = open_matrix_dataset(matrix, source, registry)
-    aux_dataset = open_matrix_dataset(matrix, aux, registry) if aux else None
+    source_dataset = registry.open_matrix_dataset(matrix, source)
+    aux_dataset = registry.open_matrix_dataset(matrix, aux) if aux else None
     return select_one(choice, source_dataset, aux_dataset, registry, rule, seed)
 
 
@@ -255,7 +254,7 @@ def reference_loss(matrix: Path, source: str, key: str) -> float:
     frames as the prediction), for scale; it plays no part in the rule."""
     registry = load_plugins()
     (choice,) = model_choices(matrix, [key], registry)
-    _, held = split_holdout(open_matrix_dataset(matrix, source, registry).source("train").videos())
+    _, held = split_holdout(registry.open_matrix_dataset(matrix, source).source("train").videos())
     method = registry.models.get(choice.plugin).create(choice.options, "cpu")
     return held_out_loss(method, held)
 
@@ -309,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    from vadbench.environment import describe_environment
+    from vadbench.harness.environment import describe_environment
 
     environment = describe_environment()  # before anything runs: the commit that ran
     started = time.perf_counter()

@@ -25,15 +25,15 @@ from typing import Any
 
 import torch
 
-from vadbench.environment import describe_environment
-from vadbench.plugins import load_plugins
-from vadbench.profile import (
+from vadbench.commands.profile import (
     ProfileFile,
     profile_from_arguments,
     profile_markdown,
     read_profile_file,
     run_profile,
 )
+from vadbench.harness.environment import describe_environment
+from vadbench.harness.plugins import load_plugins
 
 HERE = Path(__file__).parent
 TABLE3 = HERE / "paper_table3.yaml"

@@ -14,9 +14,10 @@ from pathlib import Path
 from publish import publish
 from standard_verdict import cross_domain_rounds, row
 
-from vadbench.plugins import load_plugins
-from vadbench.results import load_results, load_target_runs, statistics_settings
-from vadbench.store import RunStore, read_record
+from vadbench.harness.plugins import load_plugins
+from vadbench.harness.results import load_results, load_target_runs, statistics_settings
+from vadbench.harness.store import RunStore
+from vadbench.sdk.files import read_record
 
 
 def main() -> None:

@@ -19,11 +19,12 @@ import math
 from collections.abc import Iterable
 from pathlib import Path
 
-from vadbench import statistics
-from vadbench.api import ResampledStatistic
-from vadbench.plugins import load_plugins
-from vadbench.results import load_results, load_target_runs, statistics_settings
-from vadbench.store import RunStore, read_record
+from vadbench.harness.plugins import load_plugins
+from vadbench.harness.results import load_results, load_target_runs, statistics_settings
+from vadbench.harness.store import RunStore
+from vadbench.sdk import statistics
+from vadbench.sdk.contracts import ResampledStatistic
+from vadbench.sdk.files import read_record
 
 OWN_TARGET = 0.020
 PAIRED_TARGET = 0.010

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from vadbench.config import read_matrix
-from vadbench.planning import build_plan
-from vadbench.plugins import load_plugins
-from vadbench.protocol import anomaly_scores, roc_auc
-from vadbench.store import read_json, read_scores
+from vadbench.harness.config import read_matrix
+from vadbench.harness.planning import build_plan
+from vadbench.harness.plugins import load_plugins
+from vadbench.sdk.files import read_json
+from vadbench.sdk.protocol import anomaly_scores, roc_auc
+from vadbench.sdk.runfolder import read_scores
 
 
 def main() -> None:

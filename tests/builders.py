@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vadbench.api import FitContext, ListSource, Video
+from vadbench.sdk.contracts import FitContext, ListSource, Video
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:

@@ -66,7 +66,7 @@ def start_cli(folder: Path, *args: str) -> subprocess.Popen[str]:
     """The console entry point started in ``folder`` without waiting, its output (stdout and
     stderr together) readable line by line while it runs."""
     return subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", *args],
+        [sys.executable, "-m", "vadbench", *args],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -81,7 +81,7 @@ def vadbench_cli(workspace: Path) -> CliRunner:
 
     def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
         return subprocess.run(
-            [sys.executable, "-m", "vadbench.cli", *args],
+            [sys.executable, "-m", "vadbench", *args],
             cwd=cwd or workspace,
             capture_output=True,
             text=True,
@@ -104,8 +104,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 HERE = Path(__file__).parent
 

@@ -1,6 +1,6 @@
 """What the bad-input corpus shares: an in-process CLI, a stored run to copy, and snapshots.
 
-The corpus calls ``vadbench.cli.main`` in this process (no interpreter start per case), on a
+The corpus calls ``vadbench.commands.main`` in this process (no interpreter start per case), on a
 copy of a workspace whose tiny matrix was run once per test session, so that each case can check
 that what was stored before is still there, byte for byte, afterwards.
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tests.builders import write_square_dataset
 from tests.conftest import TINY_MATRIX, labels
-from vadbench.cli import main
+from vadbench.commands import main
 
 # A model plugin that misbehaves on request, for faults inside a cell.
 FAULTY_PLUGIN = """
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from typing import Literal
 
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 Mode = Literal[
     "ok", "slow", "none", "matrix", "nan", "short", "text", "fit_raises", "score_raises"

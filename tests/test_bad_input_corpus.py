@@ -574,7 +574,7 @@ CONFIGURATION = [
         write_file(
             "hook.py",
             (
-                "from vadbench.hookspecs import hookimpl\n\n@hookimpl\n"
+                "from vadbench.sdk.hooks import hookimpl\n\n@hookimpl\n"
                 "def vadbench_register_models(register):\n    raise KeyError('oops')\n"
             ),
         ),
@@ -586,7 +586,7 @@ CONFIGURATION = [
         write_file(
             "typo.py",
             (
-                "from vadbench.hookspecs import hookimpl\n\n@hookimpl\n"
+                "from vadbench.sdk.hooks import hookimpl\n\n@hookimpl\n"
                 "def vadbench_register_model(register):\n    return None\n"
             ),
         ),
@@ -598,8 +598,8 @@ CONFIGURATION = [
         write_file(
             "twice.py",
             (
-                "from vadbench.api import ModelSpec, Options\n"
-                "from vadbench.hookspecs import hookimpl\n\n"
+                "from vadbench.sdk.contracts import ModelSpec, Options\n"
+                "from vadbench.sdk.hooks import hookimpl\n\n"
                 "@hookimpl\ndef vadbench_register_models(register):\n"
                 "    register(ModelSpec('framediff', 'again', Options, object))\n"
             ),
@@ -1067,7 +1067,7 @@ DAMAGE = [
         "result-without-metrics",
         damage(RESULT, write_text('{"hash": "x"}')),
         ("report", str(RUN_DIR)),
-        ("result.json is damaged", "no metrics"),
+        ("result.json is damaged", "no target, protocol, videos, frames, metrics, time"),
         code=0,
     ),
     Case(
@@ -1088,7 +1088,7 @@ DAMAGE = [
         "cell-file-missing-keys",
         damage("cells/fd__*/cell.json", write_text("{}")),
         ("report", str(RUN_DIR)),
-        ("cell.json is damaged", "no model"),
+        ("cell.json is damaged", "no hash, id, model"),
         code=0,
     ),
     Case(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliRunner
-from vadbench.plugins import load_plugins
+from vadbench.harness.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "plugins" / "benchmarks"

@@ -18,9 +18,16 @@ import pytest
 import torch
 
 from tests.builders import TINY_MODELS, SilentProgress, write_square_dataset
-from vadbench.api import Dataset, FitContext, ListSource, Split, TrainingBudget, VideoSource
-from vadbench.plugins import Registry, load_plugins
-from vadbench.runner import seed_everything
+from vadbench.harness.devices import seed_everything
+from vadbench.harness.plugins import Registry, load_plugins
+from vadbench.sdk.contracts import (
+    Dataset,
+    FitContext,
+    ListSource,
+    Split,
+    TrainingBudget,
+    VideoSource,
+)
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "choose_presets.py"
 

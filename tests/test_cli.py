@@ -65,8 +65,8 @@ SLOW_MODEL = """
 import time
 from pathlib import Path
 import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 class SlowOptions(Options):
     delay: float = 0.4
@@ -111,7 +111,7 @@ def test_run_killed_midway_resumes_to_the_same_leaderboard(
     assert reference.returncode == 0, reference.stdout + reference.stderr
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
+        [sys.executable, "-m", "vadbench", "run", "matrix.yaml"],
         cwd=workspace,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -137,8 +137,8 @@ def test_run_killed_midway_resumes_to_the_same_leaderboard(
 
 
 FAILING_MODEL = """
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 class Broken:
     context_frames = 1

@@ -15,7 +15,8 @@ from tests.dataset_fixtures import (
     frame_index,
     write_appledouble,
 )
-from vadbench.api import ConfigError, DataError
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning, spread_over_classes
 from vadbench_plugins.datasets.actions import (
     Hmdb51Options,
     JesterOptions,
@@ -24,7 +25,6 @@ from vadbench_plugins.datasets.actions import (
     open_jester,
     open_ucf101,
 )
-from vadbench_plugins.datasets.common import MissingFilesWarning, spread_over_classes
 
 ODD_NAME = "(Rad)Schlag_die_Bank!_cartwheel_f_cm_np1_le_med_0.avi"
 

@@ -19,9 +19,9 @@ from tests.dataset_fixtures import (
     write_appledouble,
     write_vol_label,
 )
-from vadbench.api import ConfigError, DataError
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
-from vadbench_plugins.datasets.common import MissingFilesWarning
 
 AVENUE_TEST_LENGTHS = [
     1439, 1211, 923, 947, 1007, 1283, 605, 36, 1175, 841, 472,

@@ -18,7 +18,7 @@ from tests.dataset_fixtures import (
     build_ucsd,
     write_frames,
 )
-from vadbench.api import ConfigError, DataError, Options
+from vadbench.sdk.contracts import ConfigError, DataError, Options
 from vadbench_plugins.datasets.actions import (
     Hmdb51Options,
     JesterOptions,
@@ -30,10 +30,10 @@ from vadbench_plugins.datasets.actions import (
 from vadbench_plugins.datasets.avenue import AvenueOptions, open_avenue
 from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 from vadbench_plugins.datasets.shanghaitech import ShanghaiTechOptions, open_shanghaitech
+from vadbench_plugins.datasets.synthetic.dataset import SyntheticOptions, open_synthetic
 from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
 from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd
 from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
-from vadbench_plugins.synthetic.dataset import SyntheticOptions, open_synthetic
 
 OPTION_CLASSES = [
     UcsdOptions,

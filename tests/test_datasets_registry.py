@@ -16,7 +16,7 @@ import pandas as pd
 
 from tests.builders import moving_square_video
 from tests.dataset_fixtures import encode_video
-from vadbench.api import DatasetSpec
+from vadbench.sdk.contracts import DatasetSpec
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins" / "datasets"
 MODULES = ["ucsd", "avenue", "shanghaitech", "ucfcrime", "actions", "videofolder"]
@@ -47,7 +47,7 @@ def registered_specs() -> list[DatasetSpec]:
 def vadbench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     plugin_args = [arg for path in plugin_files() for arg in ("--plugin", str(path))]
     return subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", *args, *plugin_args],
+        [sys.executable, "-m", "vadbench", *args, *plugin_args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -15,8 +15,8 @@ from tests.dataset_fixtures import (
     write_appledouble,
     write_frames,
 )
-from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.common import MissingFilesWarning
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.shanghaitech import (
     SHT_DC_DEFAULT,
     ScenePartition,

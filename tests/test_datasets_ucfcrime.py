@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.dataset_fixtures import annotation_line, build_ucfcrime, frame_index, write_appledouble
-from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.common import MissingFilesWarning
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.ucfcrime import UcfCrimeOptions, open_ucfcrime
 
 TRAIN_LIST = [

@@ -17,8 +17,8 @@ from tests.dataset_fixtures import (
     write_appledouble,
     write_tiny_tiffs,
 )
-from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.common import MissingFilesWarning
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.ucsd import UcsdOptions, open_ucsd, parse_gt_frames
 
 # UCSDped2.m, 1-based inclusive; Test006 as the script copy writes it (1:162).

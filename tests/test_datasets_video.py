@@ -1,4 +1,4 @@
-"""The PyAV decoding path (vadbench/video.py) on real files: exact frames by random and
+"""The PyAV decoding path (vadbench/sdk/video.py) on real files: exact frames by random and
 sequential access, decoding cost, resizing, frame counts and damaged files, for video files and
 for the images of frame folders."""
 
@@ -22,9 +22,9 @@ from tests.dataset_fixtures import (
     write_frames,
     write_video,
 )
-from vadbench import video as video_module
-from vadbench.api import ConfigError, DataError, Video
-from vadbench.video import (
+from vadbench.sdk import video as video_module
+from vadbench.sdk.contracts import ConfigError, DataError, Video
+from vadbench.sdk.video import (
     OPEN_DECODERS,
     VideoFileReader,
     count_frames,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.dataset_fixtures import frame_index, write_appledouble, write_frames, write_video
-from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.common import MissingFilesWarning
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.videofolder import VideoFolderOptions, open_videofolder
 
 LABELS = """video,start,end

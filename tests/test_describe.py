@@ -11,13 +11,13 @@ from typing import Any, Literal
 import pytest
 
 from tests.conftest import write_plugin
-from vadbench.cli import main
-from vadbench.describe import type_name
+from vadbench.commands import main
+from vadbench.commands.describe import type_name
 
 # A metric that shares the model framediff's name, and text that rich would read as markup.
 CLASHING_PLUGIN = """
-from vadbench.api import DatasetSpec, MetricSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import DatasetSpec, MetricSpec, Options
+from vadbench.sdk.hooks import hookimpl
 from pydantic import Field
 
 
@@ -125,7 +125,7 @@ def test_plugins_without_declared_options_say_so(
 ) -> None:
     plugin = tmp_path / "free.py"
     plugin.write_text(
-        "from vadbench.api import ExecutorSpec\nfrom vadbench.hookspecs import hookimpl\n\n"
+        "from vadbench.sdk import ExecutorSpec, hookimpl\n\n"
         "@hookimpl\ndef vadbench_register_executors(register):\n"
         "    register(ExecutorSpec('free', 'takes anything', lambda tasks, options: None))\n"
     )

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import CliRunner, model_plugin, start_cli, write_plugin
-from vadbench.cli import main
+from vadbench.commands import main
 from vadbench_plugins.executors.dask import DaskOptions
 from vadbench_plugins.executors.processes import ProcessesOptions
 from vadbench_plugins.executors.slurm import SlurmOptions
@@ -247,7 +247,7 @@ def test_dask_cells_run_with_the_drivers_process_settings(workspace: Path) -> No
     environment = {k: v for k, v in os.environ.items() if k not in names}
     environment["OMP_NUM_THREADS"] = "2"  # a driver setting the cells keep
     result = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", "run", "matrix.yaml"],
+        [sys.executable, "-m", "vadbench", "run", "matrix.yaml"],
         cwd=workspace, capture_output=True, text=True, env=environment, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr

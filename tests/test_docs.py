@@ -12,9 +12,9 @@ from typing import get_args, get_origin, get_type_hints
 
 import pytest
 
-from vadbench import hookspecs
-from vadbench.api import Method
-from vadbench.plugins import HOOK_TO_KIND
+from vadbench.harness.plugins import HOOK_TO_KIND
+from vadbench.sdk import hooks as hookspecs
+from vadbench.sdk.contracts import Method
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "plugins.md"
@@ -103,7 +103,7 @@ def test_model_section_documents_every_method_member_with_its_arguments() -> Non
 @pytest.mark.parametrize("page", MARKDOWN, ids=lambda page: page.name)
 def test_every_path_the_docs_name_exists(page: Path) -> None:
     """Backticked repository paths, relative links, and the file rows of a code-map table under a
-    heading naming its folder ('## MPN (`plugins/mpn/`)') all point at files that exist."""
+    heading naming its folder ('## MPN (`plugins/models/mpn/`)') all point at files that exist."""
     missing = []
     folder = None
     for line in page.read_text().splitlines():

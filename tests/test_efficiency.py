@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from vadbench.api import EfficiencyInput
+from vadbench.sdk.contracts import EfficiencyInput
 from vadbench_plugins.metrics import efficiency
 
 
@@ -120,7 +120,7 @@ def test_energy_without_a_counter_is_na_with_the_reason_and_leaves_logging_alone
 
 def test_profile_command_json_rows() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", "profile", "framediff:cpu", "--metrics",
+        [sys.executable, "-m", "vadbench", "profile", "framediff:cpu", "--metrics",
          "params,storage,energy", "--format", "json"],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip

@@ -16,9 +16,9 @@ from tests.builders import (
     logged_video,
     square_source,
 )
-from vadbench.api import ModelSpec, VadbenchError
-from vadbench_plugins.ffp import FFP, PRESETS, FFPOptions, vadbench_register_models
-from vadbench_plugins.ffp.losses import (
+from vadbench.sdk.contracts import ModelSpec, VadbenchError
+from vadbench_plugins.models.ffp import vadbench_register_models
+from vadbench_plugins.models.ffp.losses import (
     LossWeights,
     discriminator_loss,
     generator_adversarial_loss,
@@ -26,7 +26,8 @@ from vadbench_plugins.ffp.losses import (
     gradient_loss,
     intensity_loss,
 )
-from vadbench_plugins.ffp.model import FFPGenerator
+from vadbench_plugins.models.ffp.method import FFP, PRESETS, FFPOptions
+from vadbench_plugins.models.ffp.model import FFPGenerator
 
 TINY = {
     "image_size": 16,

@@ -111,22 +111,26 @@ def test_a_script_without_a_main_guard_runs_the_processes_executor(workspace: Pa
 def test_the_server_reports_each_cells_exit_code_and_output(
     workspace: Path, tmp_path: Path, vadbench_cli: CliRunner
 ) -> None:
-    server = ForkServer(["vadbench.cli"])
+    server = ForkServer(["vadbench.commands"])
     try:
         listing, failing = tmp_path / "listing.log", tmp_path / "failing.log"
         listing.touch()
         failing.touch()
         environment = {"COLUMNS": "200"}
-        listing_models = CellRequest(("list", "models"), str(workspace), environment)
+        listing_models = CellRequest(
+            ("-m", "vadbench", "list", "models"), str(workspace), environment
+        )
         assert server.run(listing_models, str(listing)) == 0
-        missing = CellRequest(("run", "missing.yaml"), str(workspace), environment)
+        missing = CellRequest(
+            ("-m", "vadbench", "run", "missing.yaml"), str(workspace), environment
+        )
         assert server.run(missing, str(failing)) == 2
     finally:
         server.close()
     assert listing.read_text() == vadbench_cli("list", "models").stdout
     assert "missing.yaml" in failing.read_text()
     with pytest.raises(ServerStopped):
-        server.run(CellRequest(("list", "models"), str(workspace), {}), str(listing))
+        server.run(CellRequest(("-m", "vadbench", "list"), str(workspace), {}), str(listing))
 
 
 def test_cells_after_a_lost_server_start_as_fresh_interpreters(

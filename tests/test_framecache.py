@@ -1,4 +1,4 @@
-"""The decoded-frame cache (vadbench/framecache.py) on real files: the frames it serves are the
+"""The decoded-frame cache (vadbench/sdk/framecache.py) on real files: the frames it serves are the
 decoder's, it decodes only what it lacks, it never serves a stale frame, it keeps its budget,
 and it falls back to decoding when it cannot write."""
 
@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from tests.dataset_fixtures import frame_index, indexed_frame, truncate, write_frames, write_video
-from vadbench import framecache
-from vadbench.api import ConfigError, DataError, Video
-from vadbench.framecache import (
+from vadbench.sdk import framecache
+from vadbench.sdk.contracts import ConfigError, DataError, Video
+from vadbench.sdk.datasets import frame_folder_video
+from vadbench.sdk.framecache import (
     READ_AHEAD_FRAMES,
     READ_AHEAD_FROM,
     SUFFIX,
@@ -30,8 +31,7 @@ from vadbench.framecache import (
     parse_budget,
     release_cache_files,
 )
-from vadbench.video import decode_stats, release_decoders, video_from_file
-from vadbench_plugins.datasets.common import frame_folder_video
+from vadbench.sdk.video import decode_stats, release_decoders, video_from_file
 
 
 @pytest.fixture(autouse=True)
@@ -193,7 +193,7 @@ def test_an_unwritable_cache_falls_back_to_decoding(
     blocker.write_text("a file where the cache folder should be")
     monkeypatch.setenv("VADBENCH_CACHE", str(blocker))
     video = video_from_file(write_video(tmp_path / "v.avi", 12), "v")
-    with caplog.at_level(logging.WARNING, logger="vadbench.framecache"):
+    with caplog.at_level(logging.WARNING, logger="vadbench.sdk.framecache"):
         assert [frame_index(f) for f in video.frames(2, 4)] == [2, 3]
         assert [frame_index(f) for f in video.frames(6, 8)] == [6, 7]
     warnings = [record.getMessage() for record in caplog.records]
@@ -252,7 +252,7 @@ def test_a_bad_budget_names_the_variable() -> None:
 
 def vadbench(*args: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", *args],
+        [sys.executable, "-m", "vadbench", *args],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "300"},

@@ -20,13 +20,9 @@ import pytest
 
 from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
-from vadbench.store import (
-    DamagedResultWarning,
-    RunStore,
-    atomic_write_bytes,
-    read_checked_scores,
-    write_scores,
-)
+from vadbench.harness.store import RunStore
+from vadbench.sdk.files import DamagedResultWarning, atomic_write_bytes
+from vadbench.sdk.runfolder import read_checked_scores, write_scores
 
 SLOW_MATRIX = """
 name: tiny
@@ -47,7 +43,7 @@ matrix:
 
 def _vadbench(*args: str, cwd: Path, **kwargs) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "vadbench.cli", *args],
+        [sys.executable, "-m", "vadbench", *args],
         cwd=cwd,
         text=True,
         env={**os.environ, "COLUMNS": "200"},

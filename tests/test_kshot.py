@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from tests.conftest import CliRunner, write_plugin
-from vadbench.api import DataError
-from vadbench.protocol import draw_support
+from vadbench.sdk.contracts import DataError
+from vadbench.sdk.protocol import draw_support
 from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 ADAPTABLE_MODEL = """
@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 
 class Shift:

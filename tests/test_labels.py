@@ -13,8 +13,8 @@ from scipy.io import savemat
 
 from tests.builders import png_bytes, write_frame_folder
 from tests.dataset_fixtures import AVENUE_LABELS, PED2_LABELS
-from vadbench.api import ConfigError, DataError
-from vadbench_plugins.datasets.common import MissingFilesWarning
+from vadbench.sdk.contracts import ConfigError, DataError
+from vadbench.sdk.datasets import MissingFilesWarning
 from vadbench_plugins.datasets.frames import (
     SHIPPED_LABELS,
     FramesOptions,

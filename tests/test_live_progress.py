@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import model_plugin, start_cli, write_plugin
-from vadbench.progress import FileProgress, describe_progress
+from vadbench.harness.progress import FileProgress, describe_progress
 
 SLOW_MODEL = model_plugin(
     "slow",

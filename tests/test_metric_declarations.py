@@ -12,16 +12,16 @@ import pytest
 
 from tests.conftest import model_plugin, write_plugin
 from tests.corpus_support import build_workspace, error_line, run_cli
-from vadbench.config import read_matrix
-from vadbench.planning import build_plan
-from vadbench.plugins import load_plugins
+from vadbench.harness.config import read_matrix
+from vadbench.harness.planning import build_plan
+from vadbench.harness.plugins import load_plugins
 
 METRICS_PLUGIN = """
 import numpy as np
-from vadbench.api import MetricResult, MetricSpec, NoOptions
-from vadbench.hookspecs import hookimpl
-from vadbench.protocol import anomaly_scores, roc_auc
-from vadbench.statistics import WeightedAUC
+from vadbench.sdk.contracts import MetricResult, MetricSpec, NoOptions
+from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk.protocol import anomaly_scores, roc_auc
+from vadbench.sdk.statistics import WeightedAUC
 
 
 def flipped_auc(data):

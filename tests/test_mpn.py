@@ -17,10 +17,10 @@ from tests.builders import (
     logged_video,
     square_source,
 )
-from vadbench.api import ListSource, ModelSpec, VadbenchError
-from vadbench.clips import prediction_windows, scoring_chunks
-from vadbench_plugins.mpn import MPN, PRESETS, MPNOptions, vadbench_register_models
-from vadbench_plugins.mpn.losses import (
+from vadbench.sdk.clips import prediction_windows, scoring_chunks
+from vadbench.sdk.contracts import ListSource, ModelSpec, VadbenchError
+from vadbench_plugins.models.mpn import vadbench_register_models
+from vadbench_plugins.models.mpn.losses import (
     LossWeights,
     compactness_loss,
     feature_distance,
@@ -28,8 +28,9 @@ from vadbench_plugins.mpn.losses import (
     prediction_loss,
     separation_loss,
 )
-from vadbench_plugins.mpn.model import MetaPrototypeUnit
-from vadbench_plugins.mpn.scoring import fuse_scores, gaussian_template, min_max, smooth
+from vadbench_plugins.models.mpn.method import MPN, PRESETS, MPNOptions
+from vadbench_plugins.models.mpn.model import MetaPrototypeUnit
+from vadbench_plugins.models.mpn.scoring import fuse_scores, gaussian_template, min_max, smooth
 
 TINY = {
     "image_size": 16,

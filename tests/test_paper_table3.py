@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from vadbench.plugins import load_plugins
-from vadbench.profile import read_profile_file
+from vadbench.commands.profile import read_profile_file
+from vadbench.harness.plugins import load_plugins
 from vadbench_plugins.metrics.efficiency import (
     count_parameters,
     paper_convention_gmacs,

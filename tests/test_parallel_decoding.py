@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from tests.dataset_fixtures import encode_video, street_frames
-from vadbench.video import (
+from vadbench.sdk.video import (
     PARALLEL_PART_FRAMES,
     THREADS_ENVIRONMENT,
     VideoFileReader,

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from tests.conftest import CliRunner, model_plugin, write_plugin
-from vadbench.config import read_matrix
-from vadbench.planning import build_plan
-from vadbench.plugins import load_plugins
-from vadbench.precision import autocast_for, cpu_runs_bf16, resolve_precision
-from vadbench.store import FIT_MARKER
+from vadbench.harness.config import read_matrix
+from vadbench.harness.planning import build_plan
+from vadbench.harness.plugins import load_plugins
+from vadbench.sdk.precision import autocast_for, cpu_runs_bf16, resolve_precision
+from vadbench.sdk.runfolder import FIT_MARKER
 
 RECORDING_MODEL = model_plugin(
     "recorder",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vadbench import protocol
-from vadbench.api import DataError
+from vadbench.sdk import protocol
+from vadbench.sdk.contracts import DataError
 from vadbench_plugins.metrics.detection import macro_auc, micro_auc
 
 

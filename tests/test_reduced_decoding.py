@@ -15,7 +15,7 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from tests.dataset_fixtures import encode_video, street_frames
-from vadbench.video import (
+from vadbench.sdk.video import (
     REDUCED_DECODING,
     VideoFileReader,
     decode_images,

@@ -16,15 +16,15 @@ import pytest
 from PIL import Image
 
 from tests.corpus_support import run_cli
-from vadbench_plugins.relevancy import embedding
-from vadbench_plugins.relevancy.labels import (
+from vadbench_plugins.commands.relevancy import embedding
+from vadbench_plugins.commands.relevancy.labels import (
     LABEL_FOLDER,
     TI_BUILTINS,
     VAD_BUILTINS,
     read_label_file,
     words,
 )
-from vadbench_plugins.relevancy.measure import (
+from vadbench_plugins.commands.relevancy.measure import (
     REFERENCE_PAIRS,
     embed,
     mean_abs_cosine,

@@ -17,15 +17,16 @@ from tests.builders import (
     logged_video,
     square_source,
 )
-from vadbench.api import ListSource, ModelSpec, VadbenchError
-from vadbench_plugins.rgan import PRESETS, RGAN, RGANOptions, vadbench_register_models
-from vadbench_plugins.rgan.losses import (
+from vadbench.sdk.contracts import ListSource, ModelSpec, VadbenchError
+from vadbench_plugins.models.rgan import vadbench_register_models
+from vadbench_plugins.models.rgan.losses import (
     StructureLoss,
     adversarial_bce,
     discriminator_loss,
     generator_losses,
 )
-from vadbench_plugins.rgan.model import RGANGenerator
+from vadbench_plugins.models.rgan.method import PRESETS, RGAN, RGANOptions
+from vadbench_plugins.models.rgan.model import RGANGenerator
 
 TINY = {
     "image_size": 16,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,7 +16,7 @@ from tests.conftest import CliRunner
 
 
 def run_job(job: vadbench.CellJob) -> int:
-    return job.run().exit_code
+    return vadbench.run_job(job)
 
 
 def auc_columns(run_dir: Path) -> pd.DataFrame:
@@ -46,19 +47,14 @@ def test_a_cell_job_is_plain_data_that_a_fresh_process_runs(
     monkeypatch.chdir(workspace)
     options = vadbench.RunOptions(results_dir=workspace / "results")
     summary = vadbench.run_matrix("matrix.yaml", options)
-    cell_ids = sorted(path.name for path in (summary.run_dir / "cells").iterdir())
-    job = vadbench.CellJob(
-        Path("matrix.yaml"),
-        cell_ids[0],
-        vadbench.RunOptions(results_dir=workspace / "results", force=True),
-    )
+    job = vadbench.cell_jobs("matrix.yaml", replace(options, force=True))[0]
     assert pickle.loads(pickle.dumps(job)) == job
-    assert job.argv()[:4] == ("run", "matrix.yaml", "--only", cell_ids[0])
-    assert "--force" in job.argv()
-    result = summary.run_dir / "cells" / cell_ids[0] / "targets" / "a" / "result.json"
+    assert vadbench.CellJob.from_json(job.to_json(), "job") == job
+    assert job.command(Path("job.json"))[:2] == ("-m", "vadbench.harness.worker")
+    result = summary.run_dir / "cells" / job.cell_id / "targets" / "a" / "result.json"
     before = result.stat().st_mtime_ns
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         assert pool.apply(run_job, (job,)) == 0
 
-    assert result.stat().st_mtime_ns > before  # recomputed by the other process (--force)
+    assert result.stat().st_mtime_ns > before  # recomputed by the other process (force)

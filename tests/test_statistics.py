@@ -14,8 +14,8 @@ from sklearn.metrics import roc_auc_score
 from tests.builders import write_square_dataset
 from tests.conftest import labels
 from tests.corpus_support import build_workspace, run_cli
-from vadbench import protocol
-from vadbench.statistics import (
+from vadbench.sdk import protocol
+from vadbench.sdk.statistics import (
     Rounds,
     TargetRuns,
     WeightedAUC,

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.dataset_fixtures import encode_video
-from vadbench.plugins import load_plugins
+from vadbench.harness.plugins import load_plugins
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,11 +17,11 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
-from vadbench.api import CommandSpec, ConfigError, DatasetSpec
-from vadbench_plugins import synthetic
-from vadbench_plugins.synthetic import cache
-from vadbench_plugins.synthetic.anomalies import ANOMALY_TYPES, anomaly_code
-from vadbench_plugins.synthetic.cache import (
+from vadbench.sdk.contracts import CommandSpec, ConfigError, DatasetSpec
+from vadbench_plugins.datasets import synthetic
+from vadbench_plugins.datasets.synthetic import cache
+from vadbench_plugins.datasets.synthetic.anomalies import ANOMALY_TYPES, anomaly_code
+from vadbench_plugins.datasets.synthetic.cache import (
     MANIFEST,
     cache_key,
     default_cache_dir,
@@ -29,9 +29,9 @@ from vadbench_plugins.synthetic.cache import (
     ensure_domain,
     verify_domain,
 )
-from vadbench_plugins.synthetic.dataset import SyntheticDataset, SyntheticOptions
-from vadbench_plugins.synthetic.domains import DOMAIN_NAMES, builtin_domains
-from vadbench_plugins.synthetic.render import GeneratorParams, render_ti_clip, render_video
+from vadbench_plugins.datasets.synthetic.dataset import SyntheticDataset, SyntheticOptions
+from vadbench_plugins.datasets.synthetic.domains import DOMAIN_NAMES, builtin_domains
+from vadbench_plugins.datasets.synthetic.render import GeneratorParams, render_ti_clip, render_video
 
 SMALL = GeneratorParams(
     resolution=32, frames_per_video=32, train_videos=2, test_videos=2, ti_videos=2
@@ -199,8 +199,8 @@ KILLED_GENERATOR = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from vadbench_plugins.synthetic.cache import ensure_domain
-    from vadbench_plugins.synthetic.render import GeneratorParams
+    from vadbench_plugins.datasets.synthetic.cache import ensure_domain
+    from vadbench_plugins.datasets.synthetic.render import GeneratorParams
     params = GeneratorParams(resolution=32, frames_per_video=32, train_videos=40, test_videos=2)
     ensure_domain(Path(sys.argv[1]), params, "campus")
     """
@@ -261,8 +261,8 @@ RACER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from vadbench_plugins.synthetic.cache import write_domain
-    from vadbench_plugins.synthetic.render import GeneratorParams
+    from vadbench_plugins.datasets.synthetic.cache import write_domain
+    from vadbench_plugins.datasets.synthetic.render import GeneratorParams
     folder, ready, go = (Path(a) for a in sys.argv[1:4])
     ready.touch()
     while not go.exists():

@@ -18,11 +18,11 @@ import yaml
 from pydantic import ValidationError
 
 from tests.corpus_support import error_line, run_cli
-from vadbench.api import ConfigError
-from vadbench.planning import content_hash
-from vadbench_plugins.synthetic.anomalies import anomaly_code
-from vadbench_plugins.synthetic.dataset import SyntheticDataset, SyntheticOptions
-from vadbench_plugins.synthetic.domains import (
+from vadbench.harness.planning import content_hash
+from vadbench.sdk.contracts import ConfigError
+from vadbench_plugins.datasets.synthetic.anomalies import anomaly_code
+from vadbench_plugins.datasets.synthetic.dataset import SyntheticDataset, SyntheticOptions
+from vadbench_plugins.datasets.synthetic.domains import (
     ANOMALY_TYPES,
     BUILTIN_FOLDER,
     DOMAIN_NAMES,
@@ -30,7 +30,7 @@ from vadbench_plugins.synthetic.domains import (
     load_domain,
     parse_domain,
 )
-from vadbench_plugins.synthetic.render import GeneratorParams, anomaly_order, render_video
+from vadbench_plugins.datasets.synthetic.render import GeneratorParams, anomaly_order, render_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "synthetic.md"
@@ -138,8 +138,8 @@ def test_builtin_files_load_into_exactly_the_old_values() -> None:
     for name, domain in builtin_domains().items():
         text = json.dumps(dataclasses.asdict(domain), sort_keys=True)
         assert hashlib.sha256(text.encode()).hexdigest() == BUILTIN_CONTENT[name], (
-            f"plugins/synthetic/domains/{name}.yaml no longer loads into the values its videos "
-            "were rendered from; a changed built-in domain needs a GENERATOR_VERSION bump"
+            f"plugins/datasets/synthetic/domains/{name}.yaml no longer loads into the values its "
+            "videos were rendered from; a changed built-in domain needs a GENERATOR_VERSION bump"
         )
         assert load_domain(name) is domain
 

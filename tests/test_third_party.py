@@ -18,8 +18,8 @@ PLUGIN_MODULE = '''
 from pathlib import Path
 
 import numpy as np
-from vadbench.api import ModelSpec, Options
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk.contracts import ModelSpec, Options
+from vadbench.sdk.hooks import hookimpl
 
 
 class BrightnessOptions(Options):

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from tests.conftest import CliRunner
-from vadbench.api import FitContext, VadbenchError
-from vadbench.clips import SIGNED, UNIT
-from vadbench.plugins import load_plugins
-from vadbench.progress import RichProgress
-from vadbench.toolkit import Down, Up, adam, double_conv, optimiser_step, psnr
+from vadbench.harness.plugins import load_plugins
+from vadbench.harness.progress import RichProgress
+from vadbench.sdk.clips import SIGNED, UNIT
+from vadbench.sdk.contracts import FitContext, VadbenchError
+from vadbench.sdk.toolkit import Down, Up, adam, double_conv, optimiser_step, psnr
 from vadbench_plugins.datasets.frames import FramesOptions, open_frames
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "unet_predictor.py"

@@ -1,4 +1,4 @@
-"""Training budgets (vadbench.training): the clock's arithmetic, and every model following a
+"""Training budgets (vadbench.sdk.training): the clock's arithmetic, and every model following a
 steps, seconds or GMACs budget in its real training loop at tiny sizes. Steps are observed
 through the progress a model reports, one ``advance(1)`` per optimiser step (meta-update)."""
 
@@ -14,27 +14,27 @@ import pytest
 import torch
 
 from tests.builders import TINY_MODELS, square_source
-from vadbench.api import FitContext, TrainingBudget, VadbenchError
-from vadbench.training import (
+from vadbench.sdk.contracts import FitContext, TrainingBudget, VadbenchError
+from vadbench.sdk.training import (
     TrainingClock,
     forward_gmacs,
     split_budget,
     steps_for_gmacs,
     watch_training,
 )
-from vadbench_plugins.ffp import FFP, FFPOptions
-from vadbench_plugins.ffp.training import step_gmacs as ffp_step_gmacs
-from vadbench_plugins.framediff import FrameDiff, FrameDiffOptions
-from vadbench_plugins.mpn import MPN, MPNOptions
-from vadbench_plugins.mpn.training import meta_step_gmacs as mpn_meta_gmacs
-from vadbench_plugins.mpn.training import train_step_gmacs as mpn_train_gmacs
-from vadbench_plugins.rgan import RGAN, RGANOptions
-from vadbench_plugins.rgan.training import meta_step_gmacs as rgan_meta_gmacs
-from vadbench_plugins.rgan.training import train_step_gmacs as rgan_train_gmacs
-from vadbench_plugins.zxvad import ZxVAD
-from vadbench_plugins.zxvad.options import ZxVADOptions
-from vadbench_plugins.zxvad.training import Trainer
-from vadbench_plugins.zxvad.training import step_gmacs as zxvad_step_gmacs
+from vadbench_plugins.models.ffp.method import FFP, FFPOptions
+from vadbench_plugins.models.ffp.training import step_gmacs as ffp_step_gmacs
+from vadbench_plugins.models.framediff import FrameDiff, FrameDiffOptions
+from vadbench_plugins.models.mpn.method import MPN, MPNOptions
+from vadbench_plugins.models.mpn.training import meta_step_gmacs as mpn_meta_gmacs
+from vadbench_plugins.models.mpn.training import train_step_gmacs as mpn_train_gmacs
+from vadbench_plugins.models.rgan.method import RGAN, RGANOptions
+from vadbench_plugins.models.rgan.training import meta_step_gmacs as rgan_meta_gmacs
+from vadbench_plugins.models.rgan.training import train_step_gmacs as rgan_train_gmacs
+from vadbench_plugins.models.zxvad.method import ZxVAD
+from vadbench_plugins.models.zxvad.options import ZxVADOptions
+from vadbench_plugins.models.zxvad.training import Trainer
+from vadbench_plugins.models.zxvad.training import step_gmacs as zxvad_step_gmacs
 
 TRAINING = {"train_steps": 3, "batch_size": 2}
 FFP_TINY = {**TINY_MODELS["ffp"], **TRAINING}

@@ -17,18 +17,19 @@ import torch.nn.functional as F
 from PIL import Image
 
 from tests.builders import write_square_dataset
-from vadbench import hookspecs
-from vadbench.api import FitContext, ListSource, Method, VadbenchError, Video
-from vadbench.checkpoints import OPTIONS_FILE
-from vadbench.plugins import load_plugins
-from vadbench_plugins import zxvad
-from vadbench_plugins.zxvad import gallery, losses
-from vadbench_plugins.zxvad.backbones import build_object_network
-from vadbench_plugins.zxvad.frames import FrameSampler, to_model_frames
-from vadbench_plugins.zxvad.generator import Memory
-from vadbench_plugins.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
-from vadbench_plugins.zxvad.synthesis import Box, paste_object, synthesize
-from vadbench_plugins.zxvad.training import (
+from vadbench.harness.plugins import load_plugins
+from vadbench.sdk import hooks as hookspecs
+from vadbench.sdk.checkpoints import OPTIONS_FILE
+from vadbench.sdk.contracts import FitContext, ListSource, Method, VadbenchError, Video
+from vadbench_plugins.models import zxvad
+from vadbench_plugins.models.zxvad import gallery, losses
+from vadbench_plugins.models.zxvad.backbones import build_object_network
+from vadbench_plugins.models.zxvad.frames import FrameSampler, to_model_frames
+from vadbench_plugins.models.zxvad.generator import Memory
+from vadbench_plugins.models.zxvad.method import WEIGHTS_FILE
+from vadbench_plugins.models.zxvad.options import CPU_PRESET, PAPER_PRESET, ZxVADOptions
+from vadbench_plugins.models.zxvad.synthesis import Box, paste_object, synthesize
+from vadbench_plugins.models.zxvad.training import (
     ObjectSource,
     Trainer,
     build_generator,
@@ -480,7 +481,7 @@ def test_fit_save_load_score_round_trip(tmp_path: Path, with_aux: bool) -> None:
     aux = square_source("ti", 2, 4) if with_aux else None
     method.fit(source, aux, fit_context(tmp_path))
     method.save(tmp_path)
-    stored = torch.load(tmp_path / zxvad.WEIGHTS_FILE, weights_only=True)
+    stored = torch.load(tmp_path / WEIGHTS_FILE, weights_only=True)
     assert set(stored) == {"generator", "discriminator", "classifier", "relative_attention"}
     assert json.loads((tmp_path / OPTIONS_FILE).read_text())["image_size"] == 32
 

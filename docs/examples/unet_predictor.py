@@ -16,11 +16,22 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from vadbench.api import FitContext, ModelSpec, Options, VideoSource
-from vadbench.clips import ClipSampler, split_clips
-from vadbench.hookspecs import hookimpl
-from vadbench.toolkit import Down, FramePredictor, Up, adam, double_conv, optimiser_step
-from vadbench.training import TrainingClock
+from vadbench.sdk import (
+    ClipSampler,
+    Down,
+    FitContext,
+    FramePredictor,
+    ModelSpec,
+    Options,
+    TrainingClock,
+    Up,
+    VideoSource,
+    adam,
+    double_conv,
+    hookimpl,
+    optimiser_step,
+    split_clips,
+)
 
 
 class UNetOptions(Options):

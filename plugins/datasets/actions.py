@@ -27,16 +27,19 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
     DatasetOptions,
+    DatasetSpec,
     ListedDataset,
     MissingFiles,
+    Split,
+    Video,
     VideoDatasetOptions,
     first_existing,
     frame_folder_video,
+    hookimpl,
     natural_key,
     read_lines,
     require_root,

@@ -26,16 +26,19 @@ import numpy as np
 from pydantic import Field, model_validator
 from scipy.io import loadmat, whosmat
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
+    DatasetSpec,
     ListedDataset,
     MissingFiles,
+    Split,
+    Video,
     VideoDatasetOptions,
     check_same_keys,
+    count_frames,
     first_existing,
+    hookimpl,
     identical_files,
     require_root,
     resize_mask,
@@ -43,6 +46,7 @@ from .common import (
     video_file_video,
     video_files,
 )
+
 from .frames import read_mat_labels, split_concatenated_labels
 
 SPLIT_FOLDERS: dict[Split, str] = {"train": "training_videos", "test": "testing_videos"}

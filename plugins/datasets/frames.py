@@ -30,22 +30,19 @@ import numpy as np
 from pydantic import Field
 from scipy.io import loadmat
 
-from vadbench.api import (
+from vadbench.sdk import (
     ConfigError,
     DataError,
+    DatasetOptions,
     DatasetSpec,
     ListSource,
-    Split,
-    Video,
-)
-from vadbench.hookspecs import hookimpl
-
-from .common import (
-    DatasetOptions,
     MissingFiles,
     NpyMaskReader,
+    Split,
+    Video,
     frame_folder_video,
     frame_number,
+    hookimpl,
     list_frames,
     load_npy,
     missing_frames,

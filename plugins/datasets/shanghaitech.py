@@ -20,15 +20,19 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Options, Split, Video
-from vadbench.hookspecs import hookimpl
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
+    DatasetSpec,
     ListedDataset,
     MissingFiles,
     NpyMaskReader,
+    Options,
+    Split,
+    Video,
     VideoDatasetOptions,
     frame_folder_video,
+    hookimpl,
     list_frames,
     missing_frames,
     require_root,
@@ -36,6 +40,7 @@ from .common import (
     video_file_video,
     video_files,
 )
+
 from .frames import frame_mask_files, missing_frame_masks, read_frame_mask
 
 LAYOUT = (

@@ -36,14 +36,18 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames, is_video_file
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
+    DatasetSpec,
     ListedDataset,
     MissingFiles,
+    Split,
+    Video,
     VideoDatasetOptions,
+    count_frames,
+    hookimpl,
+    is_video_file,
     one_file,
     read_lines,
     require_root,

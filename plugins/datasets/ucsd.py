@@ -24,16 +24,19 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
     DatasetOptions,
+    DatasetSpec,
     ListedDataset,
     MaskImageReader,
     MissingFiles,
+    Split,
+    Video,
     check_numbering,
     frame_folder_video,
+    hookimpl,
     list_frames,
     missing_frames,
     natural_key,

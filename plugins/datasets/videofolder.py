@@ -27,15 +27,18 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from vadbench.api import ConfigError, DataError, DatasetSpec, Split, Video
-from vadbench.hookspecs import hookimpl
-from vadbench.video import count_frames
-
-from .common import (
+from vadbench.sdk import (
+    ConfigError,
+    DataError,
+    DatasetSpec,
     ListedDataset,
     MissingFiles,
+    Split,
+    Video,
     VideoDatasetOptions,
+    count_frames,
     frame_folder_video,
+    hookimpl,
     list_frames,
     missing_frames,
     ranges_to_labels,

@@ -1,6 +1,7 @@
 """The ``dask`` executor: runs cells on a dask.distributed cluster.
 
-Each cell is one task, ``python -m vadbench.cli run MATRIX --only CELL`` run in a subprocess of
+Each cell is one task, its planned job (``python -m vadbench.harness.worker JOB.json``) run in a
+subprocess of
 a worker (``remote.run_cell``). With ``address`` the cells go to a running scheduler; without it
 a ``LocalCluster`` of ``workers`` threads in this process is started for the run and closed after
 it: every cell is its own subprocess anyway, so worker processes would only add processes to
@@ -18,8 +19,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from vadbench.api import ConfigError, ExecutorSpec, Options, Task
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk import ConfigError, ExecutorSpec, Options, Task, hookimpl
 
 from .remote import report_finished, request_for, run_cell
 

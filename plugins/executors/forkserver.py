@@ -8,11 +8,11 @@ subprocess (``python -m vadbench_plugins.executors.forkserver MODULE...``) talki
 standard streams, not multiprocessing's forkserver, which re-imports the driver's ``__main__``
 in every child and so breaks scripts without a main guard.
 
-Protocol: the driver writes one JSON request per line on the server's stdin (``key``, ``argv``,
-``cwd``, ``environment``, ``output``); the server answers ``KEY EXITCODE`` on its stdout when that
+Protocol: the driver writes one JSON request per line on the server's stdin (``key``, ``command``:
+``-m MODULE ARGS`` as ``python`` would take them, ``cwd``, ``environment``, ``output``); the fork
+runs the module as ``__main__`` and the server answers ``KEY EXITCODE`` on its stdout when that
 cell's process ends (a negative code is the signal that ended it, as ``subprocess`` reports). The
-server never touches a GPU, so its forks may. End of stdin ends the server once its cells end.
-"""
+server never touches a GPU, so its forks may. End of stdin ends the server once its cells end."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import importlib
 import itertools
 import json
 import os
+import runpy
 import select
 import signal
 import subprocess
@@ -66,7 +67,7 @@ class ForkServer:
         """Run one cell in a fork with its output written to the file ``output``; its exit code."""
         finished: Future[int] = Future()
         message = {
-            "argv": list(request.argv),
+            "command": list(request.command),
             "cwd": request.cwd,
             "environment": request.environment,
             "output": output,
@@ -141,9 +142,12 @@ def _become_cell(request: dict[str, Any], replies: IO[str]) -> None:
         for name in DRIVER_PROCESS_SETTINGS:
             os.environ.pop(name, None)
         os.environ.update(request["environment"])
-        from vadbench.cli import main
-
-        code = main(request["argv"])
+        flag, module, *arguments = request["command"]
+        if flag != "-m":
+            raise ValueError(f"a cell command runs a module (-m MODULE ...), not {flag!r}")
+        sys.argv = [module, *arguments]
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except BaseException:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from vadbench.api import ExecutorSpec, NoOptions, Task
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk import ExecutorSpec, NoOptions, Task, hookimpl
 
 
 def execute_in_order(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:

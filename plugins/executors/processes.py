@@ -1,15 +1,15 @@
 """The ``processes`` executor: runs cells in parallel worker processes on this machine.
 
-Each cell runs ``vadbench run MATRIX --only CELL`` in its own process, so cells share nothing but
-the results folder (every write there is atomic) and the data cache (written atomically too), and
-a crash costs that one cell only. A worker's output is printed when its cell ends, so lines never
-interleave. Set ``threads`` in the matrix so that workers × threads does not exceed the cores.
+Each cell runs its planned job (``python -m vadbench.harness.worker JOB.json``) in its own process,
+so cells share nothing but the results folder (every write there is atomic) and the data cache
+(written atomically too), and a crash costs that one cell only. A worker's output is printed when
+its cell ends, so lines never interleave. Set ``threads`` in the matrix so that workers × threads
+does not exceed the cores.
 
-On Linux a cell's process is forked from a server that has already imported torch, vadbench
-and the plugins (``forkserver.py``), which saves each cell the 3-5 s a fresh interpreter spends
-on imports. A local GPU pool (``devices``) starts each cell as a fresh interpreter, whose
-environment shows it only its device.
-"""
+On Linux a cell's process is forked from a server that has already imported torch, vadbench and the
+plugins (``forkserver.py``), which saves each cell the 3-5 s a fresh interpreter spends on imports.
+A local GPU pool (``devices``) starts each cell as a fresh interpreter, whose environment shows it
+only its device."""
 
 from __future__ import annotations
 
@@ -29,10 +29,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from vadbench.api import ExecutorSpec, Options, Task
-from vadbench.hookspecs import hookimpl
-from vadbench.plugins import ENTRY_POINT_GROUP
-from vadbench.progress import mark_launched
+from vadbench.sdk import ENTRY_POINT_GROUP, ExecutorSpec, Options, Task, hookimpl, mark_launched
 
 from .forkserver import ForkServer, ServerStopped
 from .remote import CellRun, report_lost, report_run, request_for, run_cell
@@ -40,7 +37,7 @@ from .remote import CellRun, report_lost, report_run, request_for, run_cell
 _print_lock = threading.Lock()
 # What every cell imports: the first optimiser step imports torch._dynamo; scoring a target
 # imports scikit-learn's metrics.
-_ALWAYS_PRELOADED = ("torch", "torch._dynamo", "sklearn.metrics", "vadbench.cli")
+_ALWAYS_PRELOADED = ("torch", "torch._dynamo", "sklearn.metrics", "vadbench.harness.jobs")
 
 
 def _run_in_subprocess(task: Task, gpu: str | None = None) -> None:

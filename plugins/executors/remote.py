@@ -1,12 +1,11 @@
 """Running one cell's command line in another process, here or on another machine, shared by
 the ``processes``, ``dask`` and ``slurm`` executors.
 
-The driver turns each task into a picklable ``CellRequest``; a worker runs it with
-``run_cell`` as ``python -m vadbench.cli *argv`` in a fresh subprocess, so plugins load anew, a
+The driver turns each task into a picklable ``CellRequest``; a worker runs it with ``run_cell`` as
+``python *task.command`` (the cell's planned job) in a fresh subprocess, so plugins load anew, a
 crash costs that one cell only, and the worker's own state never leaks into a cell. The output
 travels back with the exit code and the driver prints it when the cell ends, so lines never
-interleave.
-"""
+interleave."""
 
 from __future__ import annotations
 
@@ -19,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vadbench.api import Task
-from vadbench.plugins import BLOCK_ENV, DISABLE_AUTOLOAD_ENV
-from vadbench.progress import mark_launched
-from vadbench.store import LOCK_TOKEN_ENVIRONMENT
+from vadbench.sdk import (
+    BLOCK_ENV,
+    DISABLE_AUTOLOAD_ENV,
+    LOCK_TOKEN_ENVIRONMENT,
+    Task,
+    mark_launched,
+)
 
 # Set in the driver, needed alike on every worker: the run lock's token lets a cell write into
 # the folder the driver holds, and the plugin switches make the worker load the same plugins.
@@ -42,10 +44,10 @@ DRIVER_PROCESS_SETTINGS = (
 
 @dataclass(frozen=True)
 class CellRequest:
-    """What a worker needs to run one cell: its command line, the driver's working folder
-    (relative paths in ``argv`` resolve from there) and the forwarded environment."""
+    """What a worker needs to run one cell: its Python arguments (``-m MODULE JOB.json``), the
+    driver's working folder and the forwarded environment."""
 
-    argv: tuple[str, ...]
+    command: tuple[str, ...]
     cwd: str
     environment: dict[str, str]
     progress_file: str | None = None
@@ -64,7 +66,7 @@ def request_for(task: Task) -> CellRequest:
     names = (*FORWARDED_ENVIRONMENT, *DRIVER_PROCESS_SETTINGS)
     forwarded = {name: os.environ[name] for name in names if name in os.environ}
     progress = None if task.progress_file is None else str(task.progress_file)
-    return CellRequest(task.argv, os.getcwd(), forwarded, progress)
+    return CellRequest(task.command, os.getcwd(), forwarded, progress)
 
 
 class Finished(Protocol):
@@ -93,7 +95,7 @@ def run_cell(request: CellRequest) -> CellRun:
     if request.progress_file is not None:
         mark_launched(Path(request.progress_file), host)
     done = subprocess.run(
-        [sys.executable, "-m", "vadbench.cli", *request.argv],
+        [sys.executable, *request.command],
         cwd=request.cwd,
         env={
             **{k: v for k, v in os.environ.items() if k not in DRIVER_PROCESS_SETTINGS},

@@ -1,6 +1,6 @@
 """The ``slurm`` executor: runs cells as SLURM jobs through submitit, one job array per run.
 
-Each array task runs one cell as ``python -m vadbench.cli run MATRIX --only CELL`` in a
+Each array task runs one cell's planned job (``python -m vadbench.harness.worker JOB.json``) in a
 subprocess (``remote.run_cell``), from the driver's working folder, which every node must see
 (as the results folder and the submitit folder). ``cluster: local`` runs the same jobs as
 processes of this machine, ``cluster: debug`` one after another in this process. A job that
@@ -16,8 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from vadbench.api import ConfigError, ExecutorSpec, Options, Task
-from vadbench.hookspecs import hookimpl
+from vadbench.sdk import ConfigError, ExecutorSpec, Options, Task, hookimpl
 
 from .remote import report_finished, request_for, run_cell
 
@@ -63,8 +62,8 @@ def execute_on_slurm(tasks: Sequence[Task], options: Mapping[str, Any]) -> None:
     if not tasks:
         return
     if settings.cluster == "slurm" and shutil.which("srun") is None:
-        # Checked here, not with the options: each cell re-reads the matrix on a node, which
-        # may not have SLURM's commands (a container).
+        # Checked here, not with the options: those are checked where the run is planned, which
+        # may be a machine without SLURM's commands (a container).
         raise ConfigError(
             "executor_options.cluster: slurm needs SLURM's sbatch and srun, and this machine has "
             "none; run vadbench on a login node of the cluster, or use cluster: local"

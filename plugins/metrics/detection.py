@@ -7,16 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.api import DetectionInput, MetricResult, MetricSpec, NoOptions
-from vadbench.hookspecs import hookimpl
-from vadbench.protocol import (
+from vadbench.sdk import (
+    DetectionInput,
+    MetricResult,
+    MetricSpec,
+    NoOptions,
+    WeightedAUC,
     anomaly_scores,
+    hookimpl,
+    mean_video_auc,
     per_video_auc,
     roc_auc,
     unlabelled_note,
     unlabelled_videos,
 )
-from vadbench.statistics import WeightedAUC, mean_video_auc
 
 
 def micro_auc(data: DetectionInput) -> list[MetricResult]:

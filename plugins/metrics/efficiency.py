@@ -29,9 +29,15 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from vadbench.api import EfficiencyInput, MetricResult, MetricSpec, NoOptions, Options
-from vadbench.hookspecs import hookimpl
-from vadbench.precision import autocast_for
+from vadbench.sdk import (
+    EfficiencyInput,
+    MetricResult,
+    MetricSpec,
+    NoOptions,
+    Options,
+    autocast_for,
+    hookimpl,
+)
 
 FPS_WARMUP_RUNS = 2
 FPS_REPEATS = 5

@@ -1,0 +1,1 @@
+"""Built-in command plugins: ``vadbench relevancy``."""

@@ -1,0 +1,202 @@
+"""Stored results as a table: the long form every reporter starts from (its views, the
+leaderboards, are ``vadbench.sdk.leaderboards``).
+
+The long form has one row per (cell, target, metric); efficiency metrics have target "".
+Failed cells and targets appear as rows with status "failed" and the error, so a leaderboard
+shows what is missing and why instead of silently dropping it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vadbench.harness.plugins import Registry, load_plugins
+from vadbench.harness.records import (
+    CellRecord,
+    EfficiencyRecord,
+    FailureRecord,
+    MetricRecord,
+    ResultRecord,
+)
+from vadbench.harness.store import RunStore
+from vadbench.sdk import protocol, statistics
+from vadbench.sdk.contracts import ConfigError, MetricSpec
+from vadbench.sdk.leaderboards import model_title
+from vadbench.sdk.runfolder import read_checked_scores
+
+COLUMNS = [
+    "cell",
+    "model",
+    "plugin",
+    "preset",
+    "train",
+    "aux",
+    "seed",
+    "protocol",
+    "target",
+    "metric",
+    "value",
+    "unit",
+    "higher_is_better",
+    "note",
+    "footnote",
+    "status",
+    "error",
+    "target_key",
+]
+
+
+def _cell_rows(
+    store: RunStore, cell_id: str, expected_hash: str, efficiency_names: list[str]
+) -> list[dict[str, Any]]:
+    cell = store.read(CellRecord, cell_id)
+    if cell is None:
+        return []
+    base = {
+        "cell": cell_id,
+        "model": cell.model,
+        "plugin": cell.plugin,
+        "preset": cell.preset or "",
+        "train": cell.train,
+        "aux": cell.aux or "",
+        "seed": cell.seed,
+    }
+    rows: list[dict[str, Any]] = []
+    failure = store.read(FailureRecord, cell_id)
+    if failure is not None and failure.hash == expected_hash:
+        for key in cell.targets:
+            rows.append({**base, "target": key, "status": "failed", "error": failure.error})
+        return rows
+    efficiency = store.read(EfficiencyRecord, cell_id)
+    if (
+        efficiency is not None
+        and efficiency.hash == expected_hash
+        and efficiency.requested == efficiency_names
+    ):
+        for metric in efficiency.metrics:
+            rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
+    for key, entry in cell.targets.items():
+        target = {**base, "target": entry.dataset, "protocol": entry.protocol, "target_key": key}
+        result = store.read(ResultRecord, cell_id, key)
+        failure = store.read(FailureRecord, cell_id, key)
+        if result is not None and result.hash == entry.hash:
+            for metric in result.metrics:
+                rows.append({**target, **_metric_columns(metric), "status": "ok"})
+        elif failure is not None and failure.hash == entry.hash:
+            rows.append({**target, "status": "failed", "error": failure.error})
+        else:
+            rows.append({**target, "status": "pending"})
+    return rows
+
+
+def _metric_columns(metric: MetricRecord) -> dict[str, Any]:
+    return {
+        "metric": metric.name,
+        "value": metric.value,
+        "unit": metric.unit,
+        "higher_is_better": metric.higher_is_better,
+        "note": metric.note,
+        "footnote": metric.footnote,
+    }
+
+
+def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFrame:
+    """Read every cell a run planned into the long-form table.
+
+    ``attrs`` carry what reports need beside the rows: the run's detection metrics in order, its
+    headline metric, the matrix's reference block and the intervals (``statistics``), computed
+    with the statistic each metric's plugin in ``registry`` (the installed plugins by default)
+    declares.
+    """
+    store = RunStore(run_dir, confined=False)
+    if not store.run_file.is_file():
+        raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
+    try:
+        run = json.loads(store.run_file.read_bytes())
+    except (OSError, ValueError):
+        run = None
+    if not isinstance(run, dict) or not isinstance(run.get("cells"), dict):
+        raise ConfigError(
+            f"{store.run_file} is damaged; run the matrix again to rewrite it (cells and "
+            "their results are kept)"
+        )
+    store.check_format(run)
+    efficiency_names = run.get("metrics", {}).get("efficiency", [])
+    rows = [
+        row
+        for cell_id, cell_hash in run["cells"].items()
+        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names)
+    ]
+    table = pd.DataFrame(rows, columns=COLUMNS)
+    for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key"):
+        table[column] = table[column].astype(object).fillna("")
+    table["value"] = pd.to_numeric(table["value"], errors="coerce")
+    table["footnote"] = table["footnote"].astype(object).fillna(False).astype(bool)
+    measured = run.get("metrics", {})
+    detection = [str(name) for name in measured.get("detection", [])]
+    table.attrs["detection_metrics"] = detection
+    table.attrs["headline"] = measured.get("headline") or (detection[0] if detection else None)
+    table.attrs["reference"] = (run.get("config") or {}).get("reference")
+    settings = statistics_settings(run.get("config", {}).get("statistics") or {})
+    present = set(table["metric"])
+    table.attrs["statistics"] = statistics.summarise(
+        load_target_runs(store, table),
+        {
+            spec.name: spec.statistic
+            for spec in _registered(detection, registry or load_plugins())
+            if spec.statistic is not None and spec.name in present
+        },
+        **settings,
+    )
+    return table
+
+
+def _registered(names: list[str], registry: Registry) -> list[MetricSpec]:
+    """The specs of the metrics a run measured that are still installed; one whose plugin is
+    gone keeps its stored values, without intervals."""
+    known = {spec.name: spec for spec in registry.metrics}
+    return [known[name] for name in names if name in known]
+
+
+def statistics_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Resamples, confidence and seed of the intervals, from a matrix's ``statistics`` block
+    (already validated when the run was planned)."""
+    return {
+        "resamples": int(raw.get("resamples", statistics.RESAMPLES)),
+        "confidence": float(raw.get("confidence", statistics.CONFIDENCE)),
+        "seed": int(raw.get("seed", 0)),
+    }
+
+
+def load_target_runs(
+    store: RunStore, table: pd.DataFrame
+) -> dict[tuple[str, str, str, str, str], statistics.TargetRuns]:
+    """Every finished target's stored scores, normalised as the protocol does, keyed by
+    (model, source, train, protocol, target); targets without readable scores are left out
+    (their leaderboard cells then show no interval)."""
+    finished = table[(table["status"] == "ok") & (table["target"] != "")]
+    finished = finished.drop_duplicates(["cell", "target_key"])
+    runs: dict[tuple[str, str, str, str, str], statistics.TargetRuns] = {}
+    for row in finished.itertuples(index=False):
+        stored = read_checked_scores(store.scores_file(row.cell, row.target_key))
+        if stored is None:
+            continue
+        data = protocol.stored_detection_input(stored)
+        if protocol.unlabelled_videos(data):
+            continue  # scored, but without labels there is nothing to resample
+        title = model_title(str(row.model), str(row.preset))
+        source = f"{row.train} + {row.aux}" if row.aux else str(row.train)
+        key = (title, source, str(row.train), str(row.protocol), str(row.target))
+        entry = runs.setdefault(key, statistics.TargetRuns(data.video_ids))
+        if entry.video_ids != data.video_ids:
+            continue  # a seed scored other videos: not comparable round by round
+        entry.per_seed[int(row.seed)] = (
+            tuple(protocol.anomaly_scores(s, data.score_kind) for s in data.scores),
+            data.labels,
+        )
+    return runs

@@ -1,0 +1,27 @@
+"""The evaluate stage: a target's detection metrics from its raw scores, under the protocol,
+stored as its ``result.json`` (written last: it marks the target done)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from vadbench.harness.planning import Cell, Target
+from vadbench.harness.records import ResultRecord, metric_records
+from vadbench.harness.stages.context import StageContext
+from vadbench.sdk.protocol import stored_detection_input
+
+
+def evaluate(cell: Cell, target: Target, scores: dict[str, Any], ctx: StageContext) -> None:
+    data = stored_detection_input(scores)
+    results = [result for metric in ctx.detection_metrics for result in metric.compute(data)]
+    record = ResultRecord(
+        hash=target.hash,
+        target=target.dataset,
+        protocol=target.protocol_label,
+        videos=len(data.video_ids),
+        frames=int(sum(len(s) for s in data.scores)),
+        metrics=metric_records(results),
+        time=time.time(),
+    )
+    ctx.store.write(record, cell.id, target.key)

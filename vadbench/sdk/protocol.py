@@ -1,0 +1,161 @@
+"""The frame-level evaluation protocol every FFP-descended VAD code follows.
+
+1. A model that needs T context frames scores frames T..N-1; the first T labels of each video are
+   dropped (they are not counted as normal).
+2. Per video, raw scores are min-max normalised. A constant-score video (max == min) carries no
+   ranking information; all its frames get 0.5 rather than the NaN a plain division gives.
+3. Normality scores (PSNR: high = normal) become anomaly scores as 1 - s.
+4. Detection metrics (plugins) read these anomaly scores: the built-in micro AUC concatenates
+   all videos in sorted order for one ROC AUC, the macro AUC averages ``per_video_auc``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from vadbench.sdk.contracts import (
+    DataError,
+    DetectionInput,
+    ListSource,
+    ScoreKind,
+    Video,
+    VideoSource,
+)
+
+CONSTANT_VIDEO_SCORE = 0.5
+# The stored label of every frame of a test video that has no labels (your own footage): it is
+# scored, and no metric that needs labels is computed on its target.
+UNLABELLED = -1
+
+
+def unlabelled_videos(data: DetectionInput) -> int:
+    """How many of a target's videos have no frame labels."""
+    return unlabelled_count(data.labels)
+
+
+def unlabelled_count(labels: Sequence[np.ndarray]) -> int:
+    """How many of these per-video label arrays are a video's without labels."""
+    return sum(1 for video_labels in labels if len(video_labels) and video_labels.min() < 0)
+
+
+def unlabelled_note(data: DetectionInput) -> str:
+    """Why a metric that needs labels is n/a on this target."""
+    count = unlabelled_videos(data)
+    return (
+        f"{count} of {len(data.video_ids)} test video(s) have no frame labels: scored, "
+        "not evaluated"
+    )
+
+
+def align(
+    video_id: str, scores: np.ndarray, labels: np.ndarray, context_frames: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the first ``context_frames`` labels and check scores and labels line up."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 1:
+        raise DataError(
+            f"video {video_id!r}: scores have shape {tuple(scores.shape)}; expected one score "
+            "per frame (a 1-D array)"
+        )
+    kept_labels = np.asarray(labels).reshape(-1)[context_frames:].astype(np.int8)
+    if len(scores) != len(kept_labels):
+        raise DataError(
+            f"video {video_id!r}: {len(scores)} scores for {len(labels)} frames "
+            f"(expected {len(kept_labels)}: one per frame after the first {context_frames})"
+        )
+    if not np.all(np.isfinite(scores)):
+        bad = int(np.flatnonzero(~np.isfinite(scores))[0]) + context_frames
+        raise DataError(
+            f"video {video_id!r}: score of frame {bad} is {scores[bad - context_frames]}"
+        )
+    return scores, kept_labels
+
+
+def normalise(scores: np.ndarray) -> np.ndarray:
+    """Min-max normalise one video's scores to [0, 1], guarding constant videos."""
+    low, high = float(np.min(scores)), float(np.max(scores))
+    if high - low <= np.finfo(np.float64).eps * max(1.0, abs(high)):
+        return np.full(len(scores), CONSTANT_VIDEO_SCORE)
+    return (scores - low) / (high - low)
+
+
+def anomaly_scores(scores: np.ndarray, score_kind: ScoreKind) -> np.ndarray:
+    """Normalised anomaly score of one video: high means abnormal."""
+    normalised = normalise(scores)
+    return 1.0 - normalised if score_kind == "normality" else normalised
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """scikit-learn's ROC AUC, imported on first use: it costs a second at CLI start-up."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores))
+
+
+def per_video_auc(data: DetectionInput) -> dict[str, float]:
+    """AUC of each video that holds both classes."""
+    result = {}
+    for video_id, scores, labels in zip(data.video_ids, data.scores, data.labels, strict=True):
+        if len(np.unique(labels)) == 2:
+            result[video_id] = roc_auc(labels, anomaly_scores(scores, data.score_kind))
+    return result
+
+
+def stored_detection_input(stored: Mapping[str, Any]) -> DetectionInput:
+    """The DetectionInput of scores as the store reads them back (``read_scores``)."""
+    return detection_input(
+        stored["video_ids"],
+        stored["scores"],
+        stored["labels"],
+        stored["context_frames"],
+        stored["score_kind"],
+    )
+
+
+def detection_input(
+    video_ids: Sequence[str],
+    raw_scores: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    context_frames: int,
+    score_kind: ScoreKind,
+) -> DetectionInput:
+    """Align every video and bundle them, sorted by video id, for the detection metrics."""
+    order = sorted(range(len(video_ids)), key=lambda i: video_ids[i])
+    aligned = [align(video_ids[i], raw_scores[i], labels[i], context_frames) for i in order]
+    return DetectionInput(
+        video_ids=tuple(video_ids[i] for i in order),
+        scores=tuple(a[0] for a in aligned),
+        labels=tuple(a[1] for a in aligned),
+        score_kind=score_kind,
+    )
+
+
+def _clip(video: Video, start: int, length: int) -> Video:
+    def read(first: int, stop: int) -> np.ndarray:
+        return video.frames(start + first, start + stop)
+
+    return Video(id=f"{video.id}@{start}", num_frames=length, read_frames=read)
+
+
+def draw_support(train_split: VideoSource, shots: int, clip_length: int, seed: int) -> ListSource:
+    """The k-shot support set: ``shots`` clips of ``clip_length`` consecutive frames drawn
+    uniformly over every possible clip start in the target's *training* videos."""
+    if train_split.split != "train":
+        raise DataError(f"{train_split.name}: k-shot support must come from the training split")
+    videos = [v for v in train_split.videos() if v.num_frames >= clip_length]
+    starts = [
+        (index, start)
+        for index, v in enumerate(videos)
+        for start in range(v.num_frames - clip_length + 1)
+    ]
+    if len(starts) < shots:
+        raise DataError(
+            f"{train_split.name}: {shots}-shot needs {shots} clips of {clip_length} frames; "
+            f"its training split has {len(starts)}"
+        )
+    chosen = np.random.default_rng(seed).choice(len(starts), size=shots, replace=False)
+    clips = tuple(_clip(videos[starts[i][0]], starts[i][1], clip_length) for i in sorted(chosen))
+    return ListSource(train_split.name, "train", clips)

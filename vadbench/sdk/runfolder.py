@@ -1,0 +1,263 @@
+"""A run folder as its readers see it: where everything lies, and the formats of the files that
+hold arrays (scores, examples). Reporters and commands read runs through this; only the harness's
+store writes them.
+
+Layout of ``results/<run>/``::
+
+    run.json                         config, plan hashes, versions, environment, invocations
+    cells/<cell>/cell.json           what the cell is (model, preset, data, seed, hash)
+    cells/<cell>/job.json            the cell as the run planned it, for a worker to run
+    cells/<cell>/checkpoint/         the trained model; ``fit.json`` inside marks it complete
+    cells/<cell>/efficiency.json     efficiency metrics of the inference module
+    cells/<cell>/failure.json        present while the cell's last attempt failed
+    cells/<cell>/calibration.json    raw anomaly scores of normal source frames (detect's
+                                     threshold)
+    cells/<cell>/targets/<t>/scores.npz   raw per-frame scores and labels, per video
+    cells/<cell>/targets/<t>/scores.npz.sha256  its checksum, written after it
+    cells/<cell>/targets/<t>/result.json  detection metrics; written last, marks the target done
+    cells/<cell>/targets/<t>/examples.npz a few of the most anomalous frames, with the model's
+                                     predictions of them (models that predict frames)
+    cells/<cell>/checkpoint/figures/ pictures a model drew while training (PNG)
+    .lock                            held (flock) by the run writing the folder
+    .lock.workers                    held shared by that run and each worker process it starts
+
+Only this module spells these paths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vadbench.sdk.contracts import ConfigError, MetricResult
+from vadbench.sdk.files import atomic_write_bytes, file_sha256, report_damaged
+
+CHECKSUM_SUFFIX = ".sha256"
+FIT_MARKER = "fit.json"
+FIGURES_FOLDER = "figures"
+# The run folder's layout version, in run.json: a reader refuses a folder of a newer one.
+RUN_FORMAT = 1
+
+
+def write_scores(
+    path: Path,
+    video_ids: Sequence[str],
+    scores: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    context_frames: int,
+    score_kind: str,
+    content_hash: str,
+) -> None:
+    """Store raw scores with full-length labels so any AUC can be recomputed later."""
+    buffer = io.BytesIO()
+    arrays: dict[str, Any] = {
+        "hash": np.array(content_hash),
+        "video_ids": np.array(video_ids, dtype=str),
+        "context_frames": np.array(context_frames),
+        "score_kind": np.array(score_kind),
+    }
+    for index, (video_scores, video_labels) in enumerate(zip(scores, labels, strict=True)):
+        arrays[f"scores_{index}"] = np.asarray(video_scores, dtype=np.float64)
+        arrays[f"labels_{index}"] = np.asarray(video_labels, dtype=np.int8)
+    np.savez_compressed(buffer, **arrays)
+    data = buffer.getvalue()
+    atomic_write_bytes(path, data)
+    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
+    atomic_write_bytes(checksum, (hashlib.sha256(data).hexdigest() + "\n").encode())
+
+
+@dataclass(frozen=True)
+class PredictionExamples:
+    """A few frames of one target with a model's predictions of them and the absolute error
+    between the two (the paper's difference maps): frames and predictions (k, H, W, 3) uint8,
+    errors (k, H, W) in [0, 1], and where each frame comes from."""
+
+    video_ids: tuple[str, ...]
+    frame_indices: tuple[int, ...]
+    labels: tuple[int, ...]
+    scores: tuple[float, ...]
+    frames: np.ndarray
+    predictions: np.ndarray
+    errors: np.ndarray
+
+
+def write_examples(path: Path, examples: PredictionExamples) -> None:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer,
+        video_ids=np.array(examples.video_ids, dtype=str),
+        frame_indices=np.array(examples.frame_indices, dtype=np.int64),
+        labels=np.array(examples.labels, dtype=np.int8),
+        scores=np.array(examples.scores, dtype=np.float64),
+        frames=examples.frames,
+        predictions=examples.predictions,
+        errors=examples.errors.astype(np.float16),
+    )
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_examples(path: Path) -> PredictionExamples | None:
+    """Stored examples, or None when there are none or they cannot be read."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return PredictionExamples(
+                tuple(str(v) for v in data["video_ids"]),
+                tuple(int(i) for i in data["frame_indices"]),
+                tuple(int(label) for label in data["labels"]),
+                tuple(float(s) for s in data["scores"]),
+                data["frames"],
+                data["predictions"],
+                data["errors"].astype(np.float32),
+            )
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        report_damaged(path, f"{type(error).__name__}: {error}")
+        return None
+
+
+def read_scores(path: Path) -> dict[str, Any]:
+    """Inverse of write_scores: hash, video_ids, scores, labels, context_frames, score_kind."""
+    with np.load(path, allow_pickle=False) as data:
+        video_ids = [str(v) for v in data["video_ids"]]
+        return {
+            "hash": str(data["hash"]),
+            "video_ids": video_ids,
+            "scores": [data[f"scores_{i}"] for i in range(len(video_ids))],
+            "labels": [data[f"labels_{i}"] for i in range(len(video_ids))],
+            "context_frames": int(data["context_frames"]),
+            "score_kind": str(data["score_kind"]),
+        }
+
+
+def read_checked_scores(path: Path) -> dict[str, Any] | None:
+    """Stored scores, or None when absent or damaged (checksum, truncation), with a warning.
+
+    Scores stored before checksums existed are read when they load cleanly.
+    """
+    if not path.is_file():
+        return None
+    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
+    try:
+        if checksum.is_file():
+            expected = checksum.read_text().strip()
+            if file_sha256(path) != expected:
+                report_damaged(path, "its checksum does not match")
+                return None
+        return read_scores(path)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+        report_damaged(path, f"{type(error).__name__}: {error}")
+        return None
+
+
+def metrics_to_json(results: Sequence[MetricResult]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": r.name,
+            "value": r.value,
+            "unit": r.unit,
+            "higher_is_better": r.higher_is_better,
+            "note": r.note,
+            "footnote": r.footnote,
+        }
+        for r in results
+    ]
+
+
+def metrics_from_json(items: Sequence[Mapping[str, Any]]) -> list[MetricResult]:
+    return [MetricResult(**item) for item in items]
+
+
+class RunFolder:
+    """The paths of a run folder, for reading. The store (``vadbench.harness.store``) builds on
+    it to write, checking that every path it hands out stays inside the folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _inside(self, path: Path) -> Path:
+        """Where a subclass checks that a path cannot lead out of the folder; a reader follows
+        links wherever they go."""
+        return path
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def workers_lock_file(self) -> Path:
+        return self.root / ".lock.workers"
+
+    def cell_dir(self, cell_id: str) -> Path:
+        return self._inside(self.root / "cells" / cell_id)
+
+    def checkpoint_dir(self, cell_id: str) -> Path:
+        return self.cell_dir(cell_id) / "checkpoint"
+
+    def check_format(self, run_record: Mapping[str, Any]) -> None:
+        """Refuse a run folder that a newer vadbench laid out differently (run.json's format;
+        folders from before formats were numbered are format 1)."""
+        found = run_record.get("format", 1)
+        if not isinstance(found, int) or found > RUN_FORMAT:
+            raise ConfigError(
+                f"{self.run_file} was written by a newer vadbench (run folder format {found!r}; "
+                f"this one reads format {RUN_FORMAT} and older): upgrade vadbench, or give this "
+                "run another --results-dir"
+            )
+
+    def cell_file(self, cell_id: str) -> Path:
+        """What the cell is: model, options, sources, seed and its targets with their hashes."""
+        return self.cell_dir(cell_id) / "cell.json"
+
+    def job_file(self, cell_id: str) -> Path:
+        """The cell as the run planned it, for the process that runs it (``CellJob``)."""
+        return self.cell_dir(cell_id) / "job.json"
+
+    def failure_file(self, cell_id: str, target: str | None = None) -> Path:
+        """Why the cell (``target`` None) or one of its targets failed, with the hash it had."""
+        folder = self.cell_dir(cell_id) if target is None else self.target_dir(cell_id, target)
+        return folder / "failure.json"
+
+    def efficiency_file(self, cell_id: str) -> Path:
+        return self.cell_dir(cell_id) / "efficiency.json"
+
+    def calibration_file(self, cell_id: str) -> Path:
+        """The cell's detection threshold, calibrated on normal source frames."""
+        return self.cell_dir(cell_id) / "calibration.json"
+
+    def examples_file(self, cell_id: str, target: str) -> Path:
+        return self.target_dir(cell_id, target) / "examples.npz"
+
+    def figures_dir(self, cell_id: str) -> Path:
+        """Pictures the cell's model drew while training (``FitContext.checkpoint_dir/figures``)."""
+        return self.checkpoint_dir(cell_id) / FIGURES_FOLDER
+
+    def result_file(self, cell_id: str, target: str) -> Path:
+        """A finished target's detection metrics; its hash marks it complete."""
+        return self.target_dir(cell_id, target) / "result.json"
+
+    def scores_file(self, cell_id: str, target: str) -> Path:
+        return self.target_dir(cell_id, target) / "scores.npz"
+
+    def fit_marker(self, folder: Path) -> Path:
+        """Inside a (partial) checkpoint folder: the record that marks it complete."""
+        return folder / FIT_MARKER
+
+    def progress_file(self, cell_id: str) -> Path:
+        """Where a worker process reports its cell's stage and steps for the driver to show."""
+        return self.cell_dir(cell_id) / "progress.json"
+
+    def target_dir(self, cell_id: str, target: str) -> Path:
+        return self._inside(self.cell_dir(cell_id) / "targets" / target)

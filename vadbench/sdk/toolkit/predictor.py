@@ -1,0 +1,123 @@
+"""The base of frame-prediction models: everything but the network and its training."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from vadbench.sdk.checkpoints import load_checkpoint, save_checkpoint
+from vadbench.sdk.clips import SIGNED, predicted_frames, prediction_windows, scoring_chunks
+from vadbench.sdk.contracts import Options, ScoreKind, Video
+from vadbench.sdk.toolkit.quality import psnr
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class FramePredictor(ABC, Generic[OptionsT]):
+    """A Method that predicts frame T+1 from the T frames before it and scores each frame
+    T..N-1 of a video by the PSNR of its prediction (high = normal, the FFP protocol).
+
+    A subclass (``FramePredictor[ItsOptions]``) sets ``options`` (with ``image_size``),
+    ``context_frames`` and ``device`` in its ``__init__``, writes ``fit``, and names its
+    networks:
+
+    - ``predictor()``: the network that maps the T frames to frame T+1 (what ``score``,
+      ``predictions`` and the efficiency metrics run);
+    - ``checkpoint_modules()``: the networks ``save`` writes and ``load`` restores, by name.
+
+    Class attributes say how frames reach the network: ``value_range`` (pixels in [-1, 1] for
+    generators with a tanh output, or [0, 1]), ``stack_inputs`` (the T frames stacked on
+    channels, (n, 3T, H, W), or as (n, T, 3, H, W)) and ``checkpoint_file``. A model whose score
+    is not one PSNR per frame overrides ``chunk_scores``; one with state besides its networks
+    overrides ``extra_state`` and ``load_extra_state``.
+    """
+
+    score_kind: ScoreKind = "normality"
+    value_range: ClassVar[tuple[float, float]] = SIGNED
+    stack_inputs: ClassVar[bool] = True
+    checkpoint_file: ClassVar[str]
+
+    options: OptionsT
+    context_frames: int
+    device: str
+
+    @abstractmethod
+    def predictor(self) -> nn.Module:
+        """The network mapping the T input frames to frame T+1."""
+
+    @abstractmethod
+    def checkpoint_modules(self) -> Mapping[str, nn.Module]:
+        """The networks ``save`` writes and ``load`` restores, by name."""
+
+    @property
+    def image_size(self) -> int:
+        return int(self.options.image_size)  # type: ignore[attr-defined]
+
+    def predict(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Frame T+1 of each input window; inputs as ``stack_inputs`` says."""
+        return self.predictor()(inputs)
+
+    def windows(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The input window of each frame T..n-1 of a chunk (n, 3, H, W), and those frames."""
+        return prediction_windows(frames, self.context_frames, self.stack_inputs)
+
+    def chunk_scores(self, frames: torch.Tensor) -> torch.Tensor:
+        """The score of each frame T..n-1 of a chunk: the PSNR of its prediction."""
+        inputs, target = self.windows(frames)
+        return psnr(self.predict(inputs), target, self.value_range)
+
+    @torch.no_grad()
+    def score(self, video: Video) -> np.ndarray:
+        """One score per frame T..N-1, reading the video in overlapping chunks so that memory
+        stays flat however long it is."""
+        self.predictor().eval()
+        chunks = scoring_chunks(
+            video, self.context_frames, self.image_size, self.device, self.value_range
+        )
+        scores = [self.chunk_scores(frames) for frames in chunks]
+        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The frames ``indices`` and their predictions, (k, H, W, 3) in [0, 1]."""
+        self.predictor().eval()
+        return predicted_frames(
+            video, indices, self.context_frames, self.image_size, self.device, self.predict,
+            self.value_range, self.stack_inputs,
+        )  # fmt: skip
+
+    def extra_state(self) -> dict[str, Any]:
+        """State besides the networks' weights that a checkpoint must keep."""
+        return {}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        """Restore what ``extra_state`` saved."""
+
+    def save(self, folder: Path) -> None:
+        state = {name: module.state_dict() for name, module in self.checkpoint_modules().items()}
+        state.update(self.extra_state())
+        save_checkpoint(folder, self.options, state, self.checkpoint_file)
+
+    def load(self, folder: Path) -> None:
+        state = load_checkpoint(folder, self.options, self.checkpoint_file, self.device)
+        for name, module in self.checkpoint_modules().items():
+            module.load_state_dict(state[name])
+        self.load_extra_state(state)
+        self.predictor().eval()
+
+    def example_input(self) -> torch.Tensor:
+        """One input window of zeros, batch 1, as ``predictor()`` takes it."""
+        t, size = self.context_frames, self.image_size
+        shape = (1, 3 * t, size, size) if self.stack_inputs else (1, t, 3, size, size)
+        return torch.zeros(*shape, device=self.device)
+
+    def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+        """The predictor and an example input, for the efficiency metrics."""
+        self.predictor().eval()
+        return self.predictor(), (self.example_input(),)
