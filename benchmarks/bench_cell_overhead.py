@@ -124,9 +124,9 @@ def main(argv: list[str] | None = None) -> int:
 Command: `{command}`, on {platform.processor() or platform.machine()} ({os.cpu_count()} cores),
 Python {platform.python_version()}, {time.strftime("%Y-%m-%d")}.
 
-{args.cells} framediff cells (one per seed) trained on a UCF-Crime-layout tree of {args.videos}
-videos and tested on a 2-video frame-folder set; both runs one cell at a time, from an empty
-results folder, the same matrix but for the executor.
+{args.cells} framediff cells (one per seed), trained on {args.videos} videos in UCF-Crime's layout
+and tested on a 2-video frame-folder set; both runs one cell at a time, from an empty results
+folder, the same matrix but for the executor.
 
 | executor | wall-clock | per cell |
 |---|---|---|

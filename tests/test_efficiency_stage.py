@@ -45,3 +45,21 @@ def test_a_failed_fit_is_recorded_once_and_never_retrained(
     failure = json.loads((cell / "failure.json").read_text())
     assert failure["stage"] == "fit" and "cannot train" in failure["error"]
     assert "params" in (workspace / "results" / "tiny" / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize("executor", ["local", "processes"])
+def test_force_measures_efficiency_again_once(
+    workspace: Path, vadbench_cli: CliRunner, executor: str
+) -> None:
+    matrix = workspace / "matrix.yaml"
+    matrix.write_text(matrix.read_text().replace("name: tiny", f"name: tiny\nexecutor: {executor}"))
+    assert vadbench_cli("run", "matrix.yaml").returncode == 0
+    files = sorted((workspace / "results" / "tiny" / "cells").glob("*/efficiency.json"))
+    before = [path.stat().st_mtime_ns for path in files]
+
+    again = vadbench_cli("run", "matrix.yaml", "--force")
+
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("efficiency measured") == len(files) == 2, again.stdout
+    assert all(path.stat().st_mtime_ns > old for path, old in zip(files, before, strict=True))
+    assert all(json.loads(path.read_text())["requested"] for path in files)

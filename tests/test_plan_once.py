@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import functools
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -180,3 +182,40 @@ def test_no_harness_module_is_over_400_lines() -> None:
     assert {name: lines for name, lines in lengths.items() if lines > 400} == {}
     stages = {p.stem for p in (ROOT / "vadbench" / "harness" / "stages").glob("*.py")}
     assert {"fit", "adapt", "score", "evaluate", "efficiency", "calibrate"} <= stages
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda job: job["model"]["options"].update(image_size=32),
+            "no longer hashes as planned (a plugin's version or options changed since)",
+        ),
+        (
+            lambda job: job["datasets"]["a"]["options"].update(root="data/b"),
+            "dataset 'a' is not the data the run planned with",
+        ),
+    ],
+    ids=["model-options", "dataset"],
+)
+def test_a_worker_refuses_a_job_that_no_longer_hashes_as_planned(
+    workspace: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[dict[str, Any]], None],
+    message: str,
+) -> None:
+    monkeypatch.chdir(workspace)
+    summary = run_matrix("matrix.yaml", RunOptions(results_dir=workspace / "results"))
+    job_file = next((summary.run_dir / "cells").glob("fd__*/job.json"))
+    job = json.loads(job_file.read_text())
+    change(job)
+    job_file.write_text(json.dumps(job))
+    done = subprocess.run(
+        [sys.executable, "-m", "vadbench.harness.worker", str(job_file)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "error:" in done.stdout and message in done.stdout, done.stdout
+    assert "Traceback" not in done.stdout + done.stderr

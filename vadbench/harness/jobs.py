@@ -248,7 +248,8 @@ def execute_job(
     store = RunStore(Path(job.run_dir))
     progress_file = store.progress_file(cell.id)
     reporter = progress or FileProgress(progress_file)
-    reporter.task("starting (data, model)", None)
+    if progress is None:  # the driver shows a worker's cell from its first record
+        reporter.task("starting (data, model)", None)
     started = time.perf_counter()
     try:
         outcome = run_cell(cell, stage_context(job, registry, datasets, reporter))

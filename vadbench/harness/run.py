@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.markup import escape
 
@@ -129,6 +130,8 @@ def run_matrix(
     cells named in ``only``. Raises ``vadbench.sdk.VadbenchError`` for a bad matrix, a plugin
     error or a busy run folder."""
     planned = plan_run(matrix, options, registry)
+    if planned.plan.matrix.threads is not None:  # for cells run here and the efficiency stage
+        torch.set_num_threads(planned.plan.matrix.threads)
     console = console or make_console()
     cells = _selected_cells(planned.plan.cells, only, Path(matrix))
     with planned.store.locked():
@@ -158,7 +161,6 @@ def _drive(planned: PlannedRun, cells: list[Cell], console: Console) -> RunSumma
         # Efficiency is measured here, one cell at a time, for every cell trained in this run or
         # before: timings taken while other cells train would not be honest. This stage only
         # loads checkpoints; a cell that failed or did not finish is not redone here.
-        context.force = False
         for cell in cells:
             started = time.perf_counter()
             outcome = measure_efficiency_only(cell, context)
@@ -168,11 +170,7 @@ def _drive(planned: PlannedRun, cells: list[Cell], console: Console) -> RunSumma
     failed = [cell.id for cell in cells if store.failed(cell)]
     if failed:
         console.print(f"[red]{len(failed)} cell(s) had failures[/] (see the table above)")
-    unfinished = [
-        cell.id
-        for cell in cells
-        if cell.id not in failed and len(read_state(cell, context).results) < len(cell.targets)
-    ]
+    unfinished = [cell.id for cell in cells if cell.id not in failed and not store.finished(cell)]
     if unfinished:
         console.print(
             f"[red]{len(unfinished)} cell(s) did not finish[/] ({', '.join(unfinished)}): "

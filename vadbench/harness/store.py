@@ -153,6 +153,11 @@ class RunStore(RunFolder):
                 state.scores[target.key] = scores
         return state
 
+    def finished(self, cell: Cell) -> bool:
+        """Whether every target of the cell has its result for its present hash."""
+        results = [(self.read(ResultRecord, cell.id, t.key), t.hash) for t in cell.targets]
+        return all(record is not None and record.hash == expected for record, expected in results)
+
     def failed(self, cell: Cell) -> bool:
         """Whether the latest attempt at the cell's present content recorded a failure, in the
         cell or one of its targets (records of other versions are stale)."""

@@ -40,7 +40,8 @@ def run_job(job: CellJob, where: Path | None = None, console: Console | None = N
     code of a worker."""
     console = console or make_console()
     with contextlib.chdir(job.cwd), RunStore(Path(job.run_dir)).locked():
-        outcome = execute_job(job, where or Path(job.run_dir) / "job", console)
+        store = RunStore(Path(job.run_dir))
+        outcome = execute_job(job, where or store.job_file(job.cell_id), console)
     return 1 if outcome.failed else 0
 
 

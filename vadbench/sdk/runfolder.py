@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.sdk.contracts import ConfigError, MetricResult
+from vadbench.sdk.contracts import ConfigError
 from vadbench.sdk.files import atomic_write_bytes, file_sha256, report_damaged
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -156,24 +156,6 @@ def read_checked_scores(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         report_damaged(path, f"{type(error).__name__}: {error}")
         return None
-
-
-def metrics_to_json(results: Sequence[MetricResult]) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": r.name,
-            "value": r.value,
-            "unit": r.unit,
-            "higher_is_better": r.higher_is_better,
-            "note": r.note,
-            "footnote": r.footnote,
-        }
-        for r in results
-    ]
-
-
-def metrics_from_json(items: Sequence[Mapping[str, Any]]) -> list[MetricResult]:
-    return [MetricResult(**item) for item in items]
 
 
 class RunFolder:
