@@ -104,8 +104,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from vadbench.sdk.contracts import ModelSpec, Options
-from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk import ModelSpec, Options, hookimpl
 
 HERE = Path(__file__).parent
 

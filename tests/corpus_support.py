@@ -28,8 +28,7 @@ from pathlib import Path
 import numpy as np
 from typing import Literal
 
-from vadbench.sdk.contracts import ModelSpec, Options
-from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk import ModelSpec, Options, hookimpl
 
 Mode = Literal[
     "ok", "slow", "none", "matrix", "nan", "short", "text", "fit_raises", "score_raises"

@@ -574,7 +574,7 @@ CONFIGURATION = [
         write_file(
             "hook.py",
             (
-                "from vadbench.sdk.hooks import hookimpl\n\n@hookimpl\n"
+                "from vadbench.sdk import hookimpl\n\n@hookimpl\n"
                 "def vadbench_register_models(register):\n    raise KeyError('oops')\n"
             ),
         ),
@@ -586,7 +586,7 @@ CONFIGURATION = [
         write_file(
             "typo.py",
             (
-                "from vadbench.sdk.hooks import hookimpl\n\n@hookimpl\n"
+                "from vadbench.sdk import hookimpl\n\n@hookimpl\n"
                 "def vadbench_register_model(register):\n    return None\n"
             ),
         ),
@@ -598,8 +598,7 @@ CONFIGURATION = [
         write_file(
             "twice.py",
             (
-                "from vadbench.sdk.contracts import ModelSpec, Options\n"
-                "from vadbench.sdk.hooks import hookimpl\n\n"
+                "from vadbench.sdk import ModelSpec, Options, hookimpl\n\n"
                 "@hookimpl\ndef vadbench_register_models(register):\n"
                 "    register(ModelSpec('framediff', 'again', Options, object))\n"
             ),

@@ -65,8 +65,7 @@ SLOW_MODEL = """
 import time
 from pathlib import Path
 import numpy as np
-from vadbench.sdk.contracts import ModelSpec, Options
-from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk import ModelSpec, Options, hookimpl
 
 class SlowOptions(Options):
     delay: float = 0.4
@@ -137,8 +136,7 @@ def test_run_killed_midway_resumes_to_the_same_leaderboard(
 
 
 FAILING_MODEL = """
-from vadbench.sdk.contracts import ModelSpec, Options
-from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk import ModelSpec, Options, hookimpl
 
 class Broken:
     context_frames = 1

@@ -18,8 +18,7 @@ PLUGIN_MODULE = '''
 from pathlib import Path
 
 import numpy as np
-from vadbench.sdk.contracts import ModelSpec, Options
-from vadbench.sdk.hooks import hookimpl
+from vadbench.sdk import ModelSpec, Options, hookimpl
 
 
 class BrightnessOptions(Options):
