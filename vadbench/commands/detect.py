@@ -36,12 +36,13 @@ from rich.console import Console
 
 from vadbench.commands.base import Command
 from vadbench.harness.calibration import DEFAULT_QUANTILE, Calibration, raw_anomaly
+from vadbench.harness.config import validate_options
 from vadbench.harness.plugins import Registry
 from vadbench.harness.progress import progress_bars
-from vadbench.harness.records import CalibrationRecord
+from vadbench.harness.records import CalibrationRecord, CellRecord
 from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError, DataError, Method, VadbenchError, Video
-from vadbench.sdk.files import atomic_write_bytes, atomic_write_json, read_record
+from vadbench.sdk.files import atomic_write_bytes, atomic_write_json
 from vadbench.sdk.protocol import normalise
 from vadbench.sdk.validation import did_you_mean
 from vadbench.sdk.video import (
@@ -62,14 +63,14 @@ class TrainedCell:
     """A cell's trained model, ready to score, with its threshold calibration (if stored)."""
 
     folder: Path
-    record: dict[str, Any]
+    record: CellRecord
     method: Method
     calibration: Calibration | None
 
     @property
     def title(self) -> str:
-        preset = self.record.get("preset")
-        return f"{self.record['model']} ({preset})" if preset else str(self.record["model"])
+        preset = self.record.preset
+        return f"{self.record.model} ({preset})" if preset else self.record.model
 
 
 def find_cell(model: str, source: str | None = None, seed: int | None = None) -> Path:
@@ -84,25 +85,22 @@ def find_cell(model: str, source: str | None = None, seed: int | None = None) ->
             "or RUN_DIR:MODEL (a run folder and a model name of its matrix)"
         )
     store = RunStore(Path(run_dir), confined=False)
+    records = {
+        cell_dir: store.read(CellRecord, cell_dir.name)
+        for cell_dir in sorted(store.root.glob("cells/*/"))
+    }
     cells = []
-    for cell_dir in sorted(store.root.glob("cells/*/")):
-        record = read_record(cell_dir / "cell.json") or {}
-        if record.get("model") != name:
+    for cell_dir, record in records.items():
+        if record is None or record.model != name:
             continue
-        aux = record.get("aux")
-        label = f"{record.get('train')} + {aux}" if aux else str(record.get("train"))
-        if source is not None and label != source and record.get("train") != source:
+        label = f"{record.train} + {record.aux}" if record.aux else record.train
+        if source is not None and label != source and record.train != source:
             continue
-        if seed is not None and record.get("seed") != seed:
+        if seed is not None and record.seed != seed:
             continue
-        cells.append((cell_dir, label, record.get("seed")))
+        cells.append((cell_dir, label, record.seed))
     if not cells:
-        models = sorted(
-            {
-                str((read_record(c / "cell.json") or {}).get("model"))
-                for c in store.root.glob("cells/*/")
-            }
-        )
+        models = sorted({record.model for record in records.values() if record is not None})
         raise ConfigError(
             f"{run_dir}: no cell of model {name!r}"
             + (f" (source {source})" if source else "")
@@ -120,29 +118,29 @@ def find_cell(model: str, source: str | None = None, seed: int | None = None) ->
 
 def load_cell(folder: Path, registry: Registry, device: str) -> TrainedCell:
     """The cell's model, loaded from its finished checkpoint."""
-    record = read_record(folder / "cell.json")
-    if record is None or "plugin" not in record or "options" not in record:
-        raise ConfigError(f"{folder}: no readable cell.json; is this a vadbench cell folder?")
     store = RunStore(folder.parent.parent, confined=False)
     cell_id = folder.name
-    if not store.finished_checkpoint(cell_id, str(record.get("hash"))):
+    record = store.read(CellRecord, cell_id)
+    if record is None:
+        raise ConfigError(f"{folder}: no readable cell.json; is this a vadbench cell folder?")
+    if not store.finished_checkpoint(cell_id, record.hash):
         raise ConfigError(
             f"{folder}: the cell was never trained (no finished checkpoint); run its matrix first"
         )
-    plugin = str(record["plugin"])
+    plugin = record.plugin
     if plugin not in registry.models.items:
         raise ConfigError(
             f"{folder}: its model plugin {plugin!r} is not installed here"
             f"{did_you_mean(plugin, registry.models.items)}; load a local one with --plugin FILE"
         )
     spec = registry.models.get(plugin)
-    options = spec.options.model_validate(record["options"])
+    options = validate_options(spec.options, record.options, folder / "cell.json", ("options",))
     method = spec.create(options, device)
     method.load(store.checkpoint_dir(cell_id))
     stored = store.read(CalibrationRecord, cell_id)
     calibration = (
         Calibration.from_record(stored)
-        if stored is not None and stored.hash == record.get("hash")
+        if stored is not None and stored.hash == record.hash
         else None
     )
     return TrainedCell(folder, record, method, calibration)

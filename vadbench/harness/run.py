@@ -10,6 +10,7 @@ at a time, in a stage that only loads finished checkpoints and never fits or sco
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -83,7 +84,7 @@ class PlannedRun:
     blocked: list[str]
     options: RunOptions
 
-    @property
+    @functools.cached_property
     def store(self) -> RunStore:
         return RunStore(self.options.results_dir / self.plan.name)
 
