@@ -1,6 +1,7 @@
 """One cell's walk over its stages: read what its folder holds (one pass), fit or load the model
-where something needs it, measure efficiency, then adapt, score and evaluate each unfinished
-target, then calibrate.
+where a target still needs scores, then adapt, score and evaluate each unfinished target, then
+calibrate. Efficiency is a stage of its own (``measure_efficiency_only``) that the driver runs
+one cell at a time after every walk.
 
 Each stage stores its output before the next starts and is skipped on a re-run when its stored
 hash matches, so a killed run resumes where it stopped. An exception inside a stage is recorded
@@ -83,7 +84,7 @@ def run_cell(cell: Cell, ctx: StageContext) -> CellOutcome:
 
 
 def measure_efficiency_only(cell: Cell, ctx: StageContext) -> CellOutcome:
-    """The efficiency stage alone, for cells another process trained: it loads the finished
+    """The efficiency stage, run by the driver after the executor: it loads the finished
     checkpoint and measures, and never fits or scores. A cell without a finished checkpoint
     (its fit failed and was recorded, or its worker died) is left for a re-run."""
     outcome = CellOutcome(cell.id)
