@@ -44,12 +44,12 @@ def main() -> None:
             path = args.run_dir / "cells" / cell.id / "targets" / target.key / "scores.npz"
             stored = read_scores(path)
             dataset = plan.datasets[target.dataset].dataset
-            context = stored["context_frames"]
+            context = stored.context_frames
             all_scores, all_labels = [], []
             for video_id, scores, labels in zip(
-                stored["video_ids"], stored["scores"], stored["labels"], strict=True
+                stored.video_ids, stored.scores, stored.labels, strict=True
             ):
-                anomaly = anomaly_scores(scores, stored["score_kind"])
+                anomaly = anomaly_scores(scores, stored.score_kind)
                 kept = labels[context:]
                 names = np.asarray(dataset.anomaly_types(video_id))[context:]  # type: ignore[attr-defined]
                 all_scores.append(anomaly)

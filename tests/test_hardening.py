@@ -22,7 +22,7 @@ from tests.conftest import labels
 from tests.corpus_support import build_workspace, copy_workspace, error_line, run_cli
 from vadbench.harness.store import RunStore
 from vadbench.sdk.files import DamagedResultWarning, atomic_write_bytes
-from vadbench.sdk.runfolder import read_checked_scores, write_scores
+from vadbench.sdk.runfolder import StoredScores, read_checked_scores, write_scores
 
 SLOW_MATRIX = """
 name: tiny
@@ -235,8 +235,8 @@ def test_yaml_anchors_and_merge_keys_load(tmp_path: Path) -> None:
 
 def test_legacy_scores_with_damaged_compressed_data_count_as_missing(tmp_path: Path) -> None:
     path = tmp_path / "scores.npz"
-    scores = [np.linspace(0, 1, 400)]
-    write_scores(path, ["01"], scores, [np.zeros(400, np.int8)], 1, "anomaly", "h")
+    scores = (np.linspace(0, 1, 399),)
+    write_scores(path, StoredScores("h", ("01",), scores, (np.zeros(400, np.int8),), 1, "anomaly"))
     (tmp_path / "scores.npz.sha256").unlink()  # as written before checksums existed
     with zipfile.ZipFile(path) as archive:
         member = archive.getinfo("scores_0.npy")

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from vadbench.sdk.contracts import MetricResult
+from vadbench.sdk.runfolder import StoredScores
 
 
 class Record(BaseModel):
@@ -154,4 +155,4 @@ class CellState:
     efficiency: EfficiencyRecord | None = None
     calibration: CalibrationRecord | None = None
     results: dict[str, ResultRecord] = field(default_factory=dict)
-    scores: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scores: dict[str, StoredScores] = field(default_factory=dict)

@@ -149,7 +149,7 @@ class RunStore(RunFolder):
             if target.key in state.results and not calibrates:
                 continue
             scores = read_checked_scores(self.scores_file(cell.id, target.key))
-            if scores is not None and scores["hash"] == target.scores_hash:
+            if scores is not None and scores.hash == target.scores_hash:
                 state.scores[target.key] = scores
         return state
 

@@ -131,6 +131,7 @@ from vadbench.sdk.protocol import (
 from vadbench.sdk.runfolder import (
     PredictionExamples,
     RunFolder,
+    StoredScores,
     read_checked_scores,
     read_examples,
 )
@@ -303,6 +304,7 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     # Reporters: a run folder, read only, and the leaderboards of its results table.
     "PredictionExamples",
     "RunFolder",
+    "StoredScores",
     "read_checked_scores",
     "read_examples",
     "detection_metrics",

@@ -11,8 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,6 +23,7 @@ from vadbench.sdk.contracts import (
     Video,
     VideoSource,
 )
+from vadbench.sdk.runfolder import StoredScores
 
 CONSTANT_VIDEO_SCORE = 0.5
 # The stored label of every frame of a test video that has no labels (your own footage): it is
@@ -104,14 +104,10 @@ def per_video_auc(data: DetectionInput) -> dict[str, float]:
     return result
 
 
-def stored_detection_input(stored: Mapping[str, Any]) -> DetectionInput:
-    """The DetectionInput of scores as the store reads them back (``read_scores``)."""
+def stored_detection_input(stored: StoredScores) -> DetectionInput:
+    """The DetectionInput of scores as a run stored them."""
     return detection_input(
-        stored["video_ids"],
-        stored["scores"],
-        stored["labels"],
-        stored["context_frames"],
-        stored["score_kind"],
+        stored.video_ids, stored.scores, stored.labels, stored.context_frames, stored.score_kind
     )
 
 

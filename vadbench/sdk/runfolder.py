@@ -30,14 +30,14 @@ import hashlib
 import io
 import zipfile
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from vadbench.sdk.contracts import ConfigError
+from vadbench.sdk.contracts import ConfigError, ScoreKind
 from vadbench.sdk.files import atomic_write_bytes, file_sha256, report_damaged
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -47,24 +47,31 @@ FIGURES_FOLDER = "figures"
 RUN_FORMAT = 1
 
 
-def write_scores(
-    path: Path,
-    video_ids: Sequence[str],
-    scores: Sequence[np.ndarray],
-    labels: Sequence[np.ndarray],
-    context_frames: int,
-    score_kind: str,
-    content_hash: str,
-) -> None:
+@dataclass(frozen=True)
+class StoredScores:
+    """A target's raw scores as a run stores them: per video (in order), the model's scores of
+    frames ``context_frames`` .. N-1 and the full-length labels (``UNLABELLED`` where a video
+    has none), with the content hash they were scored under."""
+
+    hash: str
+    video_ids: tuple[str, ...]
+    scores: tuple[np.ndarray, ...]
+    labels: tuple[np.ndarray, ...]
+    context_frames: int
+    score_kind: ScoreKind
+
+
+def write_scores(path: Path, stored: StoredScores) -> None:
     """Store raw scores with full-length labels so any AUC can be recomputed later."""
     buffer = io.BytesIO()
     arrays: dict[str, Any] = {
-        "hash": np.array(content_hash),
-        "video_ids": np.array(video_ids, dtype=str),
-        "context_frames": np.array(context_frames),
-        "score_kind": np.array(score_kind),
+        "hash": np.array(stored.hash),
+        "video_ids": np.array(stored.video_ids, dtype=str),
+        "context_frames": np.array(stored.context_frames),
+        "score_kind": np.array(stored.score_kind),
     }
-    for index, (video_scores, video_labels) in enumerate(zip(scores, labels, strict=True)):
+    pairs = zip(stored.scores, stored.labels, strict=True)
+    for index, (video_scores, video_labels) in enumerate(pairs):
         arrays[f"scores_{index}"] = np.asarray(video_scores, dtype=np.float64)
         arrays[f"labels_{index}"] = np.asarray(video_labels, dtype=np.int8)
     np.savez_compressed(buffer, **arrays)
@@ -124,21 +131,24 @@ def read_examples(path: Path) -> PredictionExamples | None:
         return None
 
 
-def read_scores(path: Path) -> dict[str, Any]:
-    """Inverse of write_scores: hash, video_ids, scores, labels, context_frames, score_kind."""
+def read_scores(path: Path) -> StoredScores:
+    """Inverse of write_scores."""
     with np.load(path, allow_pickle=False) as data:
-        video_ids = [str(v) for v in data["video_ids"]]
-        return {
-            "hash": str(data["hash"]),
-            "video_ids": video_ids,
-            "scores": [data[f"scores_{i}"] for i in range(len(video_ids))],
-            "labels": [data[f"labels_{i}"] for i in range(len(video_ids))],
-            "context_frames": int(data["context_frames"]),
-            "score_kind": str(data["score_kind"]),
-        }
+        video_ids = tuple(str(v) for v in data["video_ids"])
+        score_kind = str(data["score_kind"])
+        if score_kind not in ("normality", "anomaly"):
+            raise ValueError(f"score_kind {score_kind!r} is neither 'normality' nor 'anomaly'")
+        return StoredScores(
+            hash=str(data["hash"]),
+            video_ids=video_ids,
+            scores=tuple(data[f"scores_{i}"] for i in range(len(video_ids))),
+            labels=tuple(data[f"labels_{i}"] for i in range(len(video_ids))),
+            context_frames=int(data["context_frames"]),
+            score_kind=cast(ScoreKind, score_kind),
+        )
 
 
-def read_checked_scores(path: Path) -> dict[str, Any] | None:
+def read_checked_scores(path: Path) -> StoredScores | None:
     """Stored scores, or None when absent or damaged (checksum, truncation), with a warning.
 
     Scores stored before checksums existed are read when they load cleanly.

@@ -86,7 +86,7 @@ def target_scores(store: RunFolder, table: pd.DataFrame) -> Iterator[TargetScore
             data.video_ids,
             tuple(anomaly_scores(s, data.score_kind) for s in data.scores),
             data.labels,
-            int(stored["context_frames"]),
+            stored.context_frames,
         )
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -16,12 +15,13 @@ from vadbench.harness.planning import Cell
 from vadbench.harness.stages.context import LazySource, StageContext
 from vadbench.sdk.contracts import Dataset, Method, VadbenchError, VideoSource
 from vadbench.sdk.protocol import unlabelled_count
+from vadbench.sdk.runfolder import StoredScores
 from vadbench.sdk.validation import one_line
 
 
 def calibrate_stage(
     cell: Cell,
-    scores: dict[str, dict[str, Any]],
+    scores: dict[str, StoredScores],
     method: Callable[[], Method],
     ctx: StageContext,
 ) -> None:
@@ -46,18 +46,18 @@ def calibrate_stage(
     ctx.store.write(calibration.to_record(cell.hash, ctx.score_precision), cell.id)
 
 
-def _from_target_scores(cell: Cell, scores: dict[str, dict[str, Any]]) -> Calibration | None:
+def _from_target_scores(cell: Cell, scores: dict[str, StoredScores]) -> Calibration | None:
     target = cell.calibration_target
     stored = scores.get(target.key) if target is not None else None
-    if stored is None or unlabelled_count(stored["labels"]):
+    if stored is None or unlabelled_count(stored.labels):
         return None
     return from_scores(
         cell.train,
         "test",
-        stored["scores"],
-        stored["labels"],
-        stored["context_frames"],
-        stored["score_kind"],
+        stored.scores,
+        stored.labels,
+        stored.context_frames,
+        stored.score_kind,
         "normal frames of the source's test videos (never trained on)",
     )
 

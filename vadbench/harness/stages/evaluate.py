@@ -4,15 +4,15 @@ stored as its ``result.json`` (written last: it marks the target done)."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from vadbench.harness.planning import Cell, Target
 from vadbench.harness.records import ResultRecord, metric_records
 from vadbench.harness.stages.context import StageContext
 from vadbench.sdk.protocol import stored_detection_input
+from vadbench.sdk.runfolder import StoredScores
 
 
-def evaluate(cell: Cell, target: Target, scores: dict[str, Any], ctx: StageContext) -> None:
+def evaluate(cell: Cell, target: Target, scores: StoredScores, ctx: StageContext) -> None:
     data = stored_detection_input(scores)
     results = [result for metric in ctx.detection_metrics for result in metric.compute(data)]
     record = ResultRecord(

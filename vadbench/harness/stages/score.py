@@ -16,14 +16,14 @@ from vadbench.harness.stages.adapt import adapted
 from vadbench.harness.stages.context import StageContext
 from vadbench.sdk.contracts import DataError, Method, Predicting, Video
 from vadbench.sdk.protocol import UNLABELLED
-from vadbench.sdk.runfolder import PredictionExamples, write_examples, write_scores
+from vadbench.sdk.runfolder import PredictionExamples, StoredScores, write_examples, write_scores
 from vadbench.sdk.validation import one_line
 
 EXAMPLES_PER_TARGET = 3
 
 
-def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) -> dict[str, Any]:
-    """The target's raw scores, stored, in the form ``read_checked_scores`` returns."""
+def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) -> StoredScores:
+    """The target's raw scores, stored."""
     if target.shots is not None:
         method = adapted(cell, target, method, ctx)
     videos = ctx.datasets[target.dataset].dataset.source("test").videos()
@@ -40,22 +40,16 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
         )
         advance(1)
     store_examples(cell, target, method, videos, raw_scores, ctx)
-    write_scores(
-        ctx.store.scores_file(cell.id, target.key),
-        ids,
-        raw_scores,
-        labels,
+    stored = StoredScores(
+        target.scores_hash,
+        tuple(ids),
+        tuple(raw_scores),
+        tuple(labels),
         method.context_frames,
         method.score_kind,
-        target.scores_hash,
     )
-    return {
-        "video_ids": ids,
-        "scores": raw_scores,
-        "labels": labels,
-        "context_frames": method.context_frames,
-        "score_kind": method.score_kind,
-    }
+    write_scores(ctx.store.scores_file(cell.id, target.key), stored)
+    return stored
 
 
 def checked_scores(scores: Any, video: Video, model: str) -> np.ndarray:
