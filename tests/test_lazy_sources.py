@@ -68,17 +68,23 @@ matrix:
 """
 
 
+def run_lazy(workspace: Path, model: str) -> list[str]:
+    """Run the matrix with ``model`` and the counted aux set; the splits it listed."""
+    write_plugin(workspace / "counted.py", COUNTED_DATASET)
+    write_plugin(workspace / "reader.py", READER_MODEL)
+    (workspace / "lazy.yaml").write_text(matrix(model))
+    summary = run_matrix("lazy.yaml", RunOptions(results_dir=workspace / "results"))
+    assert summary.exit_code == 0
+    log = workspace / "listings.log"
+    return log.read_text().split() if log.exists() else []
+
+
 @pytest.mark.usefixtures("one_torch_thread")
 def test_a_model_that_reads_no_data_lists_no_split(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(workspace)
-    write_plugin(workspace / "counted.py", COUNTED_DATASET)
-    write_plugin(workspace / "reader.py", READER_MODEL)
-    (workspace / "lazy.yaml").write_text(matrix("{plugin: framediff, overrides: {image_size: 16}}"))
-    summary = run_matrix("lazy.yaml", RunOptions(results_dir=workspace / "results"))
-    assert summary.exit_code == 0
-    assert not (workspace / "listings.log").exists()
+    assert run_lazy(workspace, "{plugin: framediff, overrides: {image_size: 16}}") == []
 
 
 @pytest.mark.usefixtures("one_torch_thread")
@@ -86,9 +92,4 @@ def test_a_model_that_reads_its_auxiliary_data_lists_it_once(
     workspace: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(workspace)
-    write_plugin(workspace / "counted.py", COUNTED_DATASET)
-    write_plugin(workspace / "reader.py", READER_MODEL)
-    (workspace / "lazy.yaml").write_text(matrix("{plugin: reader}"))
-    summary = run_matrix("lazy.yaml", RunOptions(results_dir=workspace / "results"))
-    assert summary.exit_code == 0
-    assert (workspace / "listings.log").read_text().split() == ["train"]
+    assert run_lazy(workspace, "{plugin: reader}") == ["train"]

@@ -108,7 +108,6 @@ class CellJob:
                 "score_precision": plan.score_precision,
                 "budget": budget.model_dump(exclude_none=True) if budget else None,
                 "detection_metrics": [m.name for m in plan.detection_metrics],
-                "metric_options": plan.metric_options,
                 "threads": plan.matrix.threads,
             },
             plugin_files=[str(path.absolute()) for path in plugin_files],
@@ -202,10 +201,9 @@ def stage_context(
     registry: Registry,
     datasets: Mapping[str, OpenedDataset],
     progress: Progress,
-    efficiency: bool = False,
 ) -> StageContext:
-    """What the job's stages share. A job measures no efficiency unless asked: the driver does,
-    one cell at a time, after parallel work."""
+    """What the job's stages share. A job measures no efficiency: the driver does, one cell at
+    a time, after parallel work."""
     settings = job.settings
     if settings["threads"] is not None:
         torch.set_num_threads(settings["threads"])
@@ -217,12 +215,11 @@ def stage_context(
         datasets=datasets,
         detection_metrics=[registry.metrics.get(name) for name in settings["detection_metrics"]],
         efficiency_metrics=[],
-        metric_options=settings["metric_options"],
         precision=settings["precision"],
         score_precision=settings["score_precision"],
         budget=BudgetEntry.model_validate(budget).budget() if budget else None,
         force=job.force,
-        efficiency=efficiency,
+        efficiency=False,
     )
 
 
