@@ -51,12 +51,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from vadbench.harness.config import read_matrix
 from vadbench.harness.devices import seed_everything
 from vadbench.harness.plugins import Registry, load_plugins
 from vadbench.sdk.contracts import Dataset, FitContext, ListSource, Method, TrainingBudget, Video
+from vadbench.sdk.learning import left_as_found
 from vadbench.sdk.training import TrainingClock, watch_training
 
 EVERY = 100
@@ -148,27 +148,10 @@ def held_out_loss(method: Method, videos: Sequence[Video]) -> float:
     return float(np.concatenate(errors).mean())
 
 
-def _modules(root: object, depth: int = 2) -> list[nn.Module]:
-    """Every network a method holds, as an attribute or up to ``depth`` objects down (zxVAD
-    keeps its discriminators in ``trainer.networks``)."""
-    found: list[nn.Module] = []
-    for value in vars(root).values():
-        if isinstance(value, nn.Module):
-            found.extend(value.modules())
-        elif depth > 0 and hasattr(value, "__dict__") and not isinstance(value, type):
-            found.extend(_modules(value, depth - 1))
-    return found
-
-
 def evaluate_between_steps(method: Method, videos: Sequence[Video]) -> float:
     """``held_out_loss`` in the middle of training, leaving modes and random state as found."""
-    modes = [(module, module.training) for module in _modules(method)]
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return held_out_loss(method, videos)
-    finally:
-        for module, training in modes:
-            module.training = training
+    with left_as_found(method):
+        return held_out_loss(method, videos)
 
 
 class _Progress:

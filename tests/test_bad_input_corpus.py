@@ -752,7 +752,7 @@ CONFIGURATION += [
         "budget-two-kinds",
         replace("name: tiny\n", "name: tiny\nbudget: {steps: 5, seconds: 3}\n"),
         RUN,
-        ("matrix.yaml: budget", "exactly one of steps, seconds or gmacs"),
+        ("matrix.yaml: budget", "exactly one of steps, seconds, gmacs or until: converged"),
     ),
     Case(
         "budget-zero-steps",

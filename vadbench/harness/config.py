@@ -27,7 +27,14 @@ from vadbench.sdk.contracts import (
     Options,
     TrainingBudget,
 )
+from vadbench.sdk.learning import EVALUATE_EVERY, HOLD_OUT_SHARE
 from vadbench.sdk.validation import load_yaml, validation_message
+
+# A converged budget's defaults: three evaluations (150 steps at the default interval) without a
+# 1 % gain end a loop, and no loop runs past 5,000 steps.
+CONVERGENCE_PATIENCE = 3
+CONVERGENCE_MIN_DELTA = 0.01
+CONVERGENCE_MAX_STEPS = 5000
 
 
 class _Strict(BaseModel):
@@ -85,22 +92,57 @@ class MatrixRow(_Strict):
 
 
 class BudgetEntry(_Strict):
-    """Exactly one of steps, seconds or gmacs: the training budget every model gets."""
+    """Exactly one of steps, seconds, gmacs or ``until: converged``: the training budget every
+    model gets. A converged budget ends each training loop on the held-out source curve
+    (``held_out``): once the loss has improved by less than ``min_delta`` (relative to its best)
+    over ``patience`` evaluations, or at ``max_steps``. It never reads a target."""
 
     steps: int | None = Field(None, ge=1, description="optimiser steps per model")
     seconds: float | None = Field(None, gt=0, description="wall-clock training seconds")
     gmacs: float | None = Field(None, gt=0, description="training compute in GMACs")
+    until: Literal["converged"] | None = Field(
+        None, description="converged: stop on the held-out source curve"
+    )
+    patience: int | None = Field(None, ge=1, description="converged: evaluations without gain")
+    min_delta: float | None = Field(
+        None, ge=0, lt=1, description="converged: the relative gain that counts"
+    )
+    max_steps: int | None = Field(None, ge=1, description="converged: the most steps")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BudgetEntry:
-        given = [name for name in ("steps", "seconds", "gmacs") if getattr(self, name) is not None]
+        given = [
+            name
+            for name in ("steps", "seconds", "gmacs", "until")
+            if getattr(self, name) is not None
+        ]
         if len(given) != 1:
-            raise ValueError("give exactly one of steps, seconds or gmacs")
+            raise ValueError("give exactly one of steps, seconds, gmacs or until: converged")
+        rule = [n for n in ("patience", "min_delta", "max_steps") if getattr(self, n) is not None]
+        if self.until is None and rule:
+            raise ValueError(f"{rule[0]} applies only to 'until: converged'")
+        if self.until is not None:
+            self.patience = CONVERGENCE_PATIENCE if self.patience is None else self.patience
+            self.min_delta = CONVERGENCE_MIN_DELTA if self.min_delta is None else self.min_delta
+            self.max_steps = CONVERGENCE_MAX_STEPS if self.max_steps is None else self.max_steps
         return self
 
     def budget(self) -> TrainingBudget:
+        if self.until is not None:
+            return TrainingBudget(
+                "converged", float(self.max_steps or 0), self.patience or 0, self.min_delta or 0.0
+            )
         kind = next(name for name in ("steps", "seconds", "gmacs") if getattr(self, name))
         return TrainingBudget(kind, float(getattr(self, kind)))  # type: ignore[arg-type]
+
+
+class HeldOutEntry(_Strict):
+    """The share of the source's normal training videos every trained cell holds out (chosen
+    from the cell's seed) and how often, in training steps, its held-out loss is measured: the
+    curve that shows the model learned (skill) and that a converged budget stops on."""
+
+    share: float = Field(HOLD_OUT_SHARE, ge=0, lt=1, description="0: hold nothing out")
+    every: int = Field(EVALUATE_EVERY, ge=1, description="training steps between evaluations")
 
 
 class StatisticsEntry(_Strict):
@@ -157,6 +199,12 @@ class MatrixFile(_Strict):
     executor_options: dict[str, Any] = Field(default_factory=dict)
     threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
     budget: BudgetEntry | None = None
+    held_out: HeldOutEntry = Field(default_factory=HeldOutEntry)
+    snapshots: list[int] = Field(
+        default_factory=list,
+        description="training steps (multiples of held_out.every) at which the model is also "
+        "saved, for scoring along the way (checkpoint/snapshots/step-N)",
+    )
     statistics: StatisticsEntry = Field(default_factory=StatisticsEntry)
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
@@ -176,6 +224,25 @@ class MatrixFile(_Strict):
         if repeated:
             raise ValueError(f"seed {repeated[0]} is listed more than once")
         return value
+
+    @model_validator(mode="after")
+    def _snapshots_at_evaluations(self) -> MatrixFile:
+        for step in self.snapshots:
+            if step < 1 or step % self.held_out.every:
+                raise ValueError(
+                    f"snapshot step {step} is not a positive multiple of held_out.every "
+                    f"({self.held_out.every}): snapshots are taken when the curve is measured"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _converging_needs_held_out_videos(self) -> MatrixFile:
+        if self.budget is not None and self.budget.until and self.held_out.share == 0:
+            raise ValueError(
+                "budget 'until: converged' stops on held-out source videos: held_out.share "
+                "must be above 0"
+            )
+        return self
 
     @field_validator("datasets", "models")
     @classmethod

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from rich.console import Console
 
-from vadbench.harness.config import BudgetEntry, DatasetEntry, validate_options
+from vadbench.harness.config import BudgetEntry, DatasetEntry, HeldOutEntry, validate_options
 from vadbench.harness.devices import resolve_device
 from vadbench.harness.planning import (
     Cell,
@@ -107,6 +107,8 @@ class CellJob:
                 "precision": plan.precision,
                 "score_precision": plan.score_precision,
                 "budget": budget.model_dump(exclude_none=True) if budget else None,
+                "held_out": plan.matrix.held_out.model_dump(),
+                "snapshots": plan.matrix.snapshots,
                 "detection_metrics": [m.name for m in plan.detection_metrics],
                 "threads": plan.matrix.threads,
             },
@@ -171,6 +173,7 @@ def resolve_job(
         settings["budget"],
         job.adaptation,
         settings["precision"],
+        settings["held_out"],
     )
     cell = Cell(job.cell_id, hashed, model, job.train, job.aux, job.seed, [], job.adaptation)
     own_scoring = settings["score_precision"] != settings["precision"]
@@ -218,6 +221,8 @@ def stage_context(
         precision=settings["precision"],
         score_precision=settings["score_precision"],
         budget=BudgetEntry.model_validate(budget).budget() if budget else None,
+        held_out=HeldOutEntry.model_validate(settings["held_out"]),
+        snapshots=frozenset(settings["snapshots"]),
         force=job.force,
         efficiency=False,
     )

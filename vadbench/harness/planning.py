@@ -169,9 +169,11 @@ def cell_hash(
     budget: Mapping[str, Any] | None,
     adaptation: bool,
     precision: str,
+    held_out: Mapping[str, Any],
 ) -> str:
-    """The content hash of a cell: everything that determines its trained model. Keys that are
-    unset stay out of the payload, so the hashes of older runs still hold."""
+    """The content hash of a cell: everything that determines its trained model, the share of
+    the source held out of its training included. Keys that are unset stay out of the
+    payload."""
     payload: dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "model": model,
@@ -186,6 +188,7 @@ def cell_hash(
         payload["adaptation"] = True
     if precision != "fp32":
         payload["precision"] = precision
+    payload["held_out"] = held_out
     return content_hash(payload)
 
 
@@ -288,6 +291,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                     matrix.budget.model_dump(exclude_none=True) if matrix.budget else None,
                     adaptation,
                     precision,
+                    matrix.held_out.model_dump(),
                 )
                 aux_part = f"+{row.aux}" if row.aux else ""
                 cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{hashed[:8]}")

@@ -20,13 +20,15 @@ from vadbench.harness.records import (
     CellRecord,
     EfficiencyRecord,
     FailureRecord,
+    FitRecord,
     MetricRecord,
     ResultRecord,
 )
 from vadbench.harness.store import RunStore
 from vadbench.sdk import protocol, statistics
 from vadbench.sdk.contracts import ConfigError, MetricSpec
-from vadbench.sdk.leaderboards import model_title
+from vadbench.sdk.leaderboards import SKILL, model_title, skill_note
+from vadbench.sdk.learning import read_curve, under_trained
 from vadbench.sdk.runfolder import read_checked_scores
 
 COLUMNS = [
@@ -80,6 +82,7 @@ def _cell_rows(
     ):
         for metric in efficiency.metrics:
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
+    rows.extend(_skill_rows(store, cell_id, expected_hash, base))
     for key, entry in cell.targets.items():
         target = {**base, "target": entry.dataset, "protocol": entry.protocol, "target_key": key}
         result = store.read(ResultRecord, cell_id, key)
@@ -92,6 +95,33 @@ def _cell_rows(
         else:
             rows.append({**target, "status": "pending"})
     return rows
+
+
+def _skill_rows(
+    store: RunStore, cell_id: str, expected_hash: str, base: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The cell's skill on held-out source frames (``vadbench.sdk.learning``), from the curve
+    kept with its finished checkpoint; none for a cell that did not train (framediff) or has no
+    curve (runs from before curves)."""
+    fitted = store.read(FitRecord, cell_id)
+    if fitted is None or fitted.hash != expected_hash:
+        return []
+    curve = read_curve(store.learning_file(cell_id))
+    if curve is None or curve.stopped == "not trained":
+        return []
+    return [
+        {
+            **base,
+            "target": "",
+            "metric": SKILL,
+            "value": curve.skill,
+            "unit": "",
+            "higher_is_better": True,
+            "note": skill_note(curve),
+            "footnote": under_trained(curve.skill),
+            "status": "ok",
+        }
+    ]
 
 
 def _metric_columns(metric: MetricRecord) -> dict[str, Any]:

@@ -109,10 +109,18 @@ from vadbench.sdk.leaderboards import (
     format_number,
     headline_metric,
     leaderboard_table,
+    learning_table,
     rank_tables,
     report_sections,
     summary_counts,
     summary_records,
+)
+from vadbench.sdk.learning import (
+    CurvePoint,
+    HeldOutObjective,
+    LearningCurve,
+    read_curve,
+    under_trained,
 )
 from vadbench.sdk.precision import Precision, autocast_for, resolve_precision
 from vadbench.sdk.protocol import (
@@ -251,6 +259,12 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "Precision",
     "autocast_for",
     "resolve_precision",
+    # Evidence that a model learned: its held-out source curve and skill.
+    "CurvePoint",
+    "HeldOutObjective",
+    "LearningCurve",
+    "read_curve",
+    "under_trained",
     # Video reading and the frame cache.
     "FrameCounting",
     "cached",
@@ -314,6 +328,7 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "format_number",
     "headline_metric",
     "leaderboard_table",
+    "learning_table",
     "rank_tables",
     "report_sections",
     "summary_counts",

@@ -217,11 +217,16 @@ class Progress(Protocol):
 @dataclass(frozen=True)
 class TrainingBudget:
     """One training budget for every model of a matrix, fixed before any target is seen:
-    ``steps`` optimiser steps, ``seconds`` of wall-clock training, or ``gmacs`` of training
-    compute (forward and backward multiply-accumulates, in GMACs)."""
+    ``steps`` optimiser steps, ``seconds`` of wall-clock training, ``gmacs`` of training
+    compute (forward and backward multiply-accumulates, in GMACs), or ``converged``: at most
+    ``amount`` steps, ended by the harness once the held-out source loss has improved by less
+    than ``min_delta`` (relative to its best so far) over ``patience`` evaluations
+    (``vadbench.sdk.learning``)."""
 
-    kind: Literal["steps", "seconds", "gmacs"]
+    kind: Literal["steps", "seconds", "gmacs", "converged"]
     amount: float
+    patience: int = 0
+    min_delta: float = 0.0
 
 
 @dataclass(frozen=True)

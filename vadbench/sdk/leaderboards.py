@@ -10,6 +10,22 @@ import numpy as np
 import pandas as pd
 
 from vadbench.sdk import statistics
+from vadbench.sdk.learning import LearningCurve, under_trained
+
+SKILL = "skill"
+UNDER_TRAINED = "under-trained"
+
+
+def skill_note(curve: LearningCurve) -> str:
+    """What a cell's skill is measured against, and why it has none or marks the cell."""
+    if curve.skill is None:
+        return f"no skill: {curve.stopped}"
+    text = (
+        f"{curve.objective} on {curve.held_out_frames} held-out source frames: "
+        f"{curve.final_loss:.3g} after {curve.steps} steps ({curve.stopped}) against "
+        f"{curve.trivial_loss:.3g} for '{curve.trivial_predictor}'"
+    )
+    return f"{UNDER_TRAINED}: {text}" if under_trained(curve.skill) else text
 
 
 def headline_metric(table: pd.DataFrame) -> str | None:
@@ -164,7 +180,9 @@ def _efficiency_cells(table: pd.DataFrame) -> tuple[dict[str, dict[str, str]], l
     order). A value with a note that qualifies it (n/a and why, an incomplete count the metric
     marked as a footnote) gets a ``*`` and a footnote line.
     """
-    efficiency = table[(table["target"] == "") & (table["status"] == "ok")]
+    efficiency = table[
+        (table["target"] == "") & (table["status"] == "ok") & (table["metric"] != SKILL)
+    ]
     position = efficiency.groupby("cell").cumcount()
     first = position.groupby(efficiency["metric"]).transform("min")
     efficiency = efficiency.assign(order=first).sort_values("order", kind="stable")
@@ -257,9 +275,74 @@ def leaderboard_table(table: pd.DataFrame, metric: str | None = None) -> pd.Data
             row["tied with best"] = (
                 ("yes" if mine[0].tied else "no") if mine[0].decided else "undecided"
             )
+        skill = _skill_text(_skill_rows(table, model, preset, train, aux))
+        if skill:
+            row[SKILL] = skill
         rows.append({**row, **efficiency.get(title, {})})
     frame = pd.DataFrame(rows).set_index("model")
+    if SKILL in frame.columns:
+        notes = [*notes, SKILL_NOTE]
     frame.attrs["notes"] = [*notes, *_leaderboard_notes(stats, metric)]
+    return frame
+
+
+SKILL_NOTE = (
+    f"{SKILL}: 1 − the model's loss / a trivial predictor's on held-out normal source videos at "
+    f"the end of training (mean ± sd over seeds); '{UNDER_TRAINED}': a seed at or below 0, a "
+    "model that learned nothing that beats the trivial predictor"
+)
+
+
+def _skill_rows(
+    table: pd.DataFrame, model: object, preset: object, train: object, aux: object
+) -> pd.DataFrame:
+    return table[
+        (table["metric"] == SKILL)
+        & (table["target"] == "")
+        & (table["model"] == model)
+        & (table["preset"] == preset)
+        & (table["train"] == train)
+        & (table["aux"] == aux)
+    ].drop_duplicates("cell")
+
+
+def _skill_text(rows: pd.DataFrame) -> str:
+    """``0.214 ± 0.010``, ``-0.031 under-trained``, ``n/a`` (nothing trained), or empty (no
+    curve was stored)."""
+    if rows.empty:
+        return ""
+    text = _format_value(rows["value"])
+    if any(under_trained(float(value)) for value in rows["value"].dropna()):
+        text += f" {UNDER_TRAINED}"
+    return text
+
+
+def learning_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per model and source: what training did to the held-out source loss, seed by seed
+    (steps, why it stopped, final and trivial loss, skill), and the under-trained verdict."""
+    rows = table[(table["metric"] == SKILL) & (table["target"] == "") & (table["status"] == "ok")]
+    rows = rows.drop_duplicates("cell").sort_values(["model", "preset", "train", "aux", "seed"])
+    if rows.empty:
+        return pd.DataFrame()
+    entries = []
+    for (model, preset, train, aux), group in rows.groupby(
+        ["model", "preset", "train", "aux"], sort=False
+    ):
+        entries.append(
+            {
+                "model": model_title(str(model), str(preset)),
+                "source": f"{train} + {aux}" if aux else str(train),
+                "seeds": len(group),
+                SKILL: _skill_text(group),
+                "by seed": ", ".join(
+                    "n/a" if pd.isna(value) else format_number(float(value))
+                    for value in group["value"]
+                ),
+                "how it was measured": "; ".join(dict.fromkeys(group["note"])),
+            }
+        )
+    frame = pd.DataFrame(entries).set_index("model")
+    frame.attrs["notes"] = [SKILL_NOTE]
     return frame
 
 
@@ -340,6 +423,9 @@ def report_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     if not ranking.empty:
         sections.append(("leaderboard", ranking))
     sections.extend(rank_tables(table).items())
+    learning = learning_table(table)
+    if not learning.empty:
+        sections.append(("learning on held-out source videos", learning))
     for metric in detection_metrics(table):
         sections.extend(detection_tables(table, metric).items())
     efficiency = efficiency_table(table)

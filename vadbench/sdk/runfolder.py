@@ -39,6 +39,7 @@ import numpy as np
 
 from vadbench.sdk.contracts import ConfigError, ScoreKind
 from vadbench.sdk.files import atomic_write_bytes, file_sha256, report_damaged
+from vadbench.sdk.learning import LEARNING_FILE, SNAPSHOTS_FOLDER
 
 CHECKSUM_SUFFIX = ".sha256"
 FIT_MARKER = "fit.json"
@@ -235,6 +236,16 @@ class RunFolder:
     def figures_dir(self, cell_id: str) -> Path:
         """Pictures the cell's model drew while training (``FitContext.checkpoint_dir/figures``)."""
         return self.checkpoint_dir(cell_id) / FIGURES_FOLDER
+
+    def learning_file(self, cell_id: str) -> Path:
+        """The cell's held-out source curve, kept with its checkpoint (``LearningCurve``)."""
+        return self.checkpoint_dir(cell_id) / LEARNING_FILE
+
+    def snapshot_dirs(self, cell_id: str) -> dict[int, Path]:
+        """The model saved at earlier training steps (a matrix's ``snapshots``), by step."""
+        folder = self.checkpoint_dir(cell_id) / SNAPSHOTS_FOLDER
+        found = sorted(folder.glob("step-*")) if folder.is_dir() else []
+        return {int(path.name.removeprefix("step-")): path for path in found}
 
     def result_file(self, cell_id: str, target: str) -> Path:
         """A finished target's detection metrics; its hash marks it complete."""

@@ -1,10 +1,10 @@
 """How a model's training loop follows the matrix's training budget.
 
-A matrix may fix one budget for every model (``budget: {steps: N}``, ``{seconds: S}`` or
-``{gmacs: G}``); the harness hands it to ``fit`` as ``ctx.budget``. The budget exists so that
-models are compared at equal, declared training cost, chosen before any target is seen, instead
-of at step counts tuned per model. Each model's loop asks a :class:`TrainingClock` for its step
-indices instead of ``range(steps)``::
+A matrix may fix one budget for every model (``budget: {steps: N}``, ``{seconds: S}``,
+``{gmacs: G}`` or ``{until: converged, max_steps: N}``); the harness hands it to ``fit`` as
+``ctx.budget``. The budget exists so that models are compared at equal, declared training
+cost, chosen before any target is seen, instead of at step counts tuned per model. Each model's
+loop asks a :class:`TrainingClock` for its step indices instead of ``range(steps)``::
 
     clock = TrainingClock(ctx.budget, options.train_steps, gmacs_per_step=lambda: ...)
     advance = ctx.progress.task("mymodel train", clock.total_steps)
@@ -13,7 +13,9 @@ indices instead of ``range(steps)``::
         advance(1)
 
 The clock stops after N steps, once S seconds of wall time have passed since it was created, or
-once the steps taken times the model's GMACs per step would exceed G. Without a budget it runs
+once the steps taken times the model's GMACs per step would exceed G. A converged budget runs
+like a budget of N steps, which the harness's watch on the held-out source loss ends early
+(``vadbench.sdk.learning``). Without a budget it runs
 the model's own step count, so a model behaves exactly as it did before budgets existed.
 
 The core knows no model: a model states what one of its training steps costs. The convention
@@ -36,7 +38,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -53,19 +55,28 @@ GmacsPerStep = float | Callable[[], float] | None
 Observer = Callable[["TrainingClock", int], bool]
 
 
+# Called once when a training loop ends (its budget spent, or an observer ended it), with the
+# clock: a watch learns every loop's final step count, however short the loop was.
+Finished = Callable[["TrainingClock"], None]
+
+
 @dataclass(frozen=True)
 class _Watch:
     every: int
     observer: Observer
+    finished: Finished | None = None
 
 
 _WATCHES: ContextVar[tuple[_Watch, ...]] = ContextVar("vadbench_training_watches", default=())
 
 
 @contextmanager
-def watch_training(every: int, observer: Observer) -> Iterator[None]:
+def watch_training(
+    every: int, observer: Observer, finished: Finished | None = None
+) -> Iterator[None]:
     """Call ``observer(clock, steps_taken)`` after every ``every`` steps of any training loop
-    that runs inside this block; training ends early when it returns True.
+    that runs inside this block; training ends early when it returns True. ``finished(clock)``
+    is called when a loop ends by its budget or by an observer (not when the model leaves it).
 
     The observer runs between two steps, so whatever it does must leave the model as it found it
     (modes, random state): then a run watched up to step s trains exactly like a run of s steps.
@@ -73,7 +84,7 @@ def watch_training(every: int, observer: Observer) -> Iterator[None]:
     """
     if every < 1:
         raise ValueError(f"every must be at least 1, got {every}")
-    token = _WATCHES.set((*_WATCHES.get(), _Watch(every, observer)))
+    token = _WATCHES.set((*_WATCHES.get(), _Watch(every, observer, finished)))
     try:
         yield
     finally:
@@ -118,7 +129,7 @@ class TrainingClock:
         self._step_limit: int | None = default_steps
         if budget is None:
             return
-        if budget.kind == "steps":
+        if budget.kind in ("steps", "converged"):
             self._step_limit = max(1, int(budget.amount))
         elif budget.kind == "seconds":
             self._step_limit = None
@@ -171,7 +182,10 @@ class TrainingClock:
             stop = [w.observer(self, step) for w in watches if step % w.every == 0]
             if any(stop):
                 self.stopped_early = self._may_start(step)
-                return
+                break
+        for watch in watches:
+            if watch.finished is not None:
+                watch.finished(self)
 
     def summary(self) -> dict[str, float | int | str | None]:
         """What this loop did, for logs and tests."""
@@ -197,24 +211,25 @@ def split_budget(
 
     For MPN's plain and meta phases (docs/budgets.md): the shares are the preset's own step
     counts of the phases, and each phase gets that share of the budget in the budget's own unit
-    (steps, seconds or GMACs). Steps are rounded so that they add up to the budget exactly, and
-    the first phase gets at least one; a later phase may get zero steps, and the caller then
-    skips it. Without a budget every phase gets None (its own step count).
+    (steps, seconds or GMACs; a converged budget's most steps). Steps are rounded so that they
+    add up to the budget exactly, and the first phase gets at least one; a later phase may get
+    zero steps, and the caller then skips it. Without a budget every phase gets None (its own
+    step count).
     """
     if budget is None:
         return [None for _ in shares]
     total = float(sum(shares))
     if total <= 0 or any(share < 0 for share in shares):
         raise ValueError(f"shares must be non-negative with a positive sum, got {list(shares)}")
-    if budget.kind != "steps":
-        return [TrainingBudget(budget.kind, budget.amount * share / total) for share in shares]
+    if budget.kind not in ("steps", "converged"):
+        return [replace(budget, amount=budget.amount * share / total) for share in shares]
     steps = int(budget.amount)
     bounds = [round(steps * sum(shares[: i + 1]) / total) for i in range(len(shares))]
     counts = [high - low for low, high in zip([0, *bounds[:-1]], bounds, strict=True)]
     if counts[0] == 0 and steps > 0:  # the first phase trains at least once
         counts[0] = 1
         counts[counts.index(max(counts[1:]), 1)] -= 1
-    return [TrainingBudget("steps", float(count)) for count in counts]
+    return [replace(budget, amount=float(count)) for count in counts]
 
 
 def forward_gmacs(module: nn.Module, *example: torch.Tensor) -> float:

@@ -12,10 +12,12 @@ import numpy as np
 import pandas as pd
 
 from vadbench.sdk import (
+    LearningCurve,
     PredictionExamples,
     RunFolder,
     anomaly_scores,
     read_checked_scores,
+    read_curve,
     read_examples,
     stored_detection_input,
 )
@@ -110,6 +112,19 @@ def model_pictures(store: RunFolder, table: pd.DataFrame) -> Iterator[tuple[str,
         if folder.is_dir():
             for picture in sorted(folder.glob("*.png")):
                 yield str(row.title), str(row.source), picture
+
+
+def learning_curves(
+    store: RunFolder, table: pd.DataFrame
+) -> dict[tuple[str, str], list[tuple[int, LearningCurve]]]:
+    """(model, source) → (seed, held-out curve) of every cell whose stored curve has points."""
+    cells = _labelled(table[table["metric"] == "skill"].drop_duplicates("cell"))
+    found: dict[tuple[str, str], list[tuple[int, LearningCurve]]] = {}
+    for row in cells.itertuples(index=False):
+        curve = read_curve(store.learning_file(str(row.cell)))
+        if curve is not None and curve.points:
+            found.setdefault((str(row.title), str(row.source)), []).append((int(row.seed), curve))
+    return found
 
 
 def efficiency_values(table: pd.DataFrame, metric: str) -> dict[str, float]:

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from vadbench.sdk import PredictionExamples, atomic_write_bytes, roc_auc
+from vadbench.sdk import LearningCurve, PredictionExamples, atomic_write_bytes, roc_auc
 
 from .data import RunKey, TargetScores
 
@@ -217,6 +217,50 @@ def roc_curves(scores: Sequence[TargetScores]) -> Figures:
                 f"{target}, {protocol_label}",
                 f"Frame-level ROC on {target} ({protocol_label}), all videos' normalised anomaly "
                 "scores pooled, first seed of each model; micro AUC in brackets.",
+                figure,
+            )
+        )
+    return result
+
+
+def learning_curves(curves: dict[tuple[str, str], list[tuple[int, LearningCurve]]]) -> Figures:
+    """Per source, the held-out loss of every model against its training steps (one line per
+    seed), each with its trivial predictor's loss dashed: a line that ends above its dashed one
+    is an under-trained model."""
+    result = Figures()
+    sources = sorted({source for _, source in curves})
+    for source in sources:
+        entries = sorted((model, runs) for (model, s), runs in curves.items() if s == source)
+        figure = Figure(figsize=(6.4, 4.4), layout="constrained")
+        axes = figure.add_subplot()
+        for index, (model, runs) in enumerate(entries[: len(COLOURS)]):
+            colour = COLOURS[index]
+            for number, (_, curve) in enumerate(runs):
+                steps = [point.step for point in curve.points]
+                axes.plot(
+                    steps,
+                    [point.loss for point in curve.points],
+                    color=colour,
+                    marker=".",
+                    label=model if number == 0 else None,
+                    alpha=0.9 if number == 0 else 0.5,
+                )
+                if curve.trivial_loss is not None:
+                    axes.hlines(curve.trivial_loss, 0, steps[-1], colors=colour, linestyles="--")
+        axes.set_yscale("log")
+        axes.set_xlabel("training steps")
+        axes.set_ylabel("held-out source loss")
+        axes.legend(fontsize=7)
+        axes.grid(alpha=0.3)
+        result.drawn.append(
+            Drawn(
+                file_stem("learning-curves", source),
+                "Learning on held-out source videos",
+                f"trained on {source}",
+                f"Each model's own objective on held-out normal videos of {source} while it "
+                "trains (one line per seed); dashed: the trivial predictor's (copy the last "
+                "input frame for frame predictors). A model whose line ends above its dashed "
+                "line is under-trained: skill ≤ 0.",
                 figure,
             )
         )

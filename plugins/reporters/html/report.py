@@ -17,6 +17,7 @@ from vadbench.sdk import (
     failures,
     headline_metric,
     leaderboard_table,
+    learning_table,
     rank_tables,
     read_record,
     summary_counts,
@@ -27,6 +28,7 @@ from . import figures
 from .data import (
     efficiency_values,
     headline_means,
+    learning_curves,
     model_pictures,
     model_title,
     prediction_examples,
@@ -64,6 +66,7 @@ def draw_figures(table: pd.DataFrame, store: RunFolder) -> figures.Figures:
             figures.accuracy_against_cost(accuracy, cost, metric, label, lower_is_better, headline)
         )
     drawn.extend(figures.heatmaps(_heatmap_cells(table, headline), headline))
+    drawn.extend(figures.learning_curves(learning_curves(store, table)))
     scores = []
     for entry in target_scores(store, table):
         if unlabelled_count(entry.labels):
@@ -158,6 +161,11 @@ def _sections(
     if not ranking.empty or ranks:
         board = [("leaderboard", ranking)] if not ranking.empty else []
         sections.append(Section("Leaderboard", tables_html([*board, *ranks])))
+    learning = learning_table(table)
+    if not learning.empty:
+        sections.append(
+            Section("Skill", tables_html([("learning on held-out source videos", learning)]))
+        )
     per_model = [
         item for m in detection_metrics(table) for item in detection_tables(table, m).items()
     ]

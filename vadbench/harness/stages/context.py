@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from vadbench.harness.config import HeldOutEntry
 from vadbench.harness.devices import resolve_device
 from vadbench.harness.planning import OpenedDataset, Plan
 from vadbench.harness.store import RunStore
@@ -36,6 +37,8 @@ class StageContext:
     precision: Precision = "fp32"
     score_precision: Precision = "fp32"
     budget: TrainingBudget | None = None
+    held_out: HeldOutEntry = field(default_factory=HeldOutEntry)
+    snapshots: frozenset[int] = frozenset()
     force: bool = False
     efficiency: bool = True
 
@@ -56,6 +59,8 @@ class StageContext:
             precision=plan.precision,
             score_precision=plan.score_precision,
             budget=budget.budget() if budget is not None else None,
+            held_out=plan.matrix.held_out,
+            snapshots=frozenset(plan.matrix.snapshots),
             force=force,
             efficiency=efficiency,
         )

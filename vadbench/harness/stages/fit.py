@@ -7,19 +7,30 @@ a re-run would trust.
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
+from collections.abc import Sequence
 
 from vadbench.harness.devices import seed_everything
 from vadbench.harness.planning import Cell
 from vadbench.harness.records import FitRecord
 from vadbench.harness.stages.context import CellOutcome, LazySource, StageContext, StageError
-from vadbench.sdk.contracts import FitContext, Method
+from vadbench.sdk.contracts import FitContext, Method, Split, VadbenchError, Video
 from vadbench.sdk.files import (
     DamagedResultWarning,
     atomic_write_json,
     folder_checksums,
     remove_tree,
+)
+from vadbench.sdk.learning import (
+    LEARNING_FILE,
+    SNAPSHOTS_FOLDER,
+    ConvergenceRule,
+    HeldOutMonitor,
+    HeldOutObjective,
+    hold_out,
+    write_curve,
 )
 from vadbench.sdk.validation import one_line
 
@@ -64,13 +75,59 @@ def fitted_method(cell: Cell, ctx: StageContext, finished: bool, outcome: CellOu
     return method
 
 
+class KeptSource:
+    """The source's training split without its held-out videos (``vadbench.sdk.learning``),
+    listed, like ``LazySource``, when the model first reads it."""
+
+    def __init__(self, listed: LazySource, share: float, seed: int) -> None:
+        self._listed = listed
+        self._share = share
+        self._seed = seed
+
+    @functools.cached_property
+    def _parts(self) -> tuple[list[Video], list[Video]]:
+        return hold_out(self._listed.videos(), self._share, self._seed)
+
+    @property
+    def name(self) -> str:
+        return self._listed.name
+
+    @property
+    def split(self) -> Split:
+        return "train"
+
+    def videos(self) -> Sequence[Video]:
+        return self._parts[0]
+
+    def held_out(self) -> Sequence[Video]:
+        return self._parts[1]
+
+
 def fit(cell: Cell, method: Method, ctx: StageContext) -> None:
-    source = LazySource(ctx.datasets[cell.train].dataset, "train")
+    """Train on the kept part of the source, watching the held-out part, and save the model with
+    its learning curve."""
+    source = KeptSource(
+        LazySource(ctx.datasets[cell.train].dataset, "train"), ctx.held_out.share, cell.seed
+    )
     aux = LazySource(ctx.datasets[cell.aux].dataset, "train") if cell.aux else None
+    rule = ConvergenceRule.of(ctx.budget)
+    if rule is not None and not isinstance(method, HeldOutObjective):
+        raise VadbenchError(
+            f"model {cell.model.name!r} ({cell.model.spec.name}) states no held-out objective "
+            "(held_out_errors), so it cannot train 'until: converged'; give it a steps budget"
+        )
     checkpoint = ctx.store.checkpoint_dir(cell.id)
     partial = checkpoint.with_name("checkpoint.partial")
     remove_tree(partial)
     partial.mkdir(parents=True)
+
+    def snapshot(step: int) -> None:
+        if step in ctx.snapshots:
+            folder = partial / SNAPSHOTS_FOLDER / f"step-{step:06d}"
+            folder.mkdir(parents=True)
+            method.save(folder)
+
+    monitor = HeldOutMonitor(method, source.held_out, ctx.held_out.every, rule, snapshot)
     context = FitContext(
         device=ctx.device,
         seed=cell.seed,
@@ -82,9 +139,10 @@ def fit(cell: Cell, method: Method, ctx: StageContext) -> None:
     )
     seed_everything(cell.seed)
     started = time.perf_counter()
-    with ctx.training_precision():
+    with ctx.training_precision(), monitor.watching():
         method.fit(source, aux, context)
     method.save(partial)
+    write_curve(partial / LEARNING_FILE, monitor.curve())
     record = FitRecord(
         hash=cell.hash,
         seconds=time.perf_counter() - started,

@@ -39,6 +39,8 @@ class FramePredictor(ABC, Generic[OptionsT]):
     """
 
     score_kind: ScoreKind = "normality"
+    objective: ClassVar[str] = "prediction MSE (pixels in [0, 1])"
+    trivial_predictor: ClassVar[str] = "copy the last input frame"
     value_range: ClassVar[tuple[float, float]] = SIGNED
     stack_inputs: ClassVar[bool] = True
     checkpoint_file: ClassVar[str]
@@ -82,6 +84,29 @@ class FramePredictor(ABC, Generic[OptionsT]):
         )
         scores = [self.chunk_scores(frames) for frames in chunks]
         return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+
+    @torch.no_grad()
+    def held_out_errors(self, video: Video) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame T..N-1: the MSE of the prediction and of the last input frame taken as the
+        prediction, pixels in [0, 1] at the model's frame size (``vadbench.sdk.learning``)."""
+        self.predictor().eval()
+        low, high = self.value_range
+        model: list[torch.Tensor] = []
+        trivial: list[torch.Tensor] = []
+        for frames in scoring_chunks(
+            video, self.context_frames, self.image_size, self.device, self.value_range
+        ):
+            inputs, target = self.windows(frames)
+            last = frames[self.context_frames - 1 : -1]
+            scale = (high - low) ** 2
+            model.append(((self.predict(inputs).float() - target) ** 2).mean((1, 2, 3)) / scale)
+            trivial.append(((last - target) ** 2).mean((1, 2, 3)) / scale)
+        if not model:
+            return np.zeros(0), np.zeros(0)
+        return (
+            torch.cat(model).cpu().double().numpy(),
+            torch.cat(trivial).cpu().double().numpy(),
+        )
 
     @torch.no_grad()
     def predictions(self, video: Video, indices: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
