@@ -141,7 +141,8 @@ def test_without_a_metrics_list_the_plan_follows_the_declared_order(
     registry = load_plugins([declared / "metrics_plugin.py", declared / "conv_plugin.py"])
     raw, matrix = read_matrix(matrix_file)
     plan = build_plan(matrix_file, raw, matrix, registry)
-    assert [m.name for m in plan.detection_metrics] == ["micro_auc", "flipped_auc", "macro_auc"]
+    detection = [m.name for m in plan.detection_metrics]
+    assert detection == ["micro_auc", "flipped_auc", "macro_auc", "type_auc"]
     assert plan.headline == "micro_auc"  # the first headline metric in that order
     efficiency = [m.name for m in plan.efficiency_metrics]
     assert efficiency[0] == "tile_count" and efficiency[-1] == "plain_count"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from vadbench.sdk import (
+    NORMAL_TYPE,
     DetectionInput,
     MetricResult,
     MetricSpec,
@@ -18,6 +19,7 @@ from vadbench.sdk import (
     mean_video_auc,
     per_video_auc,
     roc_auc,
+    type_metric,
     unlabelled_note,
     unlabelled_videos,
 )
@@ -48,6 +50,30 @@ def macro_auc(data: DetectionInput) -> list[MetricResult]:
     return [MetricResult("macro_auc", float(np.mean(list(aucs.values()))), "AUC", True, note=note)]
 
 
+def type_auc(data: DetectionInput) -> list[MetricResult]:
+    """Per anomaly type: the ROC AUC of the target's normal frames against the frames of that
+    type, pooled over videos (frames of other types left out). Named ``type_auc[<type>]``;
+    reports give each its bootstrap interval (``vadbench.sdk.statistics.by_anomaly_type``).
+    Targets whose dataset names no types (or whose scores were stored before types were) give
+    no values."""
+    if data.types is None:
+        return []  # the dataset names no types: nothing to report, and no n/a table of it
+    types = np.concatenate(data.types) if data.types else np.zeros(0, str)
+    scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
+    normal = types == NORMAL_TYPE
+    results = []
+    for name in sorted(set(types.tolist()) - {NORMAL_TYPE}):
+        kept = normal | (types == name)
+        value = (
+            roc_auc((types[kept] == name).astype(np.int8), scores[kept]) if normal.any() else None
+        )
+        note = "" if value is not None else "the target has no normal frames"
+        results.append(MetricResult(type_metric(name), value, "AUC", True, note=note))
+    if not results:
+        return [MetricResult("type_auc", None, "AUC", True, note="the target has no anomalies")]
+    return results
+
+
 @hookimpl
 def vadbench_register_metrics(register: Any) -> None:
     register(
@@ -71,5 +97,16 @@ def vadbench_register_metrics(register: Any) -> None:
             options=NoOptions,
             order=10,
             statistic=mean_video_auc,
+        )
+    )
+    register(
+        MetricSpec(
+            name="type_auc",
+            description="frame ROC AUC of normal frames against each anomaly type, for datasets "
+            "that name types (the synthetic benchmark); one value per type",
+            kind="detection",
+            compute=type_auc,
+            options=NoOptions,
+            order=20,
         )
     )

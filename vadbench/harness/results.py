@@ -30,6 +30,11 @@ from vadbench.sdk.contracts import ConfigError, MetricSpec
 from vadbench.sdk.leaderboards import SKILL, model_title, skill_note
 from vadbench.sdk.learning import read_curve, under_trained
 from vadbench.sdk.runfolder import read_checked_scores
+from vadbench.sdk.statistics import WeightedAUC
+
+# The detection metric whose results come one per anomaly type (``type_auc[<type>]``); each
+# gets its intervals from the frames of its type (``statistics.by_anomaly_type``).
+TYPE_METRIC = "type_auc"
 
 COLUMNS = [
     "cell",
@@ -174,8 +179,9 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
     table.attrs["reference"] = (run.get("config") or {}).get("reference")
     settings = statistics_settings(run.get("config", {}).get("statistics") or {})
     present = set(table["metric"])
-    table.attrs["statistics"] = statistics.summarise(
-        load_target_runs(store, table),
+    runs = load_target_runs(store, table)
+    summary = statistics.summarise(
+        runs,
         {
             spec.name: spec.statistic
             for spec in _registered(detection, registry or load_plugins())
@@ -183,6 +189,13 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
         },
         **settings,
     )
+    if TYPE_METRIC in detection:
+        for name, type_runs in statistics.by_anomaly_type(runs).items():
+            metric = statistics.type_metric(name)
+            if metric in present:
+                per_type = statistics.summarise(type_runs, {metric: WeightedAUC}, **settings)
+                statistics.merge(summary, per_type)
+    table.attrs["statistics"] = summary
     return table
 
 
@@ -229,4 +242,6 @@ def load_target_runs(
             tuple(protocol.anomaly_scores(s, data.score_kind) for s in data.scores),
             data.labels,
         )
+        if data.types is not None:
+            entry.types = data.types
     return runs

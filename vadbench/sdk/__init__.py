@@ -114,6 +114,7 @@ from vadbench.sdk.leaderboards import (
     report_sections,
     summary_counts,
     summary_records,
+    type_table,
 )
 from vadbench.sdk.learning import (
     CurvePoint,
@@ -124,6 +125,7 @@ from vadbench.sdk.learning import (
 )
 from vadbench.sdk.precision import Precision, autocast_for, resolve_precision
 from vadbench.sdk.protocol import (
+    NORMAL_TYPE,
     UNLABELLED,
     anomaly_scores,
     detection_input,
@@ -143,7 +145,7 @@ from vadbench.sdk.runfolder import (
     read_checked_scores,
     read_examples,
 )
-from vadbench.sdk.statistics import WeightedAUC, mean_video_auc
+from vadbench.sdk.statistics import WeightedAUC, mean_video_auc, type_metric
 from vadbench.sdk.toolkit import (
     Down,
     FramePredictor,
@@ -210,11 +212,13 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     # Metrics.
     "DetectionInput",
     "EfficiencyInput",
+    "NORMAL_TYPE",
     "MetricKind",
     "MetricResult",
     "ResampledStatistic",
     "WeightedAUC",
     "mean_video_auc",
+    "type_metric",
     # The evaluation protocol.
     "UNLABELLED",
     "anomaly_scores",
@@ -329,6 +333,7 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "headline_metric",
     "leaderboard_table",
     "learning_table",
+    "type_table",
     "rank_tables",
     "report_sections",
     "summary_counts",

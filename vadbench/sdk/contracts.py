@@ -187,6 +187,11 @@ class Dataset(Protocol):
     configuration time for every split a matrix will read, that raises ConfigError when the
     split cannot exist (no test folder, a training-only set asked for its test split). Datasets
     without it are checked only when the split is read.
+
+    A dataset that labels what kind of anomaly each test frame shows may define
+    ``anomaly_types(video_id) -> np.ndarray``: one type name per frame, ``"normal"`` on normal
+    frames. Runs then store the types with the scores, and the ``type_auc`` metric reports
+    detection per anomaly type.
     """
 
     def source(self, split: Split) -> VideoSource: ...
@@ -337,12 +342,14 @@ class MetricResult:
 
 @dataclass(frozen=True)
 class DetectionInput:
-    """Per-video raw scores and labels of one target, after alignment, in sorted video order."""
+    """Per-video raw scores and labels of one target, after alignment, in sorted video order;
+    ``types``, where the dataset names anomaly types, the aligned per-frame type names."""
 
     video_ids: tuple[str, ...]
     scores: tuple[np.ndarray, ...]
     labels: tuple[np.ndarray, ...]
     score_kind: ScoreKind
+    types: tuple[np.ndarray, ...] | None = None
 
 
 @dataclass(frozen=True)

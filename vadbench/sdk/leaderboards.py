@@ -414,6 +414,46 @@ def rank_tables(table: pd.DataFrame, metric: str | None = None) -> dict[str, pd.
     return tables
 
 
+TYPE_PATTERN = r"^type_auc\[(.+)\]$"
+
+
+def type_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Detection per anomaly type: one row per model, source and protocol, one column per type
+    (the ``type_auc`` metric's results), each the mean over the row group's common targets of
+    the AUC of normal frames against that type's frames, ± the half-width of its bootstrap
+    interval (the mean over seeds and targets where no stored scores allow one)."""
+    rows = table[table["metric"].str.match(TYPE_PATTERN) & (table["status"] == "ok")]
+    if rows.empty:
+        return pd.DataFrame()
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
+    rows = rows.assign(type=rows["metric"].str.extract(TYPE_PATTERN)[0])
+    types = sorted(set(rows["type"]))
+    entries = []
+    for (model, preset, train, aux, protocol_label), group in rows.groupby(
+        ["model", "preset", "train", "aux", "protocol"], sort=True
+    ):
+        title = model_title(str(model), str(preset))
+        source = f"{train} + {aux}" if aux else str(train)
+        entry: dict[str, Any] = {"model": title, "source": source, "protocol": protocol_label}
+        for name in types:
+            metric = statistics.type_metric(name)
+            found = (
+                stats.means.get((metric, title, source, protocol_label, "mean")) if stats else None
+            )
+            if found is not None:
+                entry[name] = format_estimate(found)
+            else:
+                entry[name] = _mean_over_targets(group[group["type"] == name])
+        entries.append(entry)
+    frame = pd.DataFrame(entries).set_index("model")
+    frame.attrs["notes"] = [
+        "each type: ROC AUC of the normal frames against the frames of that type only (other "
+        "anomalies left out), per target, then the mean over the targets its row group has in "
+        "common; ± : half-width of the bootstrap interval over test videos and seeds",
+    ]
+    return frame
+
+
 def report_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, frame) pairs in reading order, shared by every reporter: the leaderboard and
     rank tests of the run's headline metric, a table per model and detection metric, the
@@ -428,6 +468,9 @@ def report_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
         sections.append(("learning on held-out source videos", learning))
     for metric in detection_metrics(table):
         sections.extend(detection_tables(table, metric).items())
+    by_type = type_table(table)
+    if not by_type.empty:
+        sections.append(("detection per anomaly type", by_type))
     efficiency = efficiency_table(table)
     if not efficiency.empty:
         sections.append(("efficiency", efficiency))

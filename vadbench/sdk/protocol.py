@@ -50,6 +50,9 @@ def unlabelled_note(data: DetectionInput) -> str:
     )
 
 
+NORMAL_TYPE = "normal"  # the anomaly type name of a normal frame (``Dataset.anomaly_types``)
+
+
 def align(
     video_id: str, scores: np.ndarray, labels: np.ndarray, context_frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -107,7 +110,12 @@ def per_video_auc(data: DetectionInput) -> dict[str, float]:
 def stored_detection_input(stored: StoredScores) -> DetectionInput:
     """The DetectionInput of scores as a run stored them."""
     return detection_input(
-        stored.video_ids, stored.scores, stored.labels, stored.context_frames, stored.score_kind
+        stored.video_ids,
+        stored.scores,
+        stored.labels,
+        stored.context_frames,
+        stored.score_kind,
+        stored.types,
     )
 
 
@@ -117,8 +125,10 @@ def detection_input(
     labels: Sequence[np.ndarray],
     context_frames: int,
     score_kind: ScoreKind,
+    types: Sequence[np.ndarray] | None = None,
 ) -> DetectionInput:
-    """Align every video and bundle them, sorted by video id, for the detection metrics."""
+    """Align every video and bundle them, sorted by video id, for the detection metrics
+    (anomaly types, where given, are aligned like the labels)."""
     order = sorted(range(len(video_ids)), key=lambda i: video_ids[i])
     aligned = [align(video_ids[i], raw_scores[i], labels[i], context_frames) for i in order]
     return DetectionInput(
@@ -126,6 +136,9 @@ def detection_input(
         scores=tuple(a[0] for a in aligned),
         labels=tuple(a[1] for a in aligned),
         score_kind=score_kind,
+        types=None
+        if types is None
+        else tuple(np.asarray(types[i]).reshape(-1)[context_frames:] for i in order),
     )
 
 

@@ -52,7 +52,9 @@ RUN_FORMAT = 1
 class StoredScores:
     """A target's raw scores as a run stores them: per video (in order), the model's scores of
     frames ``context_frames`` .. N-1 and the full-length labels (``UNLABELLED`` where a video
-    has none), with the content hash they were scored under."""
+    has none), with the content hash they were scored under. ``types``, where the target's
+    dataset names anomaly types, holds each video's full-length per-frame type names
+    ("normal" on normal frames)."""
 
     hash: str
     video_ids: tuple[str, ...]
@@ -60,6 +62,7 @@ class StoredScores:
     labels: tuple[np.ndarray, ...]
     context_frames: int
     score_kind: ScoreKind
+    types: tuple[np.ndarray, ...] | None = None
 
 
 def write_scores(path: Path, stored: StoredScores) -> None:
@@ -75,6 +78,8 @@ def write_scores(path: Path, stored: StoredScores) -> None:
     for index, (video_scores, video_labels) in enumerate(pairs):
         arrays[f"scores_{index}"] = np.asarray(video_scores, dtype=np.float64)
         arrays[f"labels_{index}"] = np.asarray(video_labels, dtype=np.int8)
+    for index, video_types in enumerate(stored.types or ()):
+        arrays[f"types_{index}"] = np.asarray(video_types, dtype=str)
     np.savez_compressed(buffer, **arrays)
     data = buffer.getvalue()
     atomic_write_bytes(path, data)
@@ -146,6 +151,9 @@ def read_scores(path: Path) -> StoredScores:
             labels=tuple(data[f"labels_{i}"] for i in range(len(video_ids))),
             context_frames=int(data["context_frames"]),
             score_kind=cast(ScoreKind, score_kind),
+            types=tuple(data[f"types_{i}"] for i in range(len(video_ids)))
+            if video_ids and "types_0" in data
+            else None,
         )
 
 

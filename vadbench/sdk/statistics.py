@@ -26,6 +26,7 @@ import numpy as np
 from scipy import sparse
 
 from vadbench.sdk.contracts import ResampledStatistic
+from vadbench.sdk.protocol import NORMAL_TYPE
 
 RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -150,6 +151,37 @@ class TargetRuns:
     per_seed: dict[int, tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]] = field(
         default_factory=dict
     )
+    types: tuple[np.ndarray, ...] | None = None  # per-frame anomaly type names, if named
+
+
+def by_anomaly_type(
+    runs: Mapping[tuple[str, str, str, str, str], TargetRuns],
+) -> dict[str, dict[tuple[str, str, str, str, str], TargetRuns]]:
+    """Per anomaly type, every target's runs cut down to its normal frames and the frames of
+    that type (labelled 1), so that any statistic of the frames, its intervals and paired
+    differences follow for each type on its own. Targets without type names are left out."""
+    found: dict[str, dict[tuple[str, str, str, str, str], TargetRuns]] = {}
+    for key, target_runs in runs.items():
+        types = target_runs.types
+        if types is None or not types:
+            continue
+        names = sorted(set(np.concatenate(types).tolist()) - {NORMAL_TYPE})
+        for name in names:
+            kept = [(video == NORMAL_TYPE) | (video == name) for video in types]
+            videos = [i for i, keep in enumerate(kept) if keep.any()]
+            cut = TargetRuns(tuple(target_runs.video_ids[i] for i in videos))
+            for seed, (scores, _) in target_runs.per_seed.items():
+                cut.per_seed[seed] = (
+                    tuple(scores[i][kept[i]] for i in videos),
+                    tuple((types[i][kept[i]] == name).astype(np.int8) for i in videos),
+                )
+            found.setdefault(name, {})[key] = cut
+    return found
+
+
+def type_metric(name: str) -> str:
+    """The metric name of detection per anomaly type (the ``type_auc`` metric's results)."""
+    return f"type_auc[{name}]"
 
 
 @dataclass
@@ -353,6 +385,14 @@ class RunStatistics:
 
 
 SCOPES = ("mean", "cross-domain")
+
+
+def merge(into: RunStatistics, other: RunStatistics) -> None:
+    """Add ``other``'s intervals and comparisons (of other metrics) to ``into``."""
+    into.targets.update(other.targets)
+    into.means.update(other.means)
+    into.common_targets.update(other.common_targets)
+    into.comparisons.update(other.comparisons)
 
 
 def summarise(

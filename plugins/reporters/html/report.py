@@ -21,6 +21,7 @@ from vadbench.sdk import (
     rank_tables,
     read_record,
     summary_counts,
+    type_table,
     unlabelled_count,
 )
 
@@ -171,6 +172,11 @@ def _sections(
     ]
     if per_model:
         sections.append(Section("Per model: source → target", tables_html(per_model)))
+    by_type = type_table(table)
+    if not by_type.empty:
+        sections.append(
+            Section("Anomaly types", tables_html([("detection per anomaly type", by_type)]))
+        )
     efficiency = efficiency_table(table)
     if not efficiency.empty:
         sections.append(Section("Efficiency", tables_html([("efficiency", efficiency)])))

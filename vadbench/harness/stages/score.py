@@ -26,8 +26,10 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
     """The target's raw scores, stored."""
     if target.shots is not None:
         method = adapted(cell, target, method, ctx)
-    videos = ctx.datasets[target.dataset].dataset.source("test").videos()
-    ids, raw_scores, labels = [], [], []
+    dataset = ctx.datasets[target.dataset].dataset
+    videos = dataset.source("test").videos()
+    types_of = getattr(dataset, "anomaly_types", None)
+    ids, raw_scores, labels, types = [], [], [], []
     advance = ctx.progress.task(f"{cell.model.name} → {target.key}", len(videos))
     for video in videos:
         with torch.inference_mode(), ctx.scoring_precision():
@@ -38,6 +40,8 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
             if video.labels is not None
             else np.full(video.num_frames, UNLABELLED, np.int8)
         )
+        if callable(types_of):
+            types.append(np.asarray(types_of(video.id)).astype(str))
         advance(1)
     store_examples(cell, target, method, videos, raw_scores, ctx)
     stored = StoredScores(
@@ -47,6 +51,7 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
         tuple(labels),
         method.context_frames,
         method.score_kind,
+        tuple(types) if callable(types_of) else None,
     )
     write_scores(ctx.store.scores_file(cell.id, target.key), stored)
     return stored
