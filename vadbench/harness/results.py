@@ -33,7 +33,8 @@ from vadbench.sdk.runfolder import read_checked_scores
 from vadbench.sdk.statistics import WeightedAUC
 
 # The detection metric whose results come one per anomaly type (``type_auc[<type>]``); each
-# gets its intervals from the frames of its type (``statistics.by_anomaly_type``).
+# gets its intervals from the frames of its type, pooled over a row's targets
+# (``statistics.pooled_targets``, ``statistics.by_anomaly_type``).
 TYPE_METRIC = "type_auc"
 
 COLUMNS = [
@@ -190,7 +191,8 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
         **settings,
     )
     if TYPE_METRIC in detection:
-        for name, type_runs in statistics.by_anomaly_type(runs).items():
+        pooled = statistics.pooled_targets(runs)
+        for name, type_runs in statistics.by_anomaly_type(pooled).items():
             metric = statistics.type_metric(name)
             if metric in present:
                 per_type = statistics.summarise(type_runs, {metric: WeightedAUC}, **settings)

@@ -419,9 +419,9 @@ TYPE_PATTERN = r"^type_auc\[(.+)\]$"
 
 def type_table(table: pd.DataFrame) -> pd.DataFrame:
     """Detection per anomaly type: one row per model, source and protocol, one column per type
-    (the ``type_auc`` metric's results), each the mean over the row group's common targets of
-    the AUC of normal frames against that type's frames, ± the half-width of its bootstrap
-    interval (the mean over seeds and targets where no stored scores allow one)."""
+    (the ``type_auc`` metric's results): the AUC of the normal frames of all the row's targets,
+    pooled, against that type's frames, ± the half-width of its bootstrap interval; where no
+    stored scores allow one, the mean over seeds and targets of the per-target values (†)."""
     rows = table[table["metric"].str.match(TYPE_PATTERN) & (table["status"] == "ok")]
     if rows.empty:
         return pd.DataFrame()
@@ -437,19 +437,19 @@ def type_table(table: pd.DataFrame) -> pd.DataFrame:
         entry: dict[str, Any] = {"model": title, "source": source, "protocol": protocol_label}
         for name in types:
             metric = statistics.type_metric(name)
-            found = (
-                stats.means.get((metric, title, source, protocol_label, "mean")) if stats else None
-            )
+            key = (metric, title, source, protocol_label, statistics.POOLED)
+            found = stats.targets.get(key) if stats else None
             if found is not None:
                 entry[name] = format_estimate(found)
             else:
-                entry[name] = _mean_over_targets(group[group["type"] == name])
+                entry[name] = _mean_over_targets(group[group["type"] == name]) + "†"
         entries.append(entry)
     frame = pd.DataFrame(entries).set_index("model")
     frame.attrs["notes"] = [
-        "each type: ROC AUC of the normal frames against the frames of that type only (other "
-        "anomalies left out), per target, then the mean over the targets its row group has in "
-        "common; ± : half-width of the bootstrap interval over test videos and seeds",
+        "each type: ROC AUC of the normal frames of the row's targets, pooled, against the "
+        "frames of that type only (other anomalies left out); ± : half-width of the 95% "
+        "bootstrap interval over test videos and seeds; †: no stored scores, the mean of the "
+        "per-target values without an interval",
     ]
     return frame
 

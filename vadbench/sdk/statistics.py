@@ -179,6 +179,38 @@ def by_anomaly_type(
     return found
 
 
+POOLED = "all targets"
+
+
+def pooled_targets(
+    runs: Mapping[tuple[str, str, str, str, str], TargetRuns],
+) -> dict[tuple[str, str, str, str, str], TargetRuns]:
+    """Per model, source and protocol, the videos of every target that names anomaly types as
+    one target (``POOLED``; video ids prefixed by their target). A type appears in few videos
+    of any one target, too few to resample; pooled, its frames are resampled video by video
+    like any target's. Only seeds every such target has are kept."""
+    groups: dict[tuple[str, str, str, str], list[tuple[str, TargetRuns]]] = {}
+    for (model, source, train, protocol, target), target_runs in sorted(runs.items()):
+        if target_runs.types is not None:
+            groups.setdefault((model, source, train, protocol), []).append((target, target_runs))
+    pooled: dict[tuple[str, str, str, str, str], TargetRuns] = {}
+    for (model, source, train, protocol), members in groups.items():
+        seeds = set.intersection(*(set(r.per_seed) for _, r in members))
+        if not seeds:
+            continue
+        joined = TargetRuns(
+            tuple(f"{target}/{video}" for target, r in members for video in r.video_ids),
+            types=tuple(t for _, r in members for t in r.types or ()),
+        )
+        for seed in sorted(seeds):
+            joined.per_seed[seed] = (
+                tuple(s for _, r in members for s in r.per_seed[seed][0]),
+                tuple(label for _, r in members for label in r.per_seed[seed][1]),
+            )
+        pooled[(model, source, train, protocol, POOLED)] = joined
+    return pooled
+
+
 def type_metric(name: str) -> str:
     """The metric name of detection per anomaly type (the ``type_auc`` metric's results)."""
     return f"type_auc[{name}]"
