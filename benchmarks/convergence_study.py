@@ -59,6 +59,7 @@ ABLATIONS = {
     "zxvad-no-lraa (cpu)": "L_RAA",
 }
 SNAPSHOT_SCORES = "snapshot-scores"
+CONVERGED = sys.maxsize  # the step of each seed's final model, whenever it stopped
 
 
 def _standard_verdict() -> ModuleType:
@@ -105,13 +106,21 @@ def snapshot_scores_file(run_dir: Path, cell_id: str, step: int, target: str) ->
     return run_dir / SNAPSHOT_SCORES / cell_id / f"step-{step:06d}" / f"{target}.npz"
 
 
-def score_snapshots(run_dir: Path, registry: Registry, cells: list[FinishedCell]) -> int:
+def score_snapshots(
+    run_dir: Path,
+    registry: Registry,
+    cells: list[FinishedCell],
+    models: set[str] | None = None,
+) -> int:
     """Score every snapshot of every finished cell on its zero-shot targets, where not scored
-    yet; returns how many (snapshot, target) pairs were scored now. A cell whose run loaded
-    plugin files gets a registry with them."""
+    yet; returns how many (snapshot, target) pairs were scored now. ``models`` (titles such as
+    ``zxvad (cpu)``) limits it to those models. A cell whose run loaded plugin files gets a
+    registry with them."""
     store = RunStore(run_dir)
     done = 0
     for finished in cells:
+        if models is not None and finished.title not in models:
+            continue
         snapshots = store.snapshot_dirs(finished.cell_id)
         if not snapshots:
             continue
@@ -189,12 +198,13 @@ def auc_by_step(
     seed: int,
 ) -> dict[tuple[str, str], list[tuple[int, statistics.Estimate]]]:
     """(model, source) → cross-domain mean micro AUC with its interval at each snapshot step
-    every seed of the model has (seeds resampled with the videos)."""
+    every seed of the model has scores for (seeds resampled with the videos), and at
+    ``CONVERGED``: each seed's final model."""
     store = RunStore(run_dir)
-    steps = sorted(
-        {step for cell in cells for step in store.snapshot_dirs(cell.cell_id)}
-        | {cell.curve.steps for cell in cells if cell.curve is not None and cell.curve.steps}
-    )
+    steps = [
+        *sorted({step for cell in cells for step in store.snapshot_dirs(cell.cell_id)}),
+        CONVERGED,
+    ]
     targets = sorted(set(table.loc[table["target"] != "", "target"]))
     found: dict[tuple[str, str], list[tuple[int, statistics.Estimate]]] = {}
     groups: dict[tuple[str, str], list[FinishedCell]] = {}
@@ -258,6 +268,40 @@ def verdict_lines(
                 yield row(label, zxvad, other, confidence)
 
 
+def per_target_lines(
+    runs: Mapping[tuple[str, str, str, str, str], statistics.TargetRuns],
+    statistic: ResampledStatistic,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> Iterator[str]:
+    """zxVAD against FFP and against zxVAD without N on each target (paired intervals): where
+    the domains differ (corridor's flicker, night's sensor noise) is where a difference would
+    show."""
+    rivals = ("ffp (cpu)", "zxvad-no-n (cpu)")
+    yield "| source | target | zxVAD | " + " | ".join(f"zxVAD − {r}" for r in rivals) + " |"
+    yield "|---|---|---|" + "---|" * len(rivals)
+    keys = sorted({(k[1], k[2], k[4]) for k in runs if k[0] == ZXVAD and k[3] == "zero-shot"})
+    for source, train, target in keys:
+        mine = statistics.target_rounds(
+            runs[(ZXVAD, source, train, "zero-shot", target)], statistic, target, resamples, seed
+        )
+        cells = [_estimate(statistics.estimate(mine, confidence)) if mine.value else "n/a"]
+        for rival in rivals:
+            other_runs = runs.get((rival, source, train, "zero-shot", target))
+            if other_runs is None:
+                cells.append("")
+                continue
+            other = statistics.target_rounds(other_runs, statistic, target, resamples, seed)
+            difference, low, high = statistics.paired_difference(mine, other, confidence)
+            cells.append(
+                "n/a"
+                if difference is None or low is None or high is None
+                else f"{_points(difference)} [{_points(low)}, {_points(high)}]"
+            )
+        yield f"| {source} | {target} | " + " | ".join(cells) + " |"
+
+
 def skill_lines(cells: list[FinishedCell]) -> Iterator[str]:
     yield "| model | source | seed | steps | stopped | held-out MSE | copy-last MSE | skill |"
     yield "|---|---|---|---|---|---|---|---|"
@@ -288,7 +332,10 @@ def draw(
         figure = Figure(figsize=(6.4, 4.4), layout="constrained")
         axes = figure.add_subplot()
         for title, entries in sorted((t, e) for (t, s), e in auc.items() if s == source):
-            steps = [step for step, _ in entries]
+            finals = [c.curve.steps for c in cells if c.title == title and c.source == source
+                      and c.curve is not None]  # fmt: skip
+            at_end = float(np.median(finals)) if finals else 1.0
+            steps = [at_end if step == CONVERGED else step for step, _ in entries]
             values = [e.value for _, e in entries]
             lows = [e.lower if e.lower is not None else e.value for _, e in entries]
             highs = [e.upper if e.upper is not None else e.value for _, e in entries]
@@ -333,7 +380,9 @@ def draw(
     return written
 
 
-def report(run_dir: Path, figures: Path | None, score: bool = True) -> str:
+def report(
+    run_dir: Path, figures: Path | None, score: bool = True, models: set[str] | None = None
+) -> str:
     registry = load_plugins()
     store = RunStore(run_dir)
     run = read_record(store.run_file) or {}
@@ -344,10 +393,9 @@ def report(run_dir: Path, figures: Path | None, score: bool = True) -> str:
     assert headline.statistic is not None
     cells = finished_cells(store, table)
     if score:
-        score_snapshots(run_dir, registry, cells)
-    means = _standard_verdict().cross_domain_rounds(
-        load_target_runs(store, table), headline.statistic, resamples, seed
-    )
+        score_snapshots(run_dir, registry, cells, models)
+    runs = load_target_runs(store, table)
+    means = _standard_verdict().cross_domain_rounds(runs, headline.statistic, resamples, seed)
     auc = auc_by_step(run_dir, cells, table, headline.statistic, resamples, confidence, seed)
     planned = len(run.get("cells", {}))
     lines = [
@@ -364,17 +412,22 @@ def report(run_dir: Path, figures: Path | None, score: bool = True) -> str:
         "left-out loss helps.",
         *verdict_lines(means, confidence),
         "",
+        "### Per target (AUC points for the differences)",
+        "",
+        *per_target_lines(runs, headline.statistic, resamples, confidence, seed),
+        "",
         "## 3. Skill on held-out source frames",
         "",
         *skill_lines(cells),
         "",
         "## AUC along training",
         "",
-        "| model | source | "
-        + " | ".join(f"step {s}" for s in sorted({s for e in auc.values() for s, _ in e}))
-        + " |",
+        "Cross-domain mean micro AUC [95% interval] of the model saved at each step; a seed "
+        "that had stopped before a step counts with its final model there.",
+        "",
+        "| model | source | " + " | ".join(_step_label(step) for step in _all_steps(auc)) + " |",
     ]
-    all_steps = sorted({s for e in auc.values() for s, _ in e})
+    all_steps = _all_steps(auc)
     lines.append("|---|---|" + "---|" * len(all_steps))
     for (title, source), entries in sorted(auc.items()):
         by_step = dict(entries)
@@ -391,6 +444,14 @@ def report(run_dir: Path, figures: Path | None, score: bool = True) -> str:
         for path in draw(auc, cells, figures):
             lines += ["", f"![{path.stem}]({_relative(path)})"]
     return "\n".join(lines) + "\n"
+
+
+def _all_steps(auc: Mapping[tuple[str, str], list[tuple[int, statistics.Estimate]]]) -> list[int]:
+    return sorted({step for entries in auc.values() for step, _ in entries})
+
+
+def _step_label(step: int) -> str:
+    return "converged" if step == CONVERGED else f"step {step}"
 
 
 def _estimate(found: statistics.Estimate) -> str:
@@ -413,9 +474,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--figures", type=Path)
     parser.add_argument("--no-scoring", action="store_true", help="use snapshot scores as found")
+    parser.add_argument(
+        "--snapshot-models", nargs="+", help="score the snapshots of these models only (titles)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    text = report(args.run_dir, args.figures, score=not args.no_scoring)
+    models = set(args.snapshot_models) if args.snapshot_models else None
+    text = report(args.run_dir, args.figures, score=not args.no_scoring, models=models)
     if args.out:
         args.out.write_text(text)
     print(text)

@@ -41,7 +41,7 @@ def test_the_study_scores_snapshots_and_reports_auc_along_training(
     assert "| learner | a | 0 | 120 | budget |" in text
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("| model | source | step"))
-    assert header.startswith("| model | source | step 40 | step 100 | step 120 |")
+    assert header.startswith("| model | source | step 40 | step 100 | converged |")
     learner = next(line for line in lines if line.startswith("| learner | a | 0.")).split(" | ")
     assert len(learner) == 5 and all(0 <= float(value.strip(" |")) <= 1 for value in learner[2:])
     assert not any(line.startswith("| fd | a | 0.") for line in lines)  # framediff has no curve
