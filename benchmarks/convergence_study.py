@@ -30,6 +30,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -318,6 +319,22 @@ def skill_lines(cells: list[FinishedCell]) -> Iterator[str]:
         )
 
 
+def _stem(source: str) -> str:
+    return source.replace(" + ", "_")
+
+
+def _save(figure: Any, axes: Any, title: str, ylabel: str, stem: Path) -> Path:
+    """Label a figure of something against training steps and write it as ``stem``.png."""
+    axes.set_xlabel("training steps")
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.legend(fontsize=7)
+    axes.grid(alpha=0.3)
+    path = stem.with_suffix(".png")
+    figure.savefig(path, dpi=110)
+    return path
+
+
 def draw(
     auc: Mapping[tuple[str, str], list[tuple[int, statistics.Estimate]]],
     cells: list[FinishedCell],
@@ -342,14 +359,9 @@ def draw(
             line = axes.plot(steps, values, marker="o", label=title)[0]
             axes.fill_between(steps, lows, highs, color=line.get_color(), alpha=0.15)
         axes.set_xscale("log")
-        axes.set_xlabel("training steps")
-        axes.set_ylabel("cross-domain mean micro AUC")
-        axes.set_title(f"trained on {source}: AUC along training (95% intervals)")
-        axes.legend(fontsize=7)
-        axes.grid(alpha=0.3)
-        path = folder / f"auc_by_step_{source.replace(' + ', '_')}.png"
-        figure.savefig(path, dpi=110)
-        written.append(path)
+        title = f"trained on {source}: AUC along training (95% intervals)"
+        label = "cross-domain mean micro AUC"
+        written.append(_save(figure, axes, title, label, folder / f"auc_by_step_{_stem(source)}"))
     for source in sorted({c.source for c in cells}):
         figure = Figure(figsize=(6.4, 4.4), layout="constrained")
         axes = figure.add_subplot()
@@ -369,14 +381,9 @@ def draw(
                 )
                 axes.axhline(curve.trivial_loss or np.nan, color="0.4", ls="--", lw=0.8)
         axes.set_yscale("log")
-        axes.set_xlabel("training steps")
-        axes.set_ylabel("held-out source prediction MSE")
-        axes.set_title(f"{source}: held-out curves (dashed: copy the last frame)")
-        axes.legend(fontsize=7)
-        axes.grid(alpha=0.3)
-        path = folder / f"held_out_{source.replace(' + ', '_')}.png"
-        figure.savefig(path, dpi=110)
-        written.append(path)
+        title = f"{source}: held-out curves (dashed: copy the last frame)"
+        label = "held-out source prediction MSE"
+        written.append(_save(figure, axes, title, label, folder / f"held_out_{_stem(source)}"))
     return written
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import platform
 import subprocess
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -224,8 +225,9 @@ def run_variant(
         return False
 
     started = time.perf_counter()
-    with tempfile_folder() as folder, watch_training(every, observe):
-        context = FitContext("cpu", seed, _Silent(), folder, TrainingBudget("steps", float(steps)))
+    with tempfile.TemporaryDirectory() as folder, watch_training(every, observe):
+        budget = TrainingBudget("steps", float(steps))
+        context = FitContext("cpu", seed, _Silent(), Path(folder), budget)
         seed_everything(seed)
         method.fit(ListSource("campus", "train", tuple(kept)), ti.source("train"), context)
     with torch.no_grad():
@@ -238,18 +240,6 @@ def _object_sampler(ti: Any, options: Any) -> Any:
     from vadbench_plugins.models.zxvad.frames import FrameSampler
 
     return FrameSampler(ti.source("train"), 1, options.image_size, "cpu", 1 << 30)
-
-
-def tempfile_folder() -> Any:
-    import tempfile
-    from contextlib import contextmanager
-
-    @contextmanager
-    def folder() -> Any:
-        with tempfile.TemporaryDirectory() as name:
-            yield Path(name)
-
-    return folder()
 
 
 def mask_areas(seed: int, frames: int = 64) -> str:

@@ -274,6 +274,5 @@ def test_a_watch_learns_the_final_step_of_every_loop_however_short() -> None:
         10, lambda clock, steps: False, lambda c: seen.append((c.name, c.steps_taken))
     ):
         for name, steps in (("first", 25), ("second", 3)):
-            for _ in TrainingClock(None, steps, name=name):
-                pass
+            list(TrainingClock(None, steps, name=name))  # run the loop to its end
     assert seen == [("first", 25), ("second", 3)]
