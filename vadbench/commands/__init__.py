@@ -1,5 +1,5 @@
 """The command line: ``vadbench run | report | detect | profile | describe | check | list |
-plugins | cache``, one file each on the base in ``base.py``, and the commands plugins add.
+plugins | cache | zoo``, one file each on the base in ``base.py``, and the commands plugins add.
 
 Errors meant for the user print as one line (a traceback only with ``--debug``). Exit codes:
 0 all good, 1 some cells failed, 2 a configuration or plugin error, 130 interrupted.
@@ -25,6 +25,7 @@ from vadbench.commands.listing import ListCommand, PluginsCommand
 from vadbench.commands.profile import ProfileCommand
 from vadbench.commands.report import ReportCommand
 from vadbench.commands.run import RunCommand
+from vadbench.commands.zoo import ZooCommand
 from vadbench.harness.config import read_matrix
 from vadbench.harness.plugins import Registry, load_plugins
 from vadbench.sdk.console import TolerantStream, make_console, show_warnings_as_lines
@@ -41,6 +42,7 @@ BUILT_IN: tuple[Command, ...] = (
     ListCommand(),
     PluginsCommand(),
     CacheCommand(),
+    ZooCommand(),
 )
 
 

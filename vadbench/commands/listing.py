@@ -14,7 +14,16 @@ from vadbench.commands.base import Command
 from vadbench.harness.plugins import HOOK_TO_KIND, Registry
 from vadbench.sdk.workers import DISABLE_AUTOLOAD_ENV
 
-LIST_KINDS = ("models", "datasets", "metrics", "reporters", "executors", "commands", "benchmarks")
+LIST_KINDS = (
+    "models",
+    "datasets",
+    "metrics",
+    "reporters",
+    "executors",
+    "commands",
+    "benchmarks",
+    "checkpoints",
+)
 
 
 class ListCommand(Command):
@@ -30,9 +39,10 @@ class ListCommand(Command):
         table.add_column("name")
         table.add_column("plugin")
         table.add_column("description")
-        extra = kind in ("datasets", "models", "benchmarks")
+        extra = kind in ("datasets", "models", "benchmarks", "checkpoints")
         if extra:
-            table.add_column({"datasets": "layout", "models": "presets"}.get(kind, "kind, file"))
+            headers = {"datasets": "layout", "models": "presets", "checkpoints": "folder"}
+            table.add_column(headers.get(kind, "kind, file"))
         for spec in registry.catalog(kind):
             row = [spec.name, spec.origin, getattr(spec, "description", getattr(spec, "help", ""))]
             row = [escape(str(cell)) for cell in row]
@@ -42,6 +52,8 @@ class ListCommand(Command):
                 row.append(", ".join(sorted(spec.presets)) or "-")
             elif kind == "benchmarks":
                 row.append(escape(f"{spec.kind}, {spec.path}"))
+            elif kind == "checkpoints":
+                row.append(escape(str(spec.folder)))
             table.add_row(*row)
         console.print(table)
         return 0

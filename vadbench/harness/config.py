@@ -50,6 +50,12 @@ class ModelEntry(_Strict):
     plugin: str
     preset: str | None = None
     overrides: dict[str, Any] = Field(default_factory=dict)
+    checkpoint: str | None = Field(
+        None,
+        pattern=r"^zoo:\S+$",
+        description="zoo:NAME: load this shipped checkpoint (vadbench list checkpoints) instead "
+        "of training the model in the run",
+    )
 
 
 # Names that become folder names: no separators, no leading dot, so none can lead outside the

@@ -27,9 +27,11 @@ from vadbench.harness.planning import (
     OpenedDataset,
     Plan,
     ResolvedModel,
-    cell_hash,
+    as_json,
+    model_cell_hash,
     open_dataset,
     planned_target,
+    zoo_entry,
 )
 from vadbench.harness.plugins import Registry, load_plugins
 from vadbench.harness.progress import FileProgress
@@ -85,6 +87,7 @@ class CellJob:
                 "plugin": cell.model.spec.name,
                 "preset": cell.model.preset,
                 "options": cell.model.options.model_dump(mode="json"),
+                "checkpoint": cell.model.checkpoint.reference if cell.model.checkpoint else None,
             },
             train=cell.train,
             aux=cell.aux,
@@ -162,10 +165,12 @@ def resolve_job(
             )
     spec = registry.models.get(job.model["plugin"], where=f"{where}: model")
     options = validate_options(spec.options, job.model["options"], where, ("model", "options"))
-    model = ResolvedModel(job.model["name"], spec, job.model["preset"], options)
+    reference = job.model.get("checkpoint")
+    zoo = zoo_entry(reference, spec, options, registry, f"{where}: model") if reference else None
+    model = ResolvedModel(job.model["name"], spec, job.model["preset"], options, zoo)
     settings = job.settings
-    hashed = cell_hash(
-        model.fingerprint(),
+    hashed, checkpoint = model_cell_hash(
+        model,
         job.datasets[job.train]["fingerprint"],
         job.datasets[job.aux]["fingerprint"] if job.aux else None,
         job.seed,
@@ -174,8 +179,11 @@ def resolve_job(
         job.adaptation,
         settings["precision"],
         settings["held_out"],
+        f"{where}: model",
     )
-    cell = Cell(job.cell_id, hashed, model, job.train, job.aux, job.seed, [], job.adaptation)
+    cell = Cell(
+        job.cell_id, hashed, model, job.train, job.aux, job.seed, [], job.adaptation, checkpoint
+    )
     own_scoring = settings["score_precision"] != settings["precision"]
     for planned in job.targets:
         cell.targets.append(
@@ -226,12 +234,6 @@ def stage_context(
         force=job.force,
         efficiency=False,
     )
-
-
-def as_json(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A fingerprint as JSON holds it (paths as text): how the job carries it and how the
-    content hashes read it."""
-    return dict(json.loads(json.dumps(dict(value), default=str)))
 
 
 def execute_job(

@@ -41,6 +41,7 @@ from vadbench.sdk.contracts import (
     Options,
 )
 from vadbench.sdk.precision import Precision, resolve_precision
+from vadbench.sdk.zoo import ZooEntry, ZooSeed, read_entry, zoo_name
 
 # Bump when the evaluation protocol or the fit/score flow changes what a stored result means.
 PROTOCOL_VERSION = "1"
@@ -60,6 +61,7 @@ class ResolvedModel:
     spec: ModelSpec
     preset: str | None
     options: Options
+    checkpoint: ZooEntry | None = None
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -102,6 +104,7 @@ class Cell:
     seed: int
     targets: list[Target] = field(default_factory=list)
     adaptation: bool = False
+    zoo: ZooSeed | None = None
 
     @property
     def calibration_target(self) -> Target | None:
@@ -133,6 +136,12 @@ def content_hash(payload: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def as_json(value: Mapping[str, Any]) -> dict[str, Any]:
+    """A fingerprint as JSON holds it (paths as text): how the job carries it, how the content
+    hashes read it and how a zoo record compares it."""
+    return dict(json.loads(json.dumps(dict(value), default=str)))
+
+
 def resolve_model(name: str, entry: ModelEntry, registry: Registry, file: Path) -> ResolvedModel:
     spec = registry.models.get(entry.plugin, where=f"{file.name}: models.{name}.plugin")
     preset_values: Mapping[str, Any] = {}
@@ -147,7 +156,22 @@ def resolve_model(name: str, entry: ModelEntry, registry: Registry, file: Path) 
     options = validate_options(
         spec.options, {**preset_values, **entry.overrides}, file, ("models", name, "overrides")
     )
-    return ResolvedModel(name, spec, entry.preset, options)
+    zoo = None
+    if entry.checkpoint is not None:
+        zoo = zoo_entry(entry.checkpoint, spec, options, registry, f"{file.name}: models.{name}")
+    return ResolvedModel(name, spec, entry.preset, options, zoo)
+
+
+def zoo_entry(
+    reference: str, spec: ModelSpec, options: Options, registry: Registry, where: str
+) -> ZooEntry:
+    """The zoo entry a model's ``checkpoint: zoo:NAME`` names, checked to hold that model."""
+    found = registry.checkpoints.get(zoo_name(reference), where=f"{where}.checkpoint")
+    entry = read_entry(found)
+    entry.check_model(
+        spec.name, spec.version, options.model_dump(mode="json"), f"{where}.checkpoint"
+    )
+    return entry
 
 
 def open_dataset(name: str, entry: DatasetEntry, registry: Registry, file: Path) -> OpenedDataset:
@@ -170,10 +194,11 @@ def cell_hash(
     adaptation: bool,
     precision: str,
     held_out: Mapping[str, Any],
+    checkpoint: Mapping[str, Any] | None = None,
 ) -> str:
     """The content hash of a cell: everything that determines its trained model, the share of
-    the source held out of its training included. Keys that are unset stay out of the
-    payload."""
+    the source held out of its training included, or, for a model loaded from the zoo, the
+    checkpoint it loads instead of a budget. Keys that are unset stay out of the payload."""
     payload: dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "model": model,
@@ -189,7 +214,44 @@ def cell_hash(
     if precision != "fp32":
         payload["precision"] = precision
     payload["held_out"] = held_out
+    if checkpoint is not None:
+        payload["checkpoint"] = checkpoint
     return content_hash(payload)
+
+
+def model_cell_hash(
+    model: ResolvedModel,
+    train: Mapping[str, Any],
+    aux: Mapping[str, Any] | None,
+    seed: int,
+    device: str,
+    budget: Mapping[str, Any] | None,
+    adaptation: bool,
+    precision: str,
+    held_out: Mapping[str, Any],
+    where: str,
+) -> tuple[str, ZooSeed | None]:
+    """The cell's hash and, for a model from the zoo, the seed's checkpoint it loads: that
+    checkpoint's identity and held-out share replace the run's budget and share."""
+    if model.checkpoint is None:
+        hashed = cell_hash(
+            model.fingerprint(), train, aux, seed, device, budget, adaptation, precision, held_out
+        )
+        return hashed, None
+    found = model.checkpoint.seed_checkpoint(seed, train, aux, adaptation, where)
+    hashed = cell_hash(
+        model.fingerprint(),
+        train,
+        aux,
+        seed,
+        device,
+        None,
+        adaptation,
+        precision,
+        model.checkpoint.held_out,
+        found.identity(),
+    )
+    return hashed, found
 
 
 def planned_target(
@@ -277,26 +339,28 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         if row.protocol == "k-shot"
         for model_name in row.models or list(models)
     }
-    for row in matrix.matrix:
+    for row_index, row in enumerate(matrix.matrix):
         for model_name in row.models or list(models):
             model = models[model_name]
             adaptation = (model_name, row.train, row.aux) in adapted
             for seed in matrix.seeds:
-                hashed = cell_hash(
-                    model.fingerprint(),
-                    datasets[row.train].fingerprint,
-                    datasets[row.aux].fingerprint if row.aux else None,
+                hashed, zoo = model_cell_hash(
+                    model,
+                    as_json(datasets[row.train].fingerprint),
+                    as_json(datasets[row.aux].fingerprint) if row.aux else None,
                     seed,
                     matrix.device,
                     matrix.budget.model_dump(exclude_none=True) if matrix.budget else None,
                     adaptation,
                     precision,
                     matrix.held_out.model_dump(),
+                    f"{file.name}: matrix.{row_index}, model {model_name!r}",
                 )
                 aux_part = f"+{row.aux}" if row.aux else ""
                 cell_id = _safe(f"{model_name}__{row.train}{aux_part}__s{seed}__{hashed[:8]}")
                 cell = cells.setdefault(
-                    cell_id, Cell(cell_id, hashed, model, row.train, row.aux, seed, [], adaptation)
+                    cell_id,
+                    Cell(cell_id, hashed, model, row.train, row.aux, seed, [], adaptation, zoo),
                 )
                 for target in row.test:
                     entry = planned_target(

@@ -27,6 +27,7 @@ from vadbench.harness.config import DatasetEntry, read_matrix, validate_options
 from vadbench.sdk import hooks as hookspecs
 from vadbench.sdk.contracts import (
     BenchmarkSpec,
+    CheckpointSpec,
     CommandSpec,
     ConfigError,
     Dataset,
@@ -51,6 +52,7 @@ SpecT = TypeVar(
     ExecutorSpec,
     CommandSpec,
     BenchmarkSpec,
+    CheckpointSpec,
 )
 
 
@@ -103,6 +105,7 @@ class Registry:
     executors: Catalog[ExecutorSpec] = field(default_factory=lambda: Catalog("executor"))
     commands: Catalog[CommandSpec] = field(default_factory=lambda: Catalog("command"))
     benchmarks: Catalog[BenchmarkSpec] = field(default_factory=lambda: Catalog("benchmark"))
+    checkpoints: Catalog[CheckpointSpec] = field(default_factory=lambda: Catalog("checkpoint"))
     plugins: list[LoadedPlugin] = field(default_factory=list)
 
     def open_dataset(self, name: str, entry: DatasetEntry, file: Path) -> Dataset:
@@ -132,6 +135,7 @@ class Registry:
             "executors": self.executors,
             "commands": self.commands,
             "benchmarks": self.benchmarks,
+            "checkpoints": self.checkpoints,
         }
         return catalogs[kind]
 
@@ -144,6 +148,7 @@ HOOK_TO_KIND = {
     "vadbench_register_executors": "executors",
     "vadbench_register_commands": "commands",
     "vadbench_register_benchmarks": "benchmarks",
+    "vadbench_register_checkpoints": "checkpoints",
 }
 
 

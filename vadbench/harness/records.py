@@ -87,13 +87,15 @@ class CellRecord(Record):
 
 class FitRecord(Record):
     """``checkpoint/fit.json``: marks a checkpoint complete, with its files' checksums (absent
-    in checkpoints written before they carried them)."""
+    in checkpoints written before they carried them) and, for a checkpoint taken from the zoo
+    rather than trained in the run, its ``zoo:NAME``."""
 
     FILE = "fit.json"
 
     seconds: float
     time: float
     files: dict[str, str] | None = None
+    origin: str | None = None
 
 
 class ResultRecord(Record):

@@ -56,6 +56,7 @@ COLUMNS = [
     "status",
     "error",
     "target_key",
+    "origin",
 ]
 
 
@@ -65,6 +66,7 @@ def _cell_rows(
     cell = store.read(CellRecord, cell_id)
     if cell is None:
         return []
+    fitted = store.read(FitRecord, cell_id)
     base = {
         "cell": cell_id,
         "model": cell.model,
@@ -73,6 +75,9 @@ def _cell_rows(
         "train": cell.train,
         "aux": cell.aux or "",
         "seed": cell.seed,
+        "origin": fitted.origin or ""
+        if fitted is not None and fitted.hash == expected_hash
+        else "",
     }
     rows: list[dict[str, Any]] = []
     failure = store.read(FailureRecord, cell_id)
@@ -169,7 +174,7 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
         for row in _cell_rows(store, cell_id, cell_hash, efficiency_names)
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key"):
+    for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key", "origin"):
         table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     table["footnote"] = table["footnote"].astype(object).fillna(False).astype(bool)

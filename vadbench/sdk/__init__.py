@@ -26,6 +26,7 @@ from vadbench.sdk.console import make_console
 from vadbench.sdk.contracts import (
     Adaptable,
     BenchmarkSpec,
+    CheckpointSpec,
     CommandSpec,
     ConfigError,
     DataError,
@@ -173,6 +174,7 @@ from vadbench.sdk.workers import (
     LOCK_TOKEN_ENVIRONMENT,
     mark_launched,
 )
+from vadbench.sdk.zoo import ZOO_RECORD
 
 __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md lists them
     # Errors: a VadbenchError's message is printed as one line, without a traceback.
@@ -185,6 +187,8 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "hookimpl",
     "hookspec",
     "BenchmarkSpec",
+    "CheckpointSpec",
+    "ZOO_RECORD",
     "CommandSpec",
     "DatasetSpec",
     "ExecutorSpec",

@@ -463,6 +463,17 @@ class CommandSpec:
 
 
 @dataclass(frozen=True)
+class CheckpointSpec:
+    """A trained model a package ships (``vadbench.sdk.zoo``): a folder holding ``zoo.json``
+    and one checkpoint folder per seed, loaded from a matrix with ``checkpoint: zoo:NAME``."""
+
+    name: str
+    description: str
+    folder: Path
+    origin: str = ""
+
+
+@dataclass(frozen=True)
 class BenchmarkSpec:
     """A benchmark file shipped inside a plugin package, so that ``vadbench run NAME`` (or
     ``vadbench profile --config NAME``) works after ``pip install`` without a clone.

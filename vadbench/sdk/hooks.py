@@ -13,6 +13,7 @@ import pluggy
 
 from vadbench.sdk.contracts import (
     BenchmarkSpec,
+    CheckpointSpec,
     CommandSpec,
     DatasetSpec,
     ExecutorSpec,
@@ -58,3 +59,8 @@ def vadbench_register_commands(register: Callable[[CommandSpec], None]) -> None:
 @hookspec
 def vadbench_register_benchmarks(register: Callable[[BenchmarkSpec], None]) -> None:
     """Register benchmark files a package ships (matrices, profiles), run by name."""
+
+
+@hookspec
+def vadbench_register_checkpoints(register: Callable[[CheckpointSpec], None]) -> None:
+    """Register trained checkpoints a package ships (the zoo), loaded with ``zoo:NAME``."""

@@ -282,8 +282,41 @@ def leaderboard_table(table: pd.DataFrame, metric: str | None = None) -> pd.Data
     frame = pd.DataFrame(rows).set_index("model")
     if SKILL in frame.columns:
         notes = [*notes, SKILL_NOTE]
-    frame.attrs["notes"] = [*notes, *_leaderboard_notes(stats, metric)]
+    frame.attrs["notes"] = [*notes, *origin_notes(table), *_leaderboard_notes(stats, metric)]
     return frame
+
+
+TRAINED_HERE = "trained in this run"
+
+
+def _origins(table: pd.DataFrame) -> dict[str, str]:
+    """Model title → where its checkpoints come from: ``zoo:NAME`` (every entry its cells
+    loaded) or ``TRAINED_HERE``, for the models that train."""
+    if "origin" not in table.columns:
+        return {}
+    trained = table[(table["metric"] == SKILL) & (table["status"] == "ok")]
+    found: dict[str, str] = {}
+    for (model, preset), group in trained.groupby(["model", "preset"], sort=True):
+        names = sorted({str(origin) or TRAINED_HERE for origin in group["origin"]})
+        found[model_title(str(model), str(preset))] = ", ".join(names)
+    return found
+
+
+def origin_notes(table: pd.DataFrame) -> list[str]:
+    """Which models were loaded from the zoo and which were trained live, when any came from
+    the zoo: a converged zoo model and a live one trained on the run's budget are not the same
+    kind of entry."""
+    origins = _origins(table)
+    zoo = {title: origin for title, origin in origins.items() if origin != TRAINED_HERE}
+    if not zoo:
+        return []
+    live = [title for title, origin in origins.items() if origin == TRAINED_HERE]
+    return [
+        "from the zoo (checkpoints shipped with vadbench, trained to convergence on the same "
+        "source; not trained in this run): "
+        + "; ".join(f"{title} ← {origin}" for title, origin in zoo.items())
+        + f"; {TRAINED_HERE}: {', '.join(live) or 'none'}"
+    ]
 
 
 SKILL_NOTE = (
@@ -339,6 +372,9 @@ def learning_table(table: pd.DataFrame) -> pd.DataFrame:
                     for value in group["value"]
                 ),
                 "how it was measured": "; ".join(dict.fromkeys(group["note"])),
+                "checkpoint": ", ".join(
+                    sorted({str(origin) or TRAINED_HERE for origin in group.get("origin", [""])})
+                ),
             }
         )
     frame = pd.DataFrame(entries).set_index("model")

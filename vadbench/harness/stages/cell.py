@@ -144,6 +144,8 @@ def describe_outcome(outcome: CellOutcome, seconds: float) -> str:
     parts = []
     if outcome.fitted:
         parts.append("trained")
+    elif outcome.from_zoo:
+        parts.append(f"checkpoint from {outcome.from_zoo} (not trained in this run)")
     elif outcome.loaded:
         parts.append("loaded checkpoint")
     if outcome.targets_done:

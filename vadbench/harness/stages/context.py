@@ -115,6 +115,7 @@ class CellOutcome:
     cell_id: str
     fitted: bool = False
     loaded: bool = False
+    from_zoo: str = ""
     targets_done: int = 0
     targets_skipped: int = 0
     targets_from_stored_scores: int = 0

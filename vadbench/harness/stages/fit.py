@@ -1,16 +1,19 @@
-"""The fit stage: a cell's model, loaded from its finished checkpoint or trained and saved.
+"""The fit stage: a cell's model, loaded from its finished checkpoint, or trained and saved, or,
+for a model with ``checkpoint: zoo:NAME``, copied from the zoo.
 
-Training writes into ``checkpoint.partial`` and renames it over ``checkpoint`` once ``fit.json``
-(the cell's hash and every file's checksum) is inside, so a killed fit leaves no checkpoint that
-a re-run would trust.
+Training (and copying) writes into ``checkpoint.partial`` and renames it over ``checkpoint``
+once ``fit.json`` (the cell's hash and every file's checksum) is inside, so a killed fit leaves
+no checkpoint that a re-run would trust.
 """
 
 from __future__ import annotations
 
 import functools
+import shutil
 import time
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 from vadbench.harness.devices import seed_everything
 from vadbench.harness.planning import Cell
@@ -33,6 +36,7 @@ from vadbench.sdk.learning import (
     write_curve,
 )
 from vadbench.sdk.validation import one_line
+from vadbench.sdk.zoo import ZooSeed, verified_files
 
 
 def create_method(cell: Cell, ctx: StageContext) -> Method:
@@ -63,6 +67,14 @@ def fitted_method(cell: Cell, ctx: StageContext, finished: bool, outcome: CellOu
                 DamagedResultWarning,
                 stacklevel=1,
             )
+    if cell.zoo is not None:
+        try:
+            install_from_zoo(cell, cell.zoo, ctx)
+            method = loaded_method(cell, ctx)
+        except Exception as error:
+            raise StageError("zoo", error) from error
+        outcome.from_zoo = cell.zoo.reference
+        return method
     try:
         method = create_method(cell, ctx)
     except Exception as error:
@@ -116,8 +128,7 @@ def fit(cell: Cell, method: Method, ctx: StageContext) -> None:
             f"model {cell.model.name!r} ({cell.model.spec.name}) states no held-out objective "
             "(held_out_errors), so it cannot train 'until: converged'; give it a steps budget"
         )
-    checkpoint = ctx.store.checkpoint_dir(cell.id)
-    partial = checkpoint.with_name("checkpoint.partial")
+    partial = ctx.store.checkpoint_dir(cell.id).with_name("checkpoint.partial")
     remove_tree(partial)
     partial.mkdir(parents=True)
 
@@ -143,12 +154,32 @@ def fit(cell: Cell, method: Method, ctx: StageContext) -> None:
         method.fit(source, aux, context)
     method.save(partial)
     write_curve(partial / LEARNING_FILE, monitor.curve())
+    _complete(cell, ctx, partial, time.perf_counter() - started)
+
+
+def install_from_zoo(cell: Cell, zoo: ZooSeed, ctx: StageContext) -> None:
+    """The cell's checkpoint, copied from its zoo entry after checking every file's checksum;
+    its fit record names the entry."""
+    verified_files(zoo)
+    partial = ctx.store.checkpoint_dir(cell.id).with_name("checkpoint.partial")
+    remove_tree(partial)
+    shutil.copytree(zoo.folder, partial)
+    _complete(cell, ctx, partial, 0.0, zoo.reference)
+
+
+def _complete(
+    cell: Cell, ctx: StageContext, partial: Path, seconds: float, origin: str | None = None
+) -> None:
+    """Mark ``partial`` complete (its files' checksums and the cell's hash) and put it in the
+    checkpoint's place."""
     record = FitRecord(
         hash=cell.hash,
-        seconds=time.perf_counter() - started,
+        seconds=seconds,
         time=time.time(),
         files=folder_checksums(partial),
+        origin=origin,
     )
     atomic_write_json(ctx.store.fit_marker(partial), record.to_json())
+    checkpoint = ctx.store.checkpoint_dir(cell.id)
     remove_tree(checkpoint)
     partial.rename(checkpoint)
