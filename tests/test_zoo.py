@@ -141,7 +141,7 @@ def test_an_exported_cell_is_loaded_from_the_zoo_instead_of_trained(
         (("name: from-zoo\n", "name: from-zoo\nseeds: [0, 1]\n"),
          "has checkpoints for seeds [0], not for seed 1"),
         (("zoo:shift-a", "zoo:shift-b"), "unknown checkpoint 'shift-b'"),
-        (("zoo:shift-a", "shift-a"), "checkpoint"),
+        (("zoo:shift-a", "shift-a"), "models.learner.checkpoint: expected zoo:NAME"),
     ],
 )  # fmt: skip
 def test_a_zoo_checkpoint_that_does_not_fit_the_cell_is_a_clear_error(

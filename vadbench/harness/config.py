@@ -52,10 +52,19 @@ class ModelEntry(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
     checkpoint: str | None = Field(
         None,
-        pattern=r"^zoo:\S+$",
         description="zoo:NAME: load this shipped checkpoint (vadbench list checkpoints) instead "
         "of training the model in the run",
     )
+
+    @field_validator("checkpoint")
+    @classmethod
+    def _zoo_reference(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"zoo:\S+", value):
+            raise ValueError(
+                f"expected zoo:NAME, a checkpoint vadbench ships or a plugin registers (vadbench "
+                f"zoo lists them), not {value!r}"
+            )
+        return value
 
 
 # Names that become folder names: no separators, no leading dot, so none can lead outside the

@@ -233,25 +233,23 @@ def model_cell_hash(
 ) -> tuple[str, ZooSeed | None]:
     """The cell's hash and, for a model from the zoo, the seed's checkpoint it loads: that
     checkpoint's identity and held-out share replace the run's budget and share."""
-    if model.checkpoint is None:
-        hashed = cell_hash(
-            model.fingerprint(), train, aux, seed, device, budget, adaptation, precision, held_out
-        )
-        return hashed, None
-    found = model.checkpoint.seed_checkpoint(seed, train, aux, adaptation, where)
+    zoo = None
+    if model.checkpoint is not None:
+        zoo = model.checkpoint.seed_checkpoint(seed, train, aux, adaptation, where)
+        budget, held_out = None, model.checkpoint.held_out
     hashed = cell_hash(
         model.fingerprint(),
         train,
         aux,
         seed,
         device,
-        None,
+        budget,
         adaptation,
         precision,
-        model.checkpoint.held_out,
-        found.identity(),
+        held_out,
+        zoo.identity() if zoo is not None else None,
     )
-    return hashed, found
+    return hashed, zoo
 
 
 def planned_target(

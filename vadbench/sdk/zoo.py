@@ -122,7 +122,9 @@ class ZooEntry:
         if (dict(held_aux) if held_aux else None) != (dict(aux) if aux else None):
             raise ConfigError(
                 f"{where}: {self.reference} was trained with auxiliary data "
-                f"{_described(held_aux) if held_aux else 'none'}; this row's differs"
+                f"{_described(held_aux) if held_aux else 'none'}; this row has "
+                f"{_described(aux) if aux else 'none'}"
+                + (" (other options or data)" if held_aux and aux else "")
             )
         if adaptation and not self.record.get("adaptation", False):
             raise ConfigError(
