@@ -18,9 +18,9 @@ from vadbench.harness.records import (
 from vadbench.harness.store import RunStore
 
 BEFORE = Path(__file__).resolve().parent / "data" / "runs" / "before-the-move"
-# Columns the long form gained since that folder's results.json was written, with the value an
-# older folder's rows must get.
-ADDED_COLUMNS = {"origin": ""}
+# What results.json gained since that folder's was written, with the value an older folder
+# gets: no model from the zoo, and FFP's evaluation protocol on every target's row.
+ADDED_COLUMNS = {"origin": lambda row: "", "evaluation": lambda row: "ffp" if row["target"] else ""}
 
 
 def test_every_record_of_an_older_run_folder_parses() -> None:
@@ -48,7 +48,10 @@ def test_an_older_run_folder_renders_the_same_results(
     result = vadbench_cli("report", str(run), "--reporter", "json")
     assert result.returncode == 0, result.stdout + result.stderr
     rendered = json.loads((run / "results.json").read_text())
+    assert rendered.pop("evaluation") == {
+        "name": "ffp", "normalisation": "per-video", "smoothing": "none", "context": "drop"
+    }  # fmt: skip
     for row in rendered["rows"]:
-        for column, value in ADDED_COLUMNS.items():
-            assert row.pop(column) == value
+        for column, expected in ADDED_COLUMNS.items():
+            assert row.pop(column) == expected(row)
     assert rendered == json.loads((BEFORE / "results.json").read_text())

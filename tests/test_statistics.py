@@ -242,7 +242,8 @@ def test_reference_values_stand_beside_the_measured_ones(tmp_path: Path) -> None
     run_dir = workspace / "results" / "tiny"
     board = (run_dir / "leaderboard.md").read_text()
     table = board.split("## fd: micro_auc (zero-shot)")[1].split("##")[0]
-    assert "(ref 0.900, -0.047)" in table and "(ref 0.800, +0.033)" in table
+    assert "(ref 0.900, -0.047†)" in table and "(ref 0.800, +0.033†)" in table
+    assert "†: the reference does not state its evaluation protocol" in table
     assert "ref: Some et al., Table 9; the signed number is measured − ref" in table
     assert "(ref " not in board.split("## fd2: micro_auc")[1].split("##")[0]
     summary = pd.read_csv(run_dir / "summary.csv")

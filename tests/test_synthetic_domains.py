@@ -18,7 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from tests.corpus_support import error_line, run_cli
-from vadbench.harness.planning import content_hash
+from vadbench.harness.hashing import content_hash
 from vadbench.sdk.contracts import ConfigError
 from vadbench_plugins.datasets.synthetic.anomalies import anomaly_code
 from vadbench_plugins.datasets.synthetic.dataset import SyntheticDataset, SyntheticOptions

@@ -1,5 +1,6 @@
-"""Frame-level detection metrics of the FFP protocol: micro AUC (the field's headline number)
-and macro AUC, each with the bootstrap statistic that gives it intervals in reports."""
+"""Frame-level detection metrics: micro AUC (the field's headline number), macro AUC and AUC per
+anomaly type, on anomaly scores under the run's evaluation protocol (FFP's by default), each with
+the bootstrap statistic that gives it intervals in reports."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from vadbench.sdk import (
     MetricSpec,
     NoOptions,
     WeightedAUC,
-    anomaly_scores,
     hookimpl,
     mean_video_auc,
     per_video_auc,
+    protocol_scores,
     roc_auc,
     type_metric,
     unlabelled_note,
@@ -33,7 +34,7 @@ def micro_auc(data: DetectionInput) -> list[MetricResult]:
     if len(np.unique(labels)) < 2:
         note = "target has frames of only one class"
         return [MetricResult("micro_auc", None, "AUC", True, note=note)]
-    scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
+    scores = np.concatenate(protocol_scores(data))
     return [MetricResult("micro_auc", roc_auc(labels, scores), "AUC", True)]
 
 
@@ -59,7 +60,7 @@ def type_auc(data: DetectionInput) -> list[MetricResult]:
     if data.types is None:
         return []  # the dataset names no types: nothing to report, and no n/a table of it
     types = np.concatenate(data.types) if data.types else np.zeros(0, str)
-    scores = np.concatenate([anomaly_scores(s, data.score_kind) for s in data.scores])
+    scores = np.concatenate(protocol_scores(data))
     normal = types == NORMAL_TYPE
     results = []
     for name in sorted(set(types.tolist()) - {NORMAL_TYPE}):

@@ -21,6 +21,7 @@ from rich.table import Table
 from vadbench.sdk import (
     ReporterSpec,
     atomic_write_bytes,
+    evaluation_of,
     hookimpl,
     make_console,
     report_sections,
@@ -131,8 +132,10 @@ def render_json(table: pd.DataFrame, out_dir: Path) -> Path:
     path = out_dir / "results.json"
     records = json.loads(table.to_json(orient="records"))
     stats = table.attrs.get("statistics")
+    evaluation = evaluation_of(table)
     payload = {
         "headline": table.attrs.get("headline"),
+        "evaluation": {"name": evaluation.name, **evaluation.settings()},
         "rows": records,
         "summary": summary_records(table),
         "intervals": {"confidence": stats.confidence, "resamples": stats.resamples}

@@ -177,6 +177,11 @@ class ReferenceEntry(_Strict):
     metric: str | None = Field(
         None, description="the detection metric the values are of; the run's headline if unset"
     )
+    evaluation: str | dict[str, Any] | None = Field(
+        None,
+        description="the evaluation protocol the published numbers were measured under (a "
+        "named protocol or its settings); unset: not stated by the source",
+    )
     values: dict[str, dict[str, dict[str, float]]]
 
     @field_validator("values")
@@ -221,6 +226,11 @@ class MatrixFile(_Strict):
         "saved, for scoring along the way (checkpoint/snapshots/step-N)",
     )
     statistics: StatisticsEntry = Field(default_factory=StatisticsEntry)
+    evaluation: str | dict[str, Any] | None = Field(
+        None,
+        description="the evaluation protocol: a named one (ffp, ffp-gauss3, global, ...) or "
+        "its settings (normalisation, smoothing, sigma, window, context); unset: ffp",
+    )
     datasets: dict[str, DatasetEntry]
     models: dict[str, ModelEntry]
     matrix: list[MatrixRow] = Field(min_length=1)

@@ -22,12 +22,12 @@ from rich.console import Console
 
 from vadbench.harness.config import BudgetEntry, DatasetEntry, HeldOutEntry, validate_options
 from vadbench.harness.devices import resolve_device
+from vadbench.harness.hashing import as_json
 from vadbench.harness.planning import (
     Cell,
     OpenedDataset,
     Plan,
     ResolvedModel,
-    as_json,
     model_cell_hash,
     open_dataset,
     planned_target,
@@ -39,6 +39,7 @@ from vadbench.harness.stages.cell import describe_outcome, run_cell
 from vadbench.harness.stages.context import CellOutcome, StageContext
 from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError, Progress
+from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 
 JOB_FORMAT = 1
 WORKER_MODULE = "vadbench.harness.worker"
@@ -113,6 +114,7 @@ class CellJob:
                 "held_out": plan.matrix.held_out.model_dump(),
                 "snapshots": plan.matrix.snapshots,
                 "detection_metrics": [m.name for m in plan.detection_metrics],
+                "evaluation": plan.evaluation.model_dump(),
                 "threads": plan.matrix.threads,
             },
             plugin_files=[str(path.absolute()) for path in plugin_files],
@@ -195,6 +197,7 @@ def resolve_job(
                 planned["shots"],
                 settings["score_precision"] if own_scoring else None,
                 settings["detection_metrics"],
+                job_evaluation(job),
             )
         )
     found = [hashed, *(t.hash for t in cell.targets)]
@@ -233,7 +236,15 @@ def stage_context(
         snapshots=frozenset(settings["snapshots"]),
         force=job.force,
         efficiency=False,
+        evaluation=job_evaluation(job),
     )
+
+
+def job_evaluation(job: CellJob) -> EvaluationProtocol:
+    """The evaluation protocol the job's run planned with (FFP's for jobs from before runs
+    chose one)."""
+    settings = job.settings.get("evaluation")
+    return EvaluationProtocol.model_validate(settings) if settings else DEFAULT_PROTOCOL
 
 
 def execute_job(

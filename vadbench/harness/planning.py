@@ -8,8 +8,6 @@ determines its result, which is how a re-run knows what it can skip.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from vadbench.harness.config import (
     validate_options,
 )
 from vadbench.harness.devices import check_device, resolve_device
+from vadbench.harness.hashing import as_json, cell_hash, content_hash
 from vadbench.harness.plugins import Registry
 from vadbench.sdk.contracts import (
     ConfigError,
@@ -41,10 +40,8 @@ from vadbench.sdk.contracts import (
     Options,
 )
 from vadbench.sdk.precision import Precision, resolve_precision
+from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol, evaluation_protocol
 from vadbench.sdk.zoo import ZooEntry, ZooSeed, read_entry, zoo_name
-
-# Bump when the evaluation protocol or the fit/score flow changes what a stored result means.
-PROTOCOL_VERSION = "1"
 
 
 @dataclass(frozen=True)
@@ -128,18 +125,7 @@ class Plan:
     score_precision: Precision = "fp32"
     executor_options: dict[str, Any] = field(default_factory=dict)
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def content_hash(payload: Any) -> str:
-    """SHA-256 of canonical JSON: key order and whitespace never change a hash."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def as_json(value: Mapping[str, Any]) -> dict[str, Any]:
-    """A fingerprint as JSON holds it (paths as text): how the job carries it, how the content
-    hashes read it and how a zoo record compares it."""
-    return dict(json.loads(json.dumps(dict(value), default=str)))
+    evaluation: EvaluationProtocol = DEFAULT_PROTOCOL
 
 
 def resolve_model(name: str, entry: ModelEntry, registry: Registry, file: Path) -> ResolvedModel:
@@ -184,41 +170,6 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
 
 
-def cell_hash(
-    model: Mapping[str, Any],
-    train: Mapping[str, Any],
-    aux: Mapping[str, Any] | None,
-    seed: int,
-    device: str,
-    budget: Mapping[str, Any] | None,
-    adaptation: bool,
-    precision: str,
-    held_out: Mapping[str, Any],
-    checkpoint: Mapping[str, Any] | None = None,
-) -> str:
-    """The content hash of a cell: everything that determines its trained model, the share of
-    the source held out of its training included, or, for a model loaded from the zoo, the
-    checkpoint it loads instead of a budget. Keys that are unset stay out of the payload."""
-    payload: dict[str, Any] = {
-        "protocol": PROTOCOL_VERSION,
-        "model": model,
-        "train": train,
-        "aux": aux,
-        "seed": seed,
-        "device": device,
-    }
-    if budget is not None:
-        payload["budget"] = budget
-    if adaptation:
-        payload["adaptation"] = True
-    if precision != "fp32":
-        payload["precision"] = precision
-    payload["held_out"] = held_out
-    if checkpoint is not None:
-        payload["checkpoint"] = checkpoint
-    return content_hash(payload)
-
-
 def model_cell_hash(
     model: ResolvedModel,
     train: Mapping[str, Any],
@@ -260,9 +211,11 @@ def planned_target(
     shots: int | None,
     score_precision: str | None,
     metrics: list[str],
+    evaluation: EvaluationProtocol = DEFAULT_PROTOCOL,
 ) -> Target:
     """A target of a cell with its hashes: of its raw scores (the cell, the data, the protocol
-    and a scoring precision of its own, if any) and of its metrics."""
+    and a scoring precision of its own, if any) and of its metrics (and the evaluation
+    protocol they are computed under, where it is not FFP's)."""
     scores_payload: dict[str, Any] = {
         "cell": cell,
         "target": fingerprint,
@@ -272,7 +225,10 @@ def planned_target(
     if score_precision is not None:  # else the cell's precision says it
         scores_payload["score_precision"] = score_precision
     scores_hash = content_hash(scores_payload)
-    target_hash = content_hash({"scores": scores_hash, "metrics": metrics})
+    metrics_payload: dict[str, Any] = {"scores": scores_hash, "metrics": metrics}
+    if not evaluation.same_as(DEFAULT_PROTOCOL):
+        metrics_payload["evaluation"] = evaluation.settings()
+    target_hash = content_hash(metrics_payload)
     return Target(dataset, protocol, shots, scores_hash, target_hash)
 
 
@@ -329,6 +285,9 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     check_splits(matrix, {name: d.dataset for name, d in datasets.items()}, file)
     detection = [m for m in metrics if m.kind == "detection"]
     headline = headline_of(detection)
+    evaluation = evaluation_protocol(matrix.evaluation, f"{file.name}: evaluation")
+    if matrix.reference is not None:
+        evaluation_protocol(matrix.reference.evaluation, f"{file.name}: reference.evaluation")
     check_reference_metric(matrix, detection, headline, file)
     cells: dict[str, Cell] = {}
     adapted = {
@@ -369,6 +328,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                         row.shots,
                         score_precision if score_precision != precision else None,
                         [m.name for m in detection],
+                        evaluation,
                     )
                     if all(t.key != entry.key for t in cell.targets):
                         cell.targets.append(entry)
@@ -388,4 +348,5 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
         efficiency_metrics=[m for m in metrics if m.kind == "efficiency"],
         executor_options=executor_options,
         metric_options=metric_options,
+        evaluation=evaluation,
     )

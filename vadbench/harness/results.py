@@ -29,6 +29,7 @@ from vadbench.sdk import protocol, statistics
 from vadbench.sdk.contracts import ConfigError, MetricSpec
 from vadbench.sdk.leaderboards import SKILL, model_title, skill_note
 from vadbench.sdk.learning import read_curve, under_trained
+from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 from vadbench.sdk.runfolder import read_checked_scores
 from vadbench.sdk.statistics import WeightedAUC
 
@@ -57,11 +58,16 @@ COLUMNS = [
     "error",
     "target_key",
     "origin",
+    "evaluation",
 ]
 
 
 def _cell_rows(
-    store: RunStore, cell_id: str, expected_hash: str, efficiency_names: list[str]
+    store: RunStore,
+    cell_id: str,
+    expected_hash: str,
+    efficiency_names: list[str],
+    evaluation: str,
 ) -> list[dict[str, Any]]:
     cell = store.read(CellRecord, cell_id)
     if cell is None:
@@ -95,7 +101,13 @@ def _cell_rows(
             rows.append({**base, "target": "", **_metric_columns(metric), "status": "ok"})
     rows.extend(_skill_rows(store, cell_id, expected_hash, base))
     for key, entry in cell.targets.items():
-        target = {**base, "target": entry.dataset, "protocol": entry.protocol, "target_key": key}
+        target = {
+            **base,
+            "target": entry.dataset,
+            "protocol": entry.protocol,
+            "target_key": key,
+            "evaluation": evaluation,
+        }
         result = store.read(ResultRecord, cell_id, key)
         failure = store.read(FailureRecord, cell_id, key)
         if result is not None and result.hash == entry.hash:
@@ -168,13 +180,15 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
         )
     store.check_format(run)
     efficiency_names = run.get("metrics", {}).get("efficiency", [])
+    evaluation = run_evaluation(run)
     rows = [
         row
         for cell_id, cell_hash in run["cells"].items()
-        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names)
+        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names, evaluation.name)
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
-    for column in ("metric", "unit", "note", "error", "target", "protocol", "target_key", "origin"):
+    text_columns = ("metric", "unit", "note", "error", "target", "protocol", "target_key")
+    for column in (*text_columns, "origin", "evaluation"):
         table[column] = table[column].astype(object).fillna("")
     table["value"] = pd.to_numeric(table["value"], errors="coerce")
     table["footnote"] = table["footnote"].astype(object).fillna(False).astype(bool)
@@ -183,9 +197,10 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
     table.attrs["detection_metrics"] = detection
     table.attrs["headline"] = measured.get("headline") or (detection[0] if detection else None)
     table.attrs["reference"] = (run.get("config") or {}).get("reference")
+    table.attrs["evaluation"] = evaluation
     settings = statistics_settings(run.get("config", {}).get("statistics") or {})
     present = set(table["metric"])
-    runs = load_target_runs(store, table)
+    runs = load_target_runs(store, table, evaluation)
     summary = statistics.summarise(
         runs,
         {
@@ -223,8 +238,15 @@ def statistics_settings(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_evaluation(run: Mapping[str, Any]) -> EvaluationProtocol:
+    """The evaluation protocol a run's run.json records (FFP's for runs from before runs
+    recorded one)."""
+    settings = run.get("evaluation")
+    return EvaluationProtocol.model_validate(settings) if settings else DEFAULT_PROTOCOL
+
+
 def load_target_runs(
-    store: RunStore, table: pd.DataFrame
+    store: RunStore, table: pd.DataFrame, evaluation: EvaluationProtocol = DEFAULT_PROTOCOL
 ) -> dict[tuple[str, str, str, str, str], statistics.TargetRuns]:
     """Every finished target's stored scores, normalised as the protocol does, keyed by
     (model, source, train, protocol, target); targets without readable scores are left out
@@ -236,7 +258,7 @@ def load_target_runs(
         stored = read_checked_scores(store.scores_file(row.cell, row.target_key))
         if stored is None:
             continue
-        data = protocol.stored_detection_input(stored)
+        data = protocol.stored_detection_input(stored, evaluation)
         if protocol.unlabelled_videos(data):
             continue  # scored, but without labels there is nothing to resample
         title = model_title(str(row.model), str(row.preset))
@@ -246,7 +268,7 @@ def load_target_runs(
         if entry.video_ids != data.video_ids:
             continue  # a seed scored other videos: not comparable round by round
         entry.per_seed[int(row.seed)] = (
-            tuple(protocol.anomaly_scores(s, data.score_kind) for s in data.scores),
+            protocol.protocol_scores(data),
             data.labels,
         )
         if data.types is not None:

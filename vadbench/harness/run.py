@@ -247,6 +247,7 @@ def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> 
             if plan.matrix.budget
             else None,
             "held_out": plan.matrix.held_out.model_dump(),
+            "evaluation": plan.evaluation.model_dump(),
             "metrics": {
                 "detection": [m.name for m in plan.detection_metrics],
                 "efficiency": [m.name for m in plan.efficiency_metrics],

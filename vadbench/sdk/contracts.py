@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:
     import torch
@@ -340,16 +340,85 @@ class MetricResult:
     footnote: bool = False
 
 
+CUSTOM_PROTOCOL = "custom"
+
+
+class EvaluationProtocol(BaseModel):
+    """How stored per-frame scores become the anomaly scores detection metrics read."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(CUSTOM_PROTOCOL, description="a named protocol's name, or custom")
+    normalisation: Literal["per-video", "global", "none"] = Field(
+        "per-video", description="min-max per video, over the whole target, or none"
+    )
+    smoothing: Literal["none", "gaussian", "moving-average"] = Field(
+        "none", description="temporal smoothing of each video's raw scores, before normalising"
+    )
+    sigma: float = Field(3.0, gt=0, description="gaussian: the kernel's sigma in frames")
+    radius: int | None = Field(
+        None, ge=1, description="gaussian: the kernel's half-width in frames; unset: 4 sigma"
+    )
+    window: int = Field(5, ge=2, description="moving-average: the window in frames")
+    context: Literal["drop", "fill"] = Field(
+        "drop",
+        description="drop the first context frames' labels, or fill those frames with the "
+        "first scored frame's score",
+    )
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change a number (what a hash and a comparison read): the name and
+        the parameters of a smoothing that is off are left out."""
+        found: dict[str, Any] = {
+            "normalisation": self.normalisation,
+            "smoothing": self.smoothing,
+            "context": self.context,
+        }
+        if self.smoothing == "gaussian":
+            found["sigma"] = self.sigma
+            if self.radius is not None:
+                found["radius"] = self.radius
+        if self.smoothing == "moving-average":
+            found["window"] = self.window
+        return found
+
+    def same_as(self, other: EvaluationProtocol) -> bool:
+        return self.settings() == other.settings()
+
+    def describe(self) -> str:
+        """One line for a leaderboard's notes."""
+        normalised = {
+            "per-video": "per-video min-max normalisation",
+            "global": "min-max normalisation over the whole target",
+            "none": "raw scores (no normalisation)",
+        }[self.normalisation]
+        smoothed = {
+            "none": "no smoothing",
+            "gaussian": f"Gaussian smoothing (sigma {self.sigma:g} frames"
+            + (f", {2 * self.radius + 1} taps)" if self.radius else ")"),
+            "moving-average": f"moving-average smoothing ({self.window} frames)",
+        }[self.smoothing]
+        context = (
+            "the first context frames dropped"
+            if self.context == "drop"
+            else "the first context frames filled with the first score"
+        )
+        return f"{self.name}: {normalised}, {smoothed}, {context}"
+
+
 @dataclass(frozen=True)
 class DetectionInput:
     """Per-video raw scores and labels of one target, after alignment, in sorted video order;
-    ``types``, where the dataset names anomaly types, the aligned per-frame type names."""
+    ``types``, where the dataset names anomaly types, the aligned per-frame type names;
+    ``protocol``, how metrics turn the scores into anomaly scores
+    (``vadbench.sdk.protocol.protocol_scores``)."""
 
     video_ids: tuple[str, ...]
     scores: tuple[np.ndarray, ...]
     labels: tuple[np.ndarray, ...]
     score_kind: ScoreKind
     types: tuple[np.ndarray, ...] | None = None
+    protocol: EvaluationProtocol = field(default_factory=lambda: EvaluationProtocol(name="ffp"))
 
 
 @dataclass(frozen=True)

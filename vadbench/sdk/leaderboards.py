@@ -11,6 +11,7 @@ import pandas as pd
 
 from vadbench.sdk import statistics
 from vadbench.sdk.learning import LearningCurve, under_trained
+from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol, evaluation_protocol
 
 SKILL = "skill"
 UNDER_TRAINED = "under-trained"
@@ -96,7 +97,8 @@ def detection_tables(table: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame
                 published = reference_value(table, metric, str(model), str(source), str(target))
                 if published is not None:
                     measured = float(ok["value"].mean())
-                    text += f" (ref {published:.3f}, {measured - published:+.3f})"
+                    mixed = "†" if reference_protocol_differs(table) else ""
+                    text += f" (ref {published:.3f}, {measured - published:+.3f}{mixed})"
                 note = "; ".join(sorted({n for n in ok["note"] if n}))
                 if note:
                     text += "*"
@@ -119,7 +121,11 @@ def detection_tables(table: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame
         )
         reference = table.attrs.get("reference")
         if reference and _reference_metric(table) == metric:
-            notes = [*notes, f"ref: {reference['source']}; the signed number is measured − ref"]
+            notes = [
+                *notes,
+                f"ref: {reference['source']}; the signed number is measured − ref",
+                reference_protocol_note(table),
+            ]
         frame.attrs["notes"] = notes
         tables[title] = frame
     return tables
@@ -129,6 +135,45 @@ def _reference_metric(table: pd.DataFrame) -> str | None:
     """The metric a matrix's published values are of: its own ``metric``, or the headline."""
     reference = table.attrs.get("reference") or {}
     return reference.get("metric") or headline_metric(table)
+
+
+def evaluation_of(table: pd.DataFrame) -> EvaluationProtocol:
+    """The evaluation protocol the run's detection metrics were computed under."""
+    found = table.attrs.get("evaluation")
+    return found if isinstance(found, EvaluationProtocol) else DEFAULT_PROTOCOL
+
+
+def evaluation_note(table: pd.DataFrame) -> str:
+    return f"evaluation protocol {evaluation_of(table).describe()}"
+
+
+def _reference_protocol(table: pd.DataFrame) -> EvaluationProtocol | None:
+    reference = table.attrs.get("reference") or {}
+    stated = reference.get("evaluation")
+    return None if stated is None else evaluation_protocol(stated, "reference.evaluation")
+
+
+def reference_protocol_differs(table: pd.DataFrame) -> bool:
+    """True where the published numbers were measured under another protocol than the run's,
+    or under one their source does not state: their difference then mixes protocols."""
+    stated = _reference_protocol(table)
+    return stated is None or not stated.same_as(evaluation_of(table))
+
+
+def reference_protocol_note(table: pd.DataFrame) -> str:
+    stated = _reference_protocol(table)
+    measured = evaluation_of(table)
+    if stated is None:
+        return (
+            "†: the reference does not state its evaluation protocol; measured under "
+            f"{measured.name}, so the difference may mix protocols"
+        )
+    if stated.same_as(measured):
+        return f"ref and measured both under evaluation protocol {measured.name}"
+    return (
+        f"†: protocol mismatch: the reference was measured under {stated.describe()}; this run "
+        f"under {measured.describe()}; the difference mixes the two"
+    )
 
 
 def reference_value(
@@ -282,7 +327,12 @@ def leaderboard_table(table: pd.DataFrame, metric: str | None = None) -> pd.Data
     frame = pd.DataFrame(rows).set_index("model")
     if SKILL in frame.columns:
         notes = [*notes, SKILL_NOTE]
-    frame.attrs["notes"] = [*notes, *origin_notes(table), *_leaderboard_notes(stats, metric)]
+    frame.attrs["notes"] = [
+        *notes,
+        evaluation_note(table),
+        *origin_notes(table),
+        *_leaderboard_notes(stats, metric),
+    ]
     return frame
 
 

@@ -15,7 +15,8 @@ from vadbench.sdk import (
     LearningCurve,
     PredictionExamples,
     RunFolder,
-    anomaly_scores,
+    evaluation_of,
+    protocol_scores,
     read_checked_scores,
     read_curve,
     read_examples,
@@ -75,18 +76,20 @@ def _first_seed_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def target_scores(store: RunFolder, table: pd.DataFrame) -> Iterator[TargetScores]:
-    """Every finished target's stored scores (first seed); unreadable ones are left out."""
+    """Every finished target's stored scores (first seed), under the run's evaluation protocol;
+    unreadable ones are left out."""
+    evaluation = evaluation_of(table)
     for row in _first_seed_rows(table).itertuples(index=False):
         stored = read_checked_scores(store.scores_file(str(row.cell), str(row.target_key)))
         if stored is None:
             continue
-        data = stored_detection_input(stored)
+        data = stored_detection_input(stored, evaluation)
         yield TargetScores(
             RunKey(str(row.title), str(row.source), str(row.protocol)),
             str(row.target),
             int(row.seed),
             data.video_ids,
-            tuple(anomaly_scores(s, data.score_kind) for s in data.scores),
+            protocol_scores(data),
             data.labels,
             stored.context_frames,
         )

@@ -23,6 +23,7 @@ from vadbench.sdk.contracts import (
     VideoSource,
 )
 from vadbench.sdk.precision import Precision, autocast_for
+from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
 
 
 @dataclass
@@ -41,6 +42,7 @@ class StageContext:
     snapshots: frozenset[int] = frozenset()
     force: bool = False
     efficiency: bool = True
+    evaluation: EvaluationProtocol = DEFAULT_PROTOCOL
 
     @classmethod
     def for_plan(
@@ -63,6 +65,7 @@ class StageContext:
             snapshots=frozenset(plan.matrix.snapshots),
             force=force,
             efficiency=efficiency,
+            evaluation=plan.evaluation,
         )
 
     def training_precision(self) -> AbstractContextManager[None]:

@@ -13,7 +13,7 @@ from vadbench.sdk.runfolder import StoredScores
 
 
 def evaluate(cell: Cell, target: Target, scores: StoredScores, ctx: StageContext) -> None:
-    data = stored_detection_input(scores)
+    data = stored_detection_input(scores, ctx.evaluation)
     results = [result for metric in ctx.detection_metrics for result in metric.compute(data)]
     record = ResultRecord(
         hash=target.hash,
