@@ -123,3 +123,4 @@ def test_a_wheel_in_a_fresh_environment_runs_the_quickstart_by_name(tmp_path: Pa
     leaderboard = (user / "results" / "quickstart" / "leaderboard.md").read_text()
     assert "zxvad (cpu)" in leaderboard and "4-shot" in leaderboard
     assert "zxvad (cpu) ← zoo:zxvad-cpu-campus-ti" in leaderboard  # the wheel ships the zoo
+    assert "evaluation protocol ffp: per-video min-max normalisation" in leaderboard

@@ -185,3 +185,36 @@ def test_a_reference_under_another_protocol_is_flagged(
     board = (workspace / "out" / "tiny" / "leaderboard.md").read_text()
     assert "ref and measured both under evaluation protocol ffp-gauss3" in board
     assert "†)" not in board
+
+
+def _cross_domain(board: str, model: str) -> str:
+    """The cross-domain mean of ``model``'s first leaderboard row, without its interval."""
+    row = next(line for line in board.splitlines() if line.startswith(f"| {model} |"))
+    return row.split("|")[5].split()[0]
+
+
+def test_the_sensitivity_card_re_evaluates_stored_scores_as_a_run_under_each_protocol_would(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    _run(workspace, vadbench_cli, "")
+    run = workspace / "out" / "tiny"
+    card = vadbench_cli("report", "out/tiny", "--protocols", "global", "ffp-gauss3")
+    assert card.returncode == 0, card.stdout + card.stderr
+    text = (run / "sensitivity.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("| model |"))
+    assert header.split("|")[2:5] == [" ffp ", " global ", " ffp-gauss3 "]
+    rows = {
+        line.split("|")[1].strip(): [cell.split()[0] for cell in line.split("|")[2:5]]
+        for line in text.splitlines()
+        if line.startswith("| fd")
+    }
+    board = (run / "leaderboard.md").read_text()
+    assert rows["fd"][0] == _cross_domain(board, "fd")
+    for column, name in ((1, "global"), (2, "ffp-gauss3")):
+        _run(workspace, vadbench_cli, f"evaluation: {name}\n")
+        board = (run / "leaderboard.md").read_text()
+        for model in ("fd", "fd2"):
+            assert rows[model][column] == _cross_domain(board, model), (model, name)
+    assert "Kendall's tau with ffp's order" in text and "Largest move" in text
+    wrong = vadbench_cli("report", "out/tiny", "--protocols", "gaussian")
+    assert wrong.returncode == 2 and "--protocols: unknown evaluation protocol" in wrong.stdout

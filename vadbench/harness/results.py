@@ -158,8 +158,15 @@ def _metric_columns(metric: MetricRecord) -> dict[str, Any]:
     }
 
 
-def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFrame:
+def load_results(
+    run_dir: Path,
+    registry: Registry | None = None,
+    evaluation: EvaluationProtocol | None = None,
+) -> pd.DataFrame:
     """Read every cell a run planned into the long-form table.
+
+    ``evaluation`` computes the intervals from the stored scores under another protocol than
+    the run's (the sensitivity card); the rows keep the values the run stored.
 
     ``attrs`` carry what reports need beside the rows: the run's detection metrics in order, its
     headline metric, the matrix's reference block and the intervals (``statistics``), computed
@@ -180,11 +187,12 @@ def load_results(run_dir: Path, registry: Registry | None = None) -> pd.DataFram
         )
     store.check_format(run)
     efficiency_names = run.get("metrics", {}).get("efficiency", [])
-    evaluation = run_evaluation(run)
+    stored = run_evaluation(run)
+    evaluation = evaluation or stored
     rows = [
         row
         for cell_id, cell_hash in run["cells"].items()
-        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names, evaluation.name)
+        for row in _cell_rows(store, cell_id, cell_hash, efficiency_names, stored.name)
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
     text_columns = ("metric", "unit", "note", "error", "target", "protocol", "target_key")
