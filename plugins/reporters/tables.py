@@ -19,18 +19,22 @@ from rich.markup import escape
 from rich.table import Table
 
 from vadbench.sdk import (
+    FINDINGS_TITLE,
     ReporterSpec,
     atomic_write_bytes,
     evaluation_of,
     hookimpl,
     make_console,
     report_sections,
+    run_findings,
     summary_records,
 )
 
 
 def render_terminal(table: pd.DataFrame, out_dir: Path) -> None:
     console = make_console(soft_wrap=False)
+    for paragraph in run_findings(table):
+        console.print(escape(paragraph.replace("**", "")), soft_wrap=True)
     for title, frame in report_sections(table):
         rich_table = Table(title=escape(title), title_justify="left")
         rich_table.add_column(escape(str(frame.index.name or "")), style="bold")
@@ -55,6 +59,9 @@ def _markdown_table(frame: pd.DataFrame) -> str:
 
 def render_markdown(table: pd.DataFrame, out_dir: Path) -> Path:
     parts = [f"# Leaderboard: {out_dir.name}"]
+    findings = run_findings(table)
+    if findings:
+        parts.append(f"## {FINDINGS_TITLE}\n\n" + "\n\n".join(findings))
     for title, frame in report_sections(table):
         notes = "".join(f"\n\n{note}" for note in frame.attrs.get("notes", []))
         parts.append(f"## {title}\n\n{_markdown_table(frame)}{notes}")
@@ -121,8 +128,9 @@ def _latex_table(title: str, frame: pd.DataFrame) -> str:
 
 def render_latex(table: pd.DataFrame, out_dir: Path) -> Path:
     path = out_dir / "leaderboard.tex"
+    findings = [_latex_escape(paragraph.replace("**", "")) for paragraph in run_findings(table)]
     text = "% needs \\usepackage{booktabs}\n" + "\n\n".join(
-        _latex_table(title, frame) for title, frame in report_sections(table)
+        [*findings, *(_latex_table(title, frame) for title, frame in report_sections(table))]
     )
     atomic_write_bytes(path, (text + "\n").encode())
     return path

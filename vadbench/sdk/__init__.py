@@ -104,6 +104,7 @@ from vadbench.sdk.files import (
 from vadbench.sdk.framecache import cached
 from vadbench.sdk.hooks import hookimpl, hookspec
 from vadbench.sdk.leaderboards import (
+    FINDINGS_TITLE,
     detection_metrics,
     detection_tables,
     efficiency_table,
@@ -115,6 +116,7 @@ from vadbench.sdk.leaderboards import (
     learning_table,
     rank_tables,
     report_sections,
+    run_findings,
     summary_counts,
     summary_records,
     type_table,
@@ -347,6 +349,8 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "format_number",
     "headline_metric",
     "leaderboard_table",
+    "FINDINGS_TITLE",
+    "run_findings",
     "evaluation_of",
     "learning_table",
     "type_table",

@@ -540,6 +540,79 @@ def type_table(table: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+FINDINGS_TITLE = "what the run says"
+
+
+def run_findings(table: pd.DataFrame) -> list[str]:
+    """A paragraph in words per row group (source and zero-/k-shot protocol), for the top of a
+    report: which model has the highest cross-domain mean of the headline metric, which are tied
+    with it and which are significantly below (paired intervals), which are under-trained and
+    which came from the zoo. Empty without intervals."""
+    stats: statistics.RunStatistics | None = table.attrs.get("statistics")
+    metric = headline_metric(table)
+    if stats is None or metric is None:
+        return []
+    skills = table[(table["metric"] == SKILL) & (table["status"] == "ok")]
+    weak = {
+        model_title(str(m), str(p))
+        for m, p, value in skills[["model", "preset", "value"]].itertuples(index=False)
+        if not pd.isna(value) and under_trained(float(value))
+    }
+    origins = _origins(table)
+    groups: dict[tuple[str, str], dict[str, list[statistics.Comparison]]] = {}
+    for (found_metric, source, label, scope), comparisons in stats.comparisons.items():
+        if found_metric == metric and comparisons:
+            groups.setdefault((source, label), {})[scope] = comparisons
+    found = []
+    for (source, label), by_scope in sorted(groups.items()):
+        # the cross-domain comparison where the group has cross-domain targets, else the mean
+        scope = "cross-domain" if "cross-domain" in by_scope else "mean"
+        comparisons = by_scope[scope]
+        best = comparisons[0].best
+        estimate = stats.means.get((metric, best, source, label, scope))
+        value = "" if estimate is None else f", {format_estimate_interval(estimate)}"
+        text = f"**{source}, {label}**: {best} has the highest {scope} mean {metric}{value}."
+        others = [c for c in comparisons if c.model != best]
+        tied = [c.model for c in others if c.decided and c.tied]
+        below = [c for c in others if c.decided and not c.tied]
+        undecided = [c.model for c in others if not c.decided]
+        if tied:
+            text += f" Tied with it (the paired interval holds 0): {', '.join(tied)}."
+        if below:
+            text += (
+                " Significantly below it: "
+                + ", ".join(
+                    f"{c.model} by {-100 * c.difference:.1f} points "
+                    f"[{-100 * (c.upper or 0):.1f}, {-100 * (c.lower or 0):.1f}]"
+                    for c in below
+                )
+                + "."
+            )
+        if undecided:
+            text += f" Too few videos to compare: {', '.join(undecided)}."
+        members = {best, *(c.model for c in others)}
+        flagged = sorted(members & weak)
+        if flagged:
+            text += (
+                f" Under-trained (skill ≤ 0 on held-out source videos): {', '.join(flagged)}; "
+                "their numbers say little about their methods."
+            )
+        zoo = sorted(m for m in members if origins.get(m, TRAINED_HERE) != TRAINED_HERE)
+        if zoo:
+            text += f" From the zoo, converged: {', '.join(zoo)}."
+        found.append(text)
+    return found
+
+
+def format_estimate_interval(found: statistics.Estimate) -> str:
+    """``0.698 [0.628, 0.767]``."""
+    if found.value is None:
+        return "n/a"
+    if found.lower is None or found.upper is None:
+        return format_number(found.value)
+    return f"{found.value:.3f} [{found.lower:.3f}, {found.upper:.3f}]"
+
+
 def report_sections(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, frame) pairs in reading order, shared by every reporter: the leaderboard and
     rank tests of the run's headline metric, a table per model and detection metric, the

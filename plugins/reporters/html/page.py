@@ -163,6 +163,19 @@ def missing_html(missing: Sequence[str]) -> Section | None:
     return Section("What is missing, and why", f'<ul class="missing">{items}</ul>')
 
 
+def findings_html(paragraphs: Sequence[str]) -> str:
+    """The run's findings in words (``run_findings``), their **bold** leads as <strong>."""
+    rendered = []
+    for paragraph in paragraphs:
+        escaped = html.escape(paragraph)
+        parts = escaped.split("**")
+        text = "".join(
+            f"<strong>{part}</strong>" if i % 2 else part for i, part in enumerate(parts)
+        )
+        rendered.append(f"<p>{text}</p>")
+    return "".join(rendered)
+
+
 def page(run_name: str, summary: str, sections: Sequence[Section]) -> str:
     """The whole document: a heading with the run's summary and a navigation bar, then the
     sections, then the script that makes tables sortable."""

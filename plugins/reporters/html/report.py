@@ -20,6 +20,7 @@ from vadbench.sdk import (
     learning_table,
     rank_tables,
     read_record,
+    run_findings,
     summary_counts,
     type_table,
     unlabelled_count,
@@ -39,6 +40,7 @@ from .data import (
 from .page import (
     Picture,
     Section,
+    findings_html,
     metadata_html,
     missing_html,
     page,
@@ -154,6 +156,9 @@ def _sections(
     table: pd.DataFrame, pictures: list[Picture], missing: list[str], run: dict[str, Any]
 ) -> list[Section]:
     sections = []
+    findings = run_findings(table)
+    if findings:
+        sections.append(Section("What the run says", findings_html(findings)))
     gaps = missing_html(missing)
     if gaps is not None:
         sections.append(gaps)
