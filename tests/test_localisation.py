@@ -15,10 +15,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import auc
 
+from tests.conftest import CliRunner
+from vadbench.harness.config import read_matrix
+from vadbench.harness.planning import build_plan
+from vadbench.harness.plugins import load_plugins
 from vadbench.sdk.localisation import (
     NO_TRACK,
     LocalisationInput,
     localisation_scores,
+    read_localisation,
     threshold_counts,
 )
 
@@ -178,3 +183,61 @@ def test_a_map_that_points_elsewhere_detects_nothing() -> None:
     assert localisation_scores(
         LocalisationInput((elsewhere,), (np.zeros_like(mask),), (np.full(3, NO_TRACK),))
     ) == {"pixel_auc": None, "rbdc": None, "tbdc": None}
+
+
+LOCALISING = """
+name: loc
+datasets:
+  a: {plugin: frames, options: {root: data/a}}
+  b: {plugin: frames, options: {root: data/b}}
+models:
+  fd: {plugin: framediff, overrides: {image_size: 16}}
+metrics: [micro_auc, pixel_auc, rbdc, tbdc]
+reporters: [markdown, json]
+matrix:
+  - train: a
+    test: [a, b]
+"""
+
+
+def test_a_run_stores_bounded_maps_and_reports_localisation_where_masks_exist(
+    workspace: Path, vadbench_cli: CliRunner
+) -> None:
+    masks = workspace / "data" / "a" / "testing" / "test_pixel_mask"
+    masks.mkdir(parents=True)
+    for video in sorted((workspace / "data" / "a" / "testing" / "frames").iterdir()):
+        labels = np.load(
+            workspace / "data" / "a" / "testing" / "test_frame_mask" / f"{video.name}.npy"
+        )
+        pixels = np.zeros((len(labels), 16, 16), dtype=np.uint8)
+        pixels[labels > 0, 4:10, 4:10] = 1
+        np.save(masks / f"{video.name}.npy", pixels)
+    (workspace / "loc.yaml").write_text(LOCALISING)
+    result = vadbench_cli("run", "loc.yaml", "--results-dir", "out")
+    assert result.returncode == 0, result.stdout + result.stderr
+    run = workspace / "out" / "loc"
+    rows = json.loads((run / "results.json").read_text())["rows"]
+    names = ("pixel_auc", "rbdc", "tbdc")
+    found = {(r["target"], r["metric"]): r for r in rows if r["metric"] in names}
+    (cell,) = (run / "cells").glob("fd__*")
+    stored = read_localisation(cell / "targets" / "a" / "localisation.npz", ["01", "02"])
+    assert stored is not None
+    recomputed = localisation_scores(stored)
+    for name in names:
+        assert found[("a", name)]["value"] == pytest.approx(recomputed[name])
+        assert found[("b", name)]["value"] is None
+        assert found[("b", name)]["note"].startswith("no anomaly maps")
+    frames = sum(len(m) for m in stored.maps)
+    assert all(m.shape[1:] == (16, 16) for m in stored.maps)
+    assert (cell / "targets" / "a" / "localisation.npz").stat().st_size < frames * 16 * 16 + 4096
+    assert not (cell / "targets" / "b" / "localisation.npz").exists()
+
+
+def test_localisation_metrics_run_only_where_a_matrix_names_them(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(workspace)
+    raw, matrix = read_matrix(workspace / "matrix.yaml", ["metrics=null"])
+    plan = build_plan(workspace / "matrix.yaml", raw, matrix, load_plugins())
+    names = {metric.name for metric in plan.detection_metrics}
+    assert "micro_auc" in names and not names & {"pixel_auc", "rbdc", "tbdc"}

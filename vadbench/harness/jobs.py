@@ -187,6 +187,7 @@ def resolve_job(
         job.cell_id, hashed, model, job.train, job.aux, job.seed, [], job.adaptation, checkpoint
     )
     own_scoring = settings["score_precision"] != settings["precision"]
+    maps = any(registry.metrics.get(name).needs_maps for name in settings["detection_metrics"])
     for planned in job.targets:
         cell.targets.append(
             planned_target(
@@ -198,6 +199,7 @@ def resolve_job(
                 settings["score_precision"] if own_scoring else None,
                 settings["detection_metrics"],
                 job_evaluation(job),
+                maps,
             )
         )
     found = [hashed, *(t.hash for t in cell.targets)]

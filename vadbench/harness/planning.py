@@ -212,6 +212,7 @@ def planned_target(
     score_precision: str | None,
     metrics: list[str],
     evaluation: EvaluationProtocol = DEFAULT_PROTOCOL,
+    maps: bool = False,
 ) -> Target:
     """A target of a cell with its hashes: of its raw scores (the cell, the data, the protocol
     and a scoring precision of its own, if any) and of its metrics (and the evaluation
@@ -224,6 +225,8 @@ def planned_target(
     }
     if score_precision is not None:  # else the cell's precision says it
         scores_payload["score_precision"] = score_precision
+    if maps:  # stored with anomaly maps, for the localisation metrics
+        scores_payload["maps"] = True
     scores_hash = content_hash(scores_payload)
     metrics_payload: dict[str, Any] = {"scores": scores_hash, "metrics": metrics}
     if not evaluation.same_as(DEFAULT_PROTOCOL):
@@ -249,7 +252,10 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
     precision = resolve_precision(matrix.precision, device)
     score_precision = resolve_precision(matrix.score_precision or matrix.precision, device)
     if matrix.metrics is None:
-        metrics = sorted(registry.metrics, key=lambda spec: spec.order)
+        # every metric but those that read anomaly maps: storing and sweeping maps costs far
+        # more than frame scores, so a matrix names them to get them
+        found = [spec for spec in registry.metrics if not spec.needs_maps]
+        metrics = sorted(found, key=lambda spec: spec.order)
     else:
         metrics = [
             registry.metrics.get(name, where=f"{file.name}: metrics.{index}")
@@ -329,6 +335,7 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
                         score_precision if score_precision != precision else None,
                         [m.name for m in detection],
                         evaluation,
+                        any(m.needs_maps for m in detection),
                     )
                     if all(t.key != entry.key for t in cell.targets):
                         cell.targets.append(entry)

@@ -39,6 +39,7 @@ from vadbench.sdk.contracts import (
     FitContext,
     FrameReader,
     ListSource,
+    Localising,
     MaskReader,
     Method,
     MetricKind,
@@ -128,6 +129,7 @@ from vadbench.sdk.learning import (
     read_curve,
     under_trained,
 )
+from vadbench.sdk.localisation import LocalisationInput, localisation_scores
 from vadbench.sdk.precision import Precision, autocast_for, resolve_precision
 from vadbench.sdk.protocol import (
     DEFAULT_PROTOCOL,
@@ -234,6 +236,9 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     # The evaluation protocol.
     "UNLABELLED",
     "EvaluationProtocol",
+    "Localising",
+    "LocalisationInput",
+    "localisation_scores",
     "DEFAULT_PROTOCOL",
     "PROTOCOLS",
     "evaluation_protocol",

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from vadbench.sdk.localisation import LocalisationInput
+
 if TYPE_CHECKING:
     import torch
 
@@ -309,6 +311,15 @@ class Predicting(Protocol):
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+@runtime_checkable
+class Localising(Protocol):
+    """The optional ability of a model that says where in a frame the anomaly is: per frame
+    T..N-1 of ``video``, a (n, h, w) map, higher meaning more anomalous (the localisation
+    criteria: pixel-level AUC, RBDC, TBDC)."""
+
+    def anomaly_maps(self, video: Video) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """A model plugin: options class, named presets (partial option dicts) and a factory."""
@@ -411,7 +422,8 @@ class DetectionInput:
     """Per-video raw scores and labels of one target, after alignment, in sorted video order;
     ``types``, where the dataset names anomaly types, the aligned per-frame type names;
     ``protocol``, how metrics turn the scores into anomaly scores
-    (``vadbench.sdk.protocol.protocol_scores``)."""
+    (``vadbench.sdk.protocol.protocol_scores``); ``localisation``, where the model gave anomaly
+    maps and the target has pixel masks, both for frames T..N-1 in the same video order."""
 
     video_ids: tuple[str, ...]
     scores: tuple[np.ndarray, ...]
@@ -419,6 +431,7 @@ class DetectionInput:
     score_kind: ScoreKind
     types: tuple[np.ndarray, ...] | None = None
     protocol: EvaluationProtocol = field(default_factory=lambda: EvaluationProtocol(name="ffp"))
+    localisation: LocalisationInput | None = None
 
 
 @dataclass(frozen=True)
@@ -466,6 +479,9 @@ class MetricSpec:
     headline: bool = False
     order: int = 100
     statistic: ResampledStatistic | None = None
+    # The metric reads anomaly maps and pixel masks (``DetectionInput.localisation``): the score
+    # stage then also stores each localising model's maps where the target has pixel masks.
+    needs_maps: bool = False
 
 
 @dataclass(frozen=True)

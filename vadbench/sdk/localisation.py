@@ -21,10 +21,17 @@ detection rate against a false-positive rate:
 
 from __future__ import annotations
 
+import functools
+import io
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from vadbench.sdk.files import atomic_write_bytes
 
 THRESHOLDS = np.linspace(1.01, -0.01, 103)
 REGION_IOU = 0.1  # beta: the overlap that makes a region a detection
@@ -33,10 +40,11 @@ PIXEL_SHARE = 0.4  # the traditional pixel-level criterion's share of anomalous 
 NO_TRACK = -1  # the track id of a frame without an anomaly
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LocalisationInput:
     """Per video: anomaly maps (n, h, w) in [0, 1], ground-truth masks (n, h, w) bool at the
-    same size, and each frame's anomaly track id (``NO_TRACK`` for a normal frame)."""
+    same size, and each frame's anomaly track id (``NO_TRACK`` for a normal frame). Compared
+    by identity, so that the criteria of one target are computed once for all three metrics."""
 
     maps: tuple[np.ndarray, ...]
     masks: tuple[np.ndarray, ...]
@@ -134,6 +142,7 @@ def _area(rates: Sequence[float], false_rates: Sequence[float], cap: float | Non
     return float(auc([f for f, _ in points], [r for _, r in points]))
 
 
+@functools.lru_cache(maxsize=4)
 def localisation_scores(
     data: LocalisationInput, thresholds: np.ndarray = THRESHOLDS
 ) -> dict[str, float | None]:
@@ -154,3 +163,91 @@ def localisation_scores(
     if first.tracks:
         found["tbdc"] = _area([c.detected_tracks / c.tracks for c in counts], per_frame, 1.0)
     return found
+
+
+# Stored maps: at most MAP_SIDE pixels a side (area-averaged down), min-max normalised per video
+# (as frame scores are under FFP's protocol), one byte a pixel: at most 4 KiB a frame before
+# compression, with the masks (a bit a pixel) and track ids beside them.
+MAP_SIDE = 64
+
+
+def _pooled(frames: np.ndarray, side: int) -> np.ndarray:
+    """(n, h, w) averaged over blocks down to at most ``side`` a side (torch's adaptive pool)."""
+    import torch
+
+    height, width = frames.shape[1:]
+    if max(height, width) <= side:
+        return frames.astype(np.float32)
+    size = (min(height, side), min(width, side))
+    tensor = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))[:, None]
+    return torch.nn.functional.adaptive_avg_pool2d(tensor, size)[:, 0].numpy()
+
+
+def compact_maps(maps: np.ndarray) -> np.ndarray:
+    """One video's maps as stored: at most ``MAP_SIDE`` a side, in [0, 1] per video, uint8."""
+    pooled = _pooled(np.asarray(maps, dtype=np.float32), MAP_SIDE)
+    low, high = float(pooled.min(initial=0.0)), float(pooled.max(initial=0.0))
+    scaled = (pooled - low) / (high - low) if high > low else np.zeros_like(pooled)
+    return np.round(scaled * 255).astype(np.uint8)
+
+
+def masks_at(masks: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Pixel masks (n, H, W) at a map's size: a pixel is anomalous where at least half of the
+    pixels it covers are."""
+    import torch
+
+    tensor = torch.from_numpy(np.ascontiguousarray(masks, dtype=np.float32))[:, None]
+    return torch.nn.functional.adaptive_avg_pool2d(tensor, shape)[:, 0].numpy() >= 0.5
+
+
+def anomaly_tracks(labels: np.ndarray) -> np.ndarray:
+    """Each frame's track id from frame labels: every run of consecutive anomalous frames is one
+    track (one anomalous event), normal frames ``NO_TRACK``. For data that annotate no tracks."""
+    labels = np.asarray(labels).reshape(-1) > 0
+    starts = labels & ~np.concatenate([[False], labels[:-1]])
+    ids = np.cumsum(starts) - 1
+    return np.where(labels, ids, NO_TRACK).astype(np.int16)
+
+
+def write_localisation(
+    path: Path,
+    video_ids: Sequence[str],
+    maps: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    tracks: Sequence[np.ndarray],
+) -> None:
+    """A target's stored maps (uint8, ``compact_maps``), masks at their size and tracks, per
+    video, all for frames T..N-1."""
+    arrays: dict[str, Any] = {"video_ids": np.array(list(video_ids), dtype=str)}
+    for index, (video_maps, video_masks, video_tracks) in enumerate(
+        zip(maps, masks, tracks, strict=True)
+    ):
+        arrays[f"maps_{index}"] = video_maps
+        arrays[f"masks_{index}"] = np.packbits(video_masks, axis=-1)
+        arrays[f"width_{index}"] = np.array(video_masks.shape[-1])
+        arrays[f"tracks_{index}"] = np.asarray(video_tracks, dtype=np.int16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def read_localisation(path: Path, video_ids: Sequence[str]) -> LocalisationInput | None:
+    """The stored maps of a target in the order of ``video_ids``; None where none were stored,
+    the file is damaged or it holds other videos."""
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path) as stored:
+            index = {str(v): i for i, v in enumerate(stored["video_ids"])}
+            if set(index) != set(video_ids):
+                return None
+            maps, masks, tracks = [], [], []
+            for video in video_ids:
+                i = index[video]
+                maps.append(stored[f"maps_{i}"].astype(np.float32) / 255)
+                width = int(stored[f"width_{i}"])
+                masks.append(np.unpackbits(stored[f"masks_{i}"], axis=-1, count=width).astype(bool))
+                tracks.append(stored[f"tracks_{i}"])
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return LocalisationInput(tuple(maps), tuple(masks), tuple(tracks))

@@ -241,6 +241,10 @@ class RunFolder:
     def examples_file(self, cell_id: str, target: str) -> Path:
         return self.target_dir(cell_id, target) / "examples.npz"
 
+    def localisation_file(self, cell_id: str, target: str) -> Path:
+        """The target's anomaly maps, pixel masks and tracks (``vadbench.sdk.localisation``)."""
+        return self.target_dir(cell_id, target) / "localisation.npz"
+
     def figures_dir(self, cell_id: str) -> Path:
         """Pictures the cell's model drew while training (``FitContext.checkpoint_dir/figures``)."""
         return self.checkpoint_dir(cell_id) / FIGURES_FOLDER

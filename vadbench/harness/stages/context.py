@@ -68,6 +68,11 @@ class StageContext:
             evaluation=plan.evaluation,
         )
 
+    @property
+    def wants_maps(self) -> bool:
+        """Whether a detection metric of the run reads anomaly maps (``MetricSpec.needs_maps``)."""
+        return any(metric.needs_maps for metric in self.detection_metrics)
+
     def training_precision(self) -> AbstractContextManager[None]:
         """The matrix's ``precision`` around a model's training (fit, adapt)."""
         return autocast_for(self.device, self.precision)

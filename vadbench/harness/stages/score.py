@@ -14,7 +14,13 @@ import torch
 from vadbench.harness.planning import Cell, Target
 from vadbench.harness.stages.adapt import adapted
 from vadbench.harness.stages.context import StageContext
-from vadbench.sdk.contracts import DataError, Method, Predicting, Video
+from vadbench.sdk.contracts import DataError, Localising, Method, Predicting, Video
+from vadbench.sdk.localisation import (
+    anomaly_tracks,
+    compact_maps,
+    masks_at,
+    write_localisation,
+)
 from vadbench.sdk.protocol import UNLABELLED
 from vadbench.sdk.runfolder import PredictionExamples, StoredScores, write_examples, write_scores
 from vadbench.sdk.validation import one_line
@@ -44,6 +50,7 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
             types.append(np.asarray(types_of(video.id)).astype(str))
         advance(1)
     store_examples(cell, target, method, videos, raw_scores, ctx)
+    store_localisation(cell, target, method, videos, ctx)
     stored = StoredScores(
         target.scores_hash,
         tuple(ids),
@@ -75,6 +82,40 @@ def checked_scores(scores: Any, video: Video, model: str) -> np.ndarray:
             f"{video.id!r}; expected a 1-D array with one score per frame"
         )
     return array
+
+
+def store_localisation(
+    cell: Cell, target: Target, method: Method, videos: Sequence[Video], ctx: StageContext
+) -> None:
+    """The model's anomaly maps of every test video, with the pixel masks at their size and
+    the anomaly tracks, where a metric of the run reads them, the model localises and every
+    video has pixel masks (``vadbench.sdk.localisation``)."""
+    if not ctx.wants_maps or not isinstance(method, Localising):
+        return
+    if not videos or not all(video.has_masks for video in videos):
+        return
+    context = method.context_frames
+    maps, masks, tracks = [], [], []
+    for video in videos:
+        with torch.inference_mode(), ctx.scoring_precision():
+            video_maps = compact_maps(method.anomaly_maps(video))
+        scored = video.num_frames - context
+        if len(video_maps) != scored:
+            raise DataError(
+                f"model {cell.model.name!r} returned {len(video_maps)} anomaly maps for video "
+                f"{video.id!r}; expected {scored}, one per frame after the first {context}"
+            )
+        truth = np.stack([video.mask(index) for index in range(video.num_frames)])
+        masks.append(masks_at(truth[context:], video_maps.shape[1:]))
+        tracks.append(anomaly_tracks(np.asarray(truth.any(axis=(1, 2))))[context:])
+        maps.append(video_maps)
+    write_localisation(
+        ctx.store.localisation_file(cell.id, target.key),
+        [video.id for video in videos],
+        maps,
+        masks,
+        tracks,
+    )
 
 
 def store_examples(

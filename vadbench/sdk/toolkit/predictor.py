@@ -86,6 +86,23 @@ class FramePredictor(ABC, Generic[OptionsT]):
         return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
 
     @torch.no_grad()
+    def anomaly_maps(self, video: Video) -> np.ndarray:
+        """Per frame T..N-1, the squared prediction error of each pixel averaged over colour,
+        pixels in [0, 1]: where the frame was hard to predict (``Localising``)."""
+        self.predictor().eval()
+        low, high = self.value_range
+        maps = []
+        for frames in scoring_chunks(
+            video, self.context_frames, self.image_size, self.device, self.value_range
+        ):
+            inputs, target = self.windows(frames)
+            error = (self.predict(inputs).float() - target.float()) ** 2 / (high - low) ** 2
+            maps.append(error.mean(dim=1))
+        if not maps:
+            return np.zeros((0, self.image_size, self.image_size), np.float32)
+        return torch.cat(maps).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
     def held_out_errors(self, video: Video) -> tuple[np.ndarray, np.ndarray]:
         """Per frame T..N-1: the MSE of the prediction and of the last input frame taken as the
         prediction, pixels in [0, 1] at the model's frame size (``vadbench.sdk.learning``)."""
