@@ -982,6 +982,123 @@ def _check_stored_unchanged(before: dict[str, str], after: dict[str, str]) -> No
     assert not changed, changed
 
 
+def alias_bomb(levels: int = 9, width: int = 9) -> str:
+    """About 500 bytes of YAML that expand to ``width ** levels`` values."""
+    lines = ["a0: &a0 [x]"]
+    for level in range(1, levels + 1):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * width)}]")
+    return "\n".join(lines) + "\n"
+
+
+def lock_link(name: str, target: str) -> Edit:
+    """The run folder's lock file ``name`` made a symbolic link to ``target`` (relative to the
+    workspace), as a hostile or careless hand could leave it."""
+
+    def edit(root: Path) -> None:
+        link = root / RUN_DIR / name
+        link.unlink(missing_ok=True)
+        link.symlink_to(root / target)
+
+    return edit
+
+
+# Issue 28: YAML that would recurse, expand without bound or fail inside PyYAML, and lock files
+# that are links out of the results folder.
+CONFIGURATION += [
+    Case(
+        "recursive-anchor",
+        replace("name: tiny\n", "name: tiny\nx: &a [*a]\n"),
+        RUN,
+        ("matrix.yaml", "a YAML alias refers to a value that contains it"),
+    ),
+    Case(
+        "recursive-anchor-in-set",
+        no_edit,
+        (*RUN, "--set", "x=&a [*a]"),
+        ("--set x", "a YAML alias refers to a value that contains it"),
+    ),
+    Case(
+        "alias-bomb",
+        replace("name: tiny\n", "name: tiny\n" + alias_bomb()),
+        RUN,
+        ("matrix.yaml", "more than 100,000 values once its aliases are expanded"),
+    ),
+    Case(
+        "deep-nesting",
+        replace("name: tiny\n", "name: tiny\nx: " + "[" * 5000 + "]" * 5000 + "\n"),
+        RUN,
+        ("matrix.yaml", "nested"),
+    ),
+    Case(
+        "huge-file",
+        replace("name: tiny\n", "name: tiny\n# " + "x" * 1_100_000 + "\n"),
+        RUN,
+        ("matrix.yaml", "bytes of YAML; at most 1,000,000 are read"),
+    ),
+    *(
+        Case(f"bad-tag-{tag}", replace("name: tiny\n", f"name: !!{tag} x\n"), RUN,
+             ("matrix.yaml", "malformed YAML"))
+        for tag in ("int", "float", "timestamp", "set")
+    ),
+    Case(
+        "lock-is-a-link-out",
+        chain(write_file("outside.txt", "keep me"), lock_link(".lock", "outside.txt")),
+        RUN,
+        (".lock is a symbolic link", "never writes through a link"),
+    ),
+    Case(
+        "worker-lock-is-a-dangling-link",
+        lock_link(".lock.workers", "created-outside.txt"),
+        RUN,
+        (".lock.workers is a symbolic link",),
+    ),
+]  # fmt: skip
+
+
+# Issue 28: a root that is a file, and a plugin that registers the wrong thing.
+CONFIGURATION += [
+    Case(
+        "dataset-root-is-a-file",
+        chain(
+            write_file("rootfile", "x"),
+            replace("{root: data/a}}", "{root: rootfile}}"),
+        ),
+        RUN,
+        ("datasets.a", "rootfile is a file, not a folder"),
+    ),
+    Case(
+        "plugin-registers-a-wrong-spec",
+        write_file(
+            "wrong.py",
+            (
+                "from vadbench.sdk import DatasetSpec, NoOptions, hookimpl\n\n@hookimpl\n"
+                "def vadbench_register_models(register):\n"
+                "    register(DatasetSpec('x', 'a dataset', '', NoOptions, object))\n"
+            ),
+        ),
+        ("list", "models", "--plugin", "wrong.py"),
+        ("'file:wrong.py' registered a DatasetSpec in vadbench_register_models",
+         "that hook takes ModelSpec(...)"),
+    ),
+]  # fmt: skip
+
+
+# Issue 28: every numeric option has a finite, documented range.
+CONFIGURATION += [
+    Case("budget-seconds-inf", replace("name: tiny\n", "name: tiny\nbudget: {seconds: .inf}\n"),
+         RUN, ("budget.seconds", "less than or equal to 2592000")),
+    Case("budget-gmacs-huge", replace("name: tiny\n", "name: tiny\nbudget: {gmacs: 1.0e+308}\n"),
+         RUN, ("budget.gmacs", "less than or equal to")),
+    Case("threads-a-million", replace("name: tiny\n", "name: tiny\nthreads: 1000000\n"),
+         RUN, ("threads", "less than or equal to 1024")),
+    Case("framediff-image-huge", replace("image_size: 16}", "image_size: 1000000}"),
+         RUN, ("models.fd.overrides.image_size", "less than or equal to 4096")),
+    Case("energy-window-inf",
+         replace("name: tiny\n", "name: tiny\nmetric_options: {energy: {window_seconds: .inf}}\n"),
+         RUN, ("window_seconds", "less than or equal to 600")),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CONFIGURATION, ids=[case.id for case in CONFIGURATION])
 def test_configuration_mistake(stored: Path, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in case.env.items():
@@ -998,6 +1115,30 @@ def test_configuration_mistake(stored: Path, case: Case, monkeypatch: pytest.Mon
     assert snapshot(stored, skip="results") == outside
     assert sorted(p.name for p in stored.parent.iterdir()) == neighbours
     assert snapshot(stored / "results") == results
+
+
+def labels_file(values: list[float]) -> Edit:
+    """Target b's frame labels replaced, its stored results removed so that it is scored."""
+
+    def edit(root: Path) -> None:
+        for path in (root / RUN_DIR).glob("cells/*/targets/b/*"):
+            path.unlink()
+        labels = np.zeros(30, dtype=np.float64)
+        labels[15 : 15 + len(values)] = values
+        np.save(root / "data/b/testing/test_frame_mask/01.npy", labels)
+
+    return edit
+
+
+# Issue 28: labels that are neither 0 nor 1 are refused, naming the file and the frame.
+CELL_FAULTS += [
+    Case("label-of-two", labels_file([1, 2]), RUN,
+         ("FAILED", "test_frame_mask/01.npy: frame 16 is labelled", "2.0"), code=1),
+    Case("label-of-minus-one", labels_file([-1]), RUN,
+         ("FAILED", "test_frame_mask/01.npy: frame 15 is labelled", "-1.0"), code=1),
+    Case("label-nan", labels_file([1, 1, float("nan")]), RUN,
+         ("FAILED", "test_frame_mask/01.npy: frame 17 is labelled", "nan"), code=1),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("case", CELL_FAULTS, ids=[case.id for case in CELL_FAULTS])
@@ -1124,6 +1265,27 @@ DAMAGE = [
 ]
 
 
+def remove_cell(pattern: str) -> Edit:
+    def edit(root: Path) -> None:
+        (folder,) = (root / RUN_DIR).glob(pattern)
+        shutil.rmtree(folder)
+
+    return edit
+
+
+# Issue 28: damaged scores under an intact result are scored again, with nothing else changed;
+# a planned cell whose folder is gone is reported pending, with a warning.
+DAMAGE += [
+    Case("cell-folder-missing", remove_cell("cells/fd2__*"), ("report", str(RUN_DIR)),
+         ("records are missing", "reported as pending"), code=0),
+    Case("truncated-scores-result-intact", damage(SCORES, truncate), RUN,
+         ("scores.npz is damaged", "checksum"), code=0),
+    Case("truncated-scores-without-checksum-result-intact",
+         chain(damage(SCORES, truncate), damage(SCORES + ".sha256", remove)), RUN,
+         ("scores.npz is damaged",), code=0),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", DAMAGE, ids=[case.id for case in DAMAGE])
 def test_damaged_stored_file(stored: Path, case: Case) -> None:
     case.edit(stored)
@@ -1139,3 +1301,15 @@ def test_damaged_stored_file(stored: Path, case: Case) -> None:
         again = run_cli(*case.argv, cwd=stored)
         assert again.returncode == 0 and "warning" not in again.output, again.output
         assert "pending" not in (stored / RUN_DIR / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize("how", [truncate, flip_a_byte, remove])
+def test_a_run_after_damaged_scores_reports_what_an_undamaged_run_does(
+    stored: Path, pristine: tuple[Path, Path], how: Callable[[Path], None]
+) -> None:
+    damage(SCORES, how)(stored)
+    result = run_cli(*RUN, cwd=stored)
+    assert result.returncode == 0, result.output
+    _, copy = pristine
+    for name in ("results.json", "leaderboard.md"):
+        assert (stored / RUN_DIR / name).read_text() == (copy / RUN_DIR / name).read_text(), name

@@ -133,3 +133,22 @@ def test_a_cell_that_was_never_trained_is_one_line_and_exit_2(street_run: Path) 
     result = run_cli("detect", str(untrained), "footage/intruder.mp4", "--out", "x", cwd=street_run)
     assert result.returncode == 2
     assert "the cell was never trained" in error_line(result)
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (("--quantile", "5"), "--quantile 5.0: expected a number between 0 and 1"),
+        (("--threshold", "nan"), "--threshold nan: expected a finite number"),
+        (("--fps", "-1"), "--fps -1.0: expected a positive frame rate"),
+    ],
+)
+def test_a_detect_setting_out_of_range_is_one_line_and_exit_2(
+    street_run: Path, flags: tuple[str, str], expected: str
+) -> None:
+    result = run_cli(
+        "detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", *flags,
+        cwd=street_run,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert expected in error_line(result)

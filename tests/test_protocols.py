@@ -218,3 +218,16 @@ def test_the_sensitivity_card_re_evaluates_stored_scores_as_a_run_under_each_pro
     assert "Kendall's tau with ffp's order" in text and "Largest move" in text
     wrong = vadbench_cli("report", "out/tiny", "--protocols", "gaussian")
     assert wrong.returncode == 2 and "--protocols: unknown evaluation protocol" in wrong.stdout
+
+
+def test_a_video_too_short_to_score_changes_nothing_under_any_protocol() -> None:
+    one_frame = detection_input(
+        ["a", "b"], [np.zeros(0), SCORES[1]], [np.array([1], np.int8), np.array([0, 0, 0, 1])],
+        1, "anomaly",
+    )  # fmt: skip
+    for protocol in PROTOCOLS.values():
+        data = DetectionInput(
+            one_frame.video_ids, one_frame.scores, one_frame.labels, "anomaly", protocol=protocol
+        )
+        scored = protocol_scores(data)
+        assert [len(s) for s in scored] == [0, 3], protocol.name

@@ -446,3 +446,26 @@ def test_synth_preview_writes_small_contact_sheets(tmp_path: Path) -> None:
         assert pixels.shape[1] == 5 * 128 and pixels.shape[0] >= 128
         outline = (pixels == (255, 0, 255)).all(axis=-1)
         assert outline.any() == (path.stem != "ti"), path.name
+
+
+def test_a_cache_folder_that_cannot_be_written_is_one_configuration_error(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    matrix = tmp_path / "m.yaml"
+    matrix.write_text(
+        "datasets:\n  campus: {plugin: synthetic, options: {domain: campus}}\n"
+        "models:\n  fd: {plugin: framediff}\nmatrix:\n  - train: campus\n    test: [campus]\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "vadbench", "run", str(matrix), "--results-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "VADBENCH_CACHE": str(blocker / "cache"), "COLUMNS": "200"},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "cache folder" in result.stdout and "set VADBENCH_CACHE to a writable folder" in (
+        result.stdout
+    )
+    assert not (tmp_path / "m").exists()  # nothing planned, nothing written

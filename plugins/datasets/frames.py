@@ -48,6 +48,7 @@ from vadbench.sdk import (
     missing_frames,
     natural_key,
     options_fingerprint,
+    require_root,
     split_config_error,
     visible,
 )
@@ -156,7 +157,14 @@ def read_frame_mask(path: Path, num_frames: int) -> np.ndarray:
     values = load_npy(path).reshape(-1)
     if len(values) != num_frames:
         raise DataError(f"{path}: {len(values)} labels for {num_frames} frames")
-    return (values > 0).astype(np.int8)
+    numeric = values.dtype.kind in "biuf"
+    bad = np.flatnonzero(~np.isin(values, (0, 1))) if numeric else np.arange(min(1, len(values)))
+    if len(bad):
+        raise DataError(
+            f"{path}: frame {int(bad[0])} is labelled {values[bad[0]]!r}; frame labels are 0 "
+            "(normal) or 1 (anomalous)"
+        )
+    return values.astype(np.int8)
 
 
 def missing_frame_masks(
@@ -178,10 +186,8 @@ class FramesDataset:
 
     def __init__(self, options: FramesOptions) -> None:
         self.options = options
-        self.root = options.root.expanduser()
+        self.root = require_root(options, EXPECTED_TREE)
         self.name = options.name or self.root.name
-        if not self.root.is_dir():
-            raise ConfigError(f"dataset root {self.root} does not exist; {EXPECTED_TREE}")
         present = [s for s, f in SPLIT_FOLDERS.items() if (self.root / f / "frames").is_dir()]
         if not present:
             raise ConfigError(

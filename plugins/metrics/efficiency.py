@@ -438,23 +438,28 @@ def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
 class RunOptions(Options):
     """How the module runs while it is timed or metered (fps and energy alike)."""
 
-    batch: int = Field(1, ge=1, description="frames per forward pass (the paper's FPS: 1)")
+    batch: int = Field(1, ge=1, le=4096, description="frames per forward pass (the paper's FPS: 1)")
     precision: Literal["fp32", "bf16"] = Field("fp32", description="autocast dtype")
     channels_last: bool = Field(False, description="channels-last memory layout")
     compile: bool = Field(False, description="torch.compile the module first")
 
 
 class FpsOptions(RunOptions):
-    warmup: int = Field(FPS_WARMUP_RUNS, ge=0, description="untimed runs before timing")
-    repeats: int = Field(FPS_REPEATS, ge=1, description="timed repeats; the median is reported")
+    warmup: int = Field(FPS_WARMUP_RUNS, ge=0, le=1000, description="untimed runs before timing")
+    repeats: int = Field(
+        FPS_REPEATS, ge=1, le=1000, description="timed repeats; the median is reported"
+    )
     min_seconds: float = Field(
-        FPS_MIN_SECONDS_PER_REPEAT, ge=0, description="each repeat runs at least this long"
+        FPS_MIN_SECONDS_PER_REPEAT, ge=0, le=600, description="each repeat runs at least this long"
     )
 
 
 class EnergyOptions(RunOptions):
     window_seconds: float = Field(
-        ENERGY_WINDOW_SECONDS, gt=0, description="seconds of inference (and of idle) measured"
+        ENERGY_WINDOW_SECONDS,
+        gt=0,
+        le=600,
+        description="seconds of inference (and of idle) measured, at most 10 minutes",
     )
 
 

@@ -20,7 +20,9 @@ WEIGHTS_FILE = "framediff.pt"
 
 class FrameDiffOptions(Options):
     context_frames: int = Field(1, ge=1, le=16, description="past frames averaged as prediction")
-    image_size: int = Field(64, ge=8, description="frames are resized to this square size")
+    image_size: int = Field(
+        64, ge=8, le=4096, description="frames are resized to this square size (8 to 4096)"
+    )
 
 
 class MeanOfPastFrames(nn.Module):

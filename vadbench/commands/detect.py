@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import re
 import threading
 import time
@@ -476,6 +477,12 @@ def run_detect(args: argparse.Namespace, registry: Registry, console: Console) -
 
     if args.threshold is not None and args.quantile is not None:
         raise ConfigError("give --threshold or --quantile, not both")
+    if args.quantile is not None and not 0 < args.quantile < 1:
+        raise ConfigError(f"--quantile {args.quantile}: expected a number between 0 and 1")
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise ConfigError(f"--threshold {args.threshold}: expected a finite number")
+    if not (math.isfinite(args.fps) and args.fps > 0):
+        raise ConfigError(f"--fps {args.fps}: expected a positive frame rate")
     folder = find_cell(args.model, args.source, args.seed)
     trained = load_cell(folder, registry, resolve_device(args.device))
     summary: dict[str, Any] = {"cell": str(folder), "model": trained.title}

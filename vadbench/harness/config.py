@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,7 +27,7 @@ from vadbench.sdk.contracts import (
     TrainingBudget,
 )
 from vadbench.sdk.learning import EVALUATE_EVERY, HOLD_OUT_SHARE
-from vadbench.sdk.validation import load_yaml, validation_message
+from vadbench.sdk.validation import load_yaml, parse_yaml, validation_message
 
 # A converged budget's defaults: three evaluations (150 steps at the default interval) without a
 # 1 % gain end a loop, and no loop runs past 5,000 steps.
@@ -112,9 +111,13 @@ class BudgetEntry(_Strict):
     (``held_out``): once the loss has improved by less than ``min_delta`` (relative to its best)
     over ``patience`` evaluations, or at ``max_steps``. It never reads a target."""
 
-    steps: int | None = Field(None, ge=1, description="optimiser steps per model")
-    seconds: float | None = Field(None, gt=0, description="wall-clock training seconds")
-    gmacs: float | None = Field(None, gt=0, description="training compute in GMACs")
+    steps: int | None = Field(None, ge=1, le=10**9, description="optimiser steps per model")
+    seconds: float | None = Field(
+        None, gt=0, le=30 * 24 * 3600, description="wall-clock training seconds (at most 30 days)"
+    )
+    gmacs: float | None = Field(
+        None, gt=0, le=1e15, description="training compute in GMACs (at most 1e15)"
+    )
     until: Literal["converged"] | None = Field(
         None, description="converged: stop on the held-out source curve"
     )
@@ -122,7 +125,7 @@ class BudgetEntry(_Strict):
     min_delta: float | None = Field(
         None, ge=0, lt=1, description="converged: the relative gain that counts"
     )
-    max_steps: int | None = Field(None, ge=1, description="converged: the most steps")
+    max_steps: int | None = Field(None, ge=1, le=10**9, description="converged: the most steps")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> BudgetEntry:
@@ -217,7 +220,9 @@ class MatrixFile(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     executor: str = "local"
     executor_options: dict[str, Any] = Field(default_factory=dict)
-    threads: int | None = Field(None, ge=1, description="torch CPU threads per process")
+    threads: int | None = Field(
+        None, ge=1, le=1024, description="torch CPU threads per process (at most 1024)"
+    )
     budget: BudgetEntry | None = None
     held_out: HeldOutEntry = Field(default_factory=HeldOutEntry)
     snapshots: list[int] = Field(
@@ -312,10 +317,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Sequence[str], file: Path) -
         parts = [part for part in dotted.split(".") if part]
         if not equals or not parts:
             raise ConfigError(f"--set {override!r}: expected FIELD.PATH=VALUE")
-        try:
-            value = yaml.safe_load(text) if text else ""
-        except yaml.YAMLError as error:
-            raise ConfigError(f"--set {dotted}: the value is not valid YAML ({error})") from error
+        value = parse_yaml(text, f"--set {dotted}") if text else ""
         node: Any = raw
         for depth, part in enumerate(parts[:-1]):
             here = ".".join(parts[: depth + 1])

@@ -150,6 +150,16 @@ HOOK_TO_KIND = {
     "vadbench_register_benchmarks": "benchmarks",
     "vadbench_register_checkpoints": "checkpoints",
 }
+KIND_TO_SPEC: dict[str, type[Any]] = {
+    "datasets": DatasetSpec,
+    "models": ModelSpec,
+    "metrics": MetricSpec,
+    "reporters": ReporterSpec,
+    "executors": ExecutorSpec,
+    "commands": CommandSpec,
+    "benchmarks": BenchmarkSpec,
+    "checkpoints": CheckpointSpec,
+}
 
 
 def _blocked_names(extra: Iterable[str]) -> set[str]:
@@ -259,7 +269,14 @@ def _register(manager: pluggy.PluginManager, module: ModuleType, name: str) -> N
 def _call_hook(
     function: Callable[..., Any], plugin_name: str, hook_name: str, catalog: Catalog[Any]
 ) -> None:
+    expected = KIND_TO_SPEC[HOOK_TO_KIND[hook_name]]
+
     def register(spec: Any) -> None:
+        if not isinstance(spec, expected):
+            raise PluginError(
+                f"plugin {plugin_name!r} registered a {type(spec).__name__} in {hook_name}; "
+                f"that hook takes {expected.__name__}(...) (docs/plugins.md)"
+            )
         catalog.add(replace(spec, origin=plugin_name))
 
     try:

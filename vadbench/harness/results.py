@@ -9,6 +9,7 @@ shows what is missing and why instead of silently dropping it.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from vadbench.harness.records import (
 from vadbench.harness.store import RunStore
 from vadbench.sdk import protocol, statistics
 from vadbench.sdk.contracts import ConfigError, MetricSpec
+from vadbench.sdk.files import DamagedResultWarning
 from vadbench.sdk.leaderboards import SKILL, model_title, skill_note
 from vadbench.sdk.learning import read_curve, under_trained
 from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
@@ -120,6 +122,28 @@ def _cell_rows(
     return rows
 
 
+def _missing_cell_rows(
+    store: RunStore, cell_id: str, run: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """A planned cell whose records are gone (deleted, never written): one pending row per
+    planned target, and a warning, so that a leaderboard never drops it silently."""
+    planned = run.get("targets", {}).get(cell_id)
+    targets = list(planned) if isinstance(planned, dict) else [""]
+    warnings.warn(
+        f"{store.cell_dir(cell_id)}: the run planned this cell but its records are missing; "
+        "it is reported as pending (run the matrix again to compute it)",
+        DamagedResultWarning,
+        stacklevel=2,
+    )
+    model = cell_id.split("__", 1)[0]
+    return [
+        {"cell": cell_id, "model": model, "preset": "", "train": "", "aux": "",
+         "target": key.split("@", 1)[0], "target_key": key, "status": "pending",
+         "error": "the cell's records are missing"}
+        for key in targets
+    ]  # fmt: skip
+
+
 def _skill_rows(
     store: RunStore, cell_id: str, expected_hash: str, base: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -193,6 +217,7 @@ def load_results(
         row
         for cell_id, cell_hash in run["cells"].items()
         for row in _cell_rows(store, cell_id, cell_hash, efficiency_names, stored.name)
+        or _missing_cell_rows(store, cell_id, run)
     ]
     table = pd.DataFrame(rows, columns=COLUMNS)
     text_columns = ("metric", "unit", "note", "error", "target", "protocol", "target_key")

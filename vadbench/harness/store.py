@@ -8,6 +8,7 @@ of the run stopping.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -39,7 +40,7 @@ from vadbench.sdk.files import (
     read_record,
     report_damaged,
 )
-from vadbench.sdk.runfolder import FIT_MARKER, RunFolder, read_checked_scores
+from vadbench.sdk.runfolder import FIT_MARKER, RunFolder, read_checked_scores, scores_intact
 from vadbench.sdk.workers import LOCK_TOKEN_ENVIRONMENT
 
 if TYPE_CHECKING:
@@ -143,7 +144,11 @@ class RunStore(RunFolder):
             state.calibration = calibration
         for target in cell.targets:
             result = self.read(ResultRecord, cell.id, target.key)
-            if result is not None and result.hash == target.hash:
+            if (
+                result is not None
+                and result.hash == target.hash
+                and scores_intact(self.scores_file(cell.id, target.key))
+            ):
                 state.results[target.key] = result
             calibrates = state.calibration is None and target == cell.calibration_target
             if target.key in state.results and not calibrates:
@@ -155,8 +160,13 @@ class RunStore(RunFolder):
 
     def finished(self, cell: Cell) -> bool:
         """Whether every target of the cell has its result for its present hash."""
-        results = [(self.read(ResultRecord, cell.id, t.key), t.hash) for t in cell.targets]
-        return all(record is not None and record.hash == expected for record, expected in results)
+        results = [(self.read(ResultRecord, cell.id, t.key), t) for t in cell.targets]
+        return all(
+            record is not None
+            and record.hash == target.hash
+            and scores_intact(self.scores_file(cell.id, target.key))
+            for record, target in results
+        )
 
     def failed(self, cell: Cell) -> bool:
         """Whether the latest attempt at the cell's present content recorded a failure, in the
@@ -196,11 +206,14 @@ class RunStore(RunFolder):
         if fcntl is None:
             yield
             return
-        with self.lock_file.open("a+") as handle, self.workers_lock_file.open("a+") as workers:
+        with (
+            _lock_handle(self.lock_file) as handle,
+            _lock_handle(self.workers_lock_file) as workers,
+        ):
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = self._lock_holder()
+                holder = _lock_holder(handle)
                 token = os.environ.get(LOCK_TOKEN_ENVIRONMENT)
                 if not (token and holder.get("token") == token):
                     raise RunFolderBusy(
@@ -242,12 +255,30 @@ class RunStore(RunFolder):
         for temporary in self.root.rglob(f".*{TEMPORARY_SUFFIX}"):
             temporary.unlink(missing_ok=True)
 
-    def _lock_holder(self) -> dict[str, Any]:
-        try:
-            holder = json.loads(self.lock_file.read_text() or "{}")
-        except (OSError, ValueError):
-            return {}
-        return holder if isinstance(holder, dict) else {}
+
+def _lock_handle(path: Path) -> IO[str]:
+    """A lock file opened for reading and writing, created if missing, never through a
+    symbolic link: a link there could point anywhere, and writing the lock would write there."""
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ConfigError(
+                f"{path} is a symbolic link; vadbench keeps its lock files as plain files in "
+                "the run folder and never writes through a link (remove it)"
+            ) from None
+        raise
+    return os.fdopen(descriptor, "r+")
+
+
+def _lock_holder(handle: IO[str]) -> dict[str, Any]:
+    """Who holds the folder, as the holder wrote it into the lock file."""
+    try:
+        handle.seek(0)
+        holder = json.loads(handle.read() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 def _describe(holder: Mapping[str, Any]) -> str:

@@ -105,6 +105,8 @@ def list_frames(folder: Path) -> list[Path]:
 def require_root(options: DatasetOptions, expected_tree: str) -> Path:
     """The options' root, which must be a folder; the error prints the expected tree."""
     root = options.root.expanduser()
+    if root.exists() and not root.is_dir():
+        raise ConfigError(f"dataset root {root} is a file, not a folder; {expected_tree}")
     if not root.is_dir():
         raise ConfigError(f"dataset root {root} does not exist; {expected_tree}")
     return root

@@ -568,7 +568,13 @@ def _folder_lock(folder: Path) -> Iterator[None]:
     if fcntl is None:  # no cache writes on such platforms; clearing needs no lock
         yield
         return
-    descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a link: it could point anywhere
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        raise ConfigError(
+            f"{folder / LOCK_FILE}: cannot open the frame cache's lock file ({error}); "
+            "vadbench never opens it through a symbolic link"
+        ) from None
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield

@@ -153,7 +153,10 @@ def align(
 
 
 def normalise(scores: np.ndarray) -> np.ndarray:
-    """Min-max normalise one video's scores to [0, 1], guarding constant videos."""
+    """Min-max normalise one video's scores to [0, 1], guarding constant videos (and videos
+    too short to have any scored frame)."""
+    if len(scores) == 0:
+        return np.zeros(0)
     low, high = float(np.min(scores)), float(np.max(scores))
     if high - low <= np.finfo(np.float64).eps * max(1.0, abs(high)):
         return np.full(len(scores), CONSTANT_VIDEO_SCORE)
@@ -170,6 +173,8 @@ def smooth(scores: np.ndarray, protocol: EvaluationProtocol) -> np.ndarray:
     """One video's raw scores smoothed in time as the protocol says (reflecting at its ends)."""
     from scipy.ndimage import gaussian_filter1d, uniform_filter1d
 
+    if len(scores) == 0:
+        return scores
     if protocol.smoothing == "gaussian":
         return gaussian_filter1d(scores, protocol.sigma, mode="reflect", radius=protocol.radius)
     if protocol.smoothing == "moving-average":

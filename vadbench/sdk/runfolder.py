@@ -177,6 +177,25 @@ def read_checked_scores(path: Path) -> StoredScores | None:
         return None
 
 
+def scores_intact(path: Path) -> bool:
+    """Whether stored scores are there and match their checksum (scores from before checksums
+    count as intact): what lets a finished target stay finished. Damaged ones are reported,
+    and the next run scores the target again."""
+    if not path.is_file():
+        return False
+    checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
+    if not checksum.is_file():  # stored before checksums: intact when it reads cleanly
+        return read_checked_scores(path) is not None
+    try:
+        if file_sha256(path) != checksum.read_text().strip():
+            report_damaged(path, "its checksum does not match")
+            return False
+    except OSError as error:
+        report_damaged(path, f"{type(error).__name__}: {error}")
+        return False
+    return True
+
+
 class RunFolder:
     """The paths of a run folder, for reading. The store (``vadbench.harness.store``) builds on
     it to write, checking that every path it hands out stays inside the folder."""

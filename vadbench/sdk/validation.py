@@ -89,20 +89,85 @@ class UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+# Bounds every YAML text vadbench reads is checked against before a value is built from it:
+# a matrix is a few kilobytes, so these leave room for any real one and none for a bomb.
+MAX_YAML_BYTES = 1_000_000
+MAX_YAML_VALUES = 100_000  # every value, an alias counted each time it is used
+MAX_YAML_DEPTH = 64
+
+
 def load_yaml(path: Path, what: str) -> Any:
-    """A YAML file's content; unreadable text, malformed YAML or a key given twice is a
-    ConfigError naming the file (and the line, where YAML knows it)."""
+    """A YAML file's content; unreadable text, malformed YAML, a key given twice or YAML past
+    the bounds is a ConfigError naming the file (and the line, where YAML knows it)."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: cannot read the {what} ({error})") from error
+    return parse_yaml(text, path.name)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """YAML text as values, with the bounds checked on the parsed nodes before any value is
+    built (so recursive or exponentially aliased YAML is refused without expanding it), and
+    every failure a ConfigError that starts with ``where``."""
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_YAML_BYTES:
+        raise ConfigError(f"{where}: {size:,} bytes of YAML; at most {MAX_YAML_BYTES:,} are read")
+    loader = UniqueKeyLoader(text)
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
+        try:
+            node = loader.get_single_node()
+        except RecursionError:
+            raise ConfigError(
+                f"{where}: YAML nested too deeply (at most {MAX_YAML_DEPTH} levels)"
+            ) from None
+        if node is None:
+            return None
+        _check_bounds(node, where)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        line = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
-        raise ConfigError(f"{path.name}:{where}: malformed YAML: {problem}") from error
+        raise ConfigError(f"{where}:{line}: malformed YAML: {problem}") from error
+    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as error:
+        # a tag PyYAML cannot build (``!!int abc``, ``!!set`` where a key is expected)
+        raise ConfigError(f"{where}: malformed YAML: {one_line(error)}") from error
+    finally:
+        loader.dispose()
+
+
+def _check_bounds(root: yaml.Node, where: str) -> None:
+    """Refuse a node graph that is recursive (an alias inside its own anchor), deeper than
+    ``MAX_YAML_DEPTH`` or larger than ``MAX_YAML_VALUES`` once every alias is expanded; walked
+    without recursion and without building anything."""
+    values = 0
+    path: set[int] = set()
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, leaving = stack.pop()
+        if leaving:
+            path.discard(id(node))
+            continue
+        if id(node) in path:
+            raise ConfigError(f"{where}: a YAML alias refers to a value that contains it")
+        values += 1
+        if values > MAX_YAML_VALUES:
+            raise ConfigError(
+                f"{where}: YAML with more than {MAX_YAML_VALUES:,} values once its aliases are "
+                "expanded; refused before expanding them"
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{where}: YAML nested more than {MAX_YAML_DEPTH} levels deep")
+        if isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+            path.add(id(node))
+            stack.append((node, depth, True))
+            children = (
+                node.value
+                if isinstance(node, yaml.SequenceNode)
+                else [part for pair in node.value for part in pair]
+            )
+            stack.extend((child, depth + 1, False) for child in children)
 
 
 def one_line(error: BaseException) -> str:

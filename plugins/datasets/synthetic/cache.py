@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vadbench.sdk import DataError, Split
+from vadbench.sdk import ConfigError, DataError, Split
 
 from .domains import (
     ANOMALY_TYPES,
@@ -70,6 +70,22 @@ def default_cache_dir() -> Path:
     root = os.environ.get(CACHE_ENVIRONMENT)
     base = Path(root).expanduser() if root else Path.home() / ".cache" / "vadbench"
     return base / "synthetic"
+
+
+def writable_cache(folder: Path, from_environment: bool) -> None:
+    """Refuse, when the dataset is opened (a configuration error, before any cell runs), a
+    cache folder that cannot be created or written: every cell of a run would fail on it."""
+    environment = os.environ.get(CACHE_ENVIRONMENT)
+    named = CACHE_ENVIRONMENT if from_environment and environment else "the option cache_dir"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"the synthetic data's cache folder {folder} cannot be written "
+            f"({error.strerror or error}); set {named} to a writable folder"
+        ) from None
 
 
 def cache_key(params: GeneratorParams) -> str:

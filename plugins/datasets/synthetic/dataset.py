@@ -14,7 +14,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from vadbench.sdk import ConfigError, DatasetSpec, ListSource, Options, Split
 
 from ..frames import FramesDataset, FramesOptions, open_frames
-from .cache import cache_key, default_cache_dir, ensure_domain
+from .cache import cache_key, default_cache_dir, ensure_domain, writable_cache
 from .domains import ANOMALY_TYPES, DOMAIN_NAMES, TI, Domain, domain_identity, load_domain
 from .render import GENERATOR_VERSION, GeneratorParams
 
@@ -105,6 +105,7 @@ class SyntheticDataset:
         self.options = options
         self.params = options.generator_params()
         self.cache_dir = (options.cache_dir or default_cache_dir()).expanduser()
+        writable_cache(self.cache_dir, options.cache_dir is None)
         self.domain = options.camera()
 
     @cached_property

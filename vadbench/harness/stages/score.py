@@ -42,7 +42,7 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
             raw_scores.append(checked_scores(method.score(video), video, cell.model.name))
         ids.append(video.id)
         labels.append(
-            video.labels
+            checked_labels(video, target.dataset)
             if video.labels is not None
             else np.full(video.num_frames, UNLABELLED, np.int8)
         )
@@ -62,6 +62,24 @@ def score_target(cell: Cell, target: Target, method: Method, ctx: StageContext) 
     )
     write_scores(ctx.store.scores_file(cell.id, target.key), stored)
     return stored
+
+
+def checked_labels(video: Video, dataset: str) -> np.ndarray:
+    """A test video's frame labels as 0/1, or a DataError naming the dataset, the video and
+    the first value that is neither (a 2, a -1 or a NaN is a broken label file, never a label)."""
+    raw = np.asarray(video.labels).reshape(-1)
+    numeric = raw.astype(np.float64, copy=False) if raw.dtype.kind in "biuf" else None
+    bad = (
+        np.flatnonzero(~np.isin(numeric, (0.0, 1.0)))
+        if numeric is not None
+        else np.arange(min(len(raw), 1))
+    )
+    if len(bad):
+        raise DataError(
+            f"dataset {dataset!r}, video {video.id!r}: frame {int(bad[0])} is labelled "
+            f"{raw[bad[0]]!r}; frame labels are 0 (normal) or 1 (anomalous)"
+        )
+    return raw.astype(np.int8)
 
 
 def checked_scores(scores: Any, video: Video, model: str) -> np.ndarray:
