@@ -9,6 +9,7 @@ with a warning.
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -1083,6 +1084,32 @@ CONFIGURATION += [
 ]  # fmt: skip
 
 
+def retype_json(relative: str, field_path: tuple[str, ...], value: object) -> Edit:
+    """A stored JSON file with one field set to a value of the wrong type (still valid JSON)."""
+
+    def edit(root: Path) -> None:
+        for path in sorted((root / RUN_DIR).glob(relative)):
+            data = json.loads(path.read_text())
+            node = data
+            for key in field_path[:-1]:
+                node = node[key]
+            node[field_path[-1]] = value
+            path.write_text(json.dumps(data))
+
+    return edit
+
+
+# Issue 28: valid JSON of the wrong shape in a run folder is named, never a traceback.
+CONFIGURATION += [
+    Case("report-run-metrics-a-list", retype_json("run.json", ("metrics",), [1]),
+         ("report", str(RUN_DIR)), ("run.json is damaged (metrics", "run the matrix again")),
+    Case("report-run-targets-a-list", retype_json("run.json", ("targets",), [1]),
+         ("report", str(RUN_DIR)), ("run.json is damaged (targets",)),
+    Case("report-run-statistics-a-list", retype_json("run.json", ("config", "statistics"), [1]),
+         ("report", str(RUN_DIR)), ("run.json is damaged (config.statistics",)),
+]  # fmt: skip
+
+
 # Issue 28: every numeric option has a finite, documented range.
 CONFIGURATION += [
     Case("budget-seconds-inf", replace("name: tiny\n", "name: tiny\nbudget: {seconds: .inf}\n"),
@@ -1271,6 +1298,17 @@ def remove_cell(pattern: str) -> Edit:
         shutil.rmtree(folder)
 
     return edit
+
+
+# Issue 28: a stored record of the wrong shape counts as damaged (its cell or target pending).
+DAMAGE += [
+    Case("cell-targets-a-list", retype_json("cells/fd__*/cell.json", ("targets",), [1]),
+         ("report", str(RUN_DIR)), ("cell.json is damaged",), code=0),
+    Case("cell-seed-retyped", retype_json("cells/fd__*/cell.json", ("seed",), "zero"),
+         ("report", str(RUN_DIR)), ("cell.json is damaged",), code=0),
+    Case("result-metrics-a-list", retype_json(RESULT, ("metrics",), [1]),
+         ("report", str(RUN_DIR)), ("result.json is damaged",), code=0),
+]  # fmt: skip
 
 
 # Issue 28: damaged scores under an intact result are scored again, with nothing else changed;

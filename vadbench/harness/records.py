@@ -158,3 +158,31 @@ class CellState:
     calibration: CalibrationRecord | None = None
     results: dict[str, ResultRecord] = field(default_factory=dict)
     scores: dict[str, StoredScores] = field(default_factory=dict)
+
+
+class _RunMetrics(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    detection: list[str] = []
+    efficiency: list[str] = []
+    headline: str | None = None
+
+
+class _RunConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    statistics: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = None
+
+
+class RunFileShape(BaseModel):
+    """The parts of ``run.json`` that reports read, as the types they must have: a run.json of
+    valid JSON but of another shape is refused here with the field named, never a traceback."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cells: dict[str, str]
+    targets: dict[str, dict[str, str]] = {}
+    metrics: _RunMetrics = _RunMetrics()
+    config: _RunConfig = _RunConfig()
+    evaluation: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from vadbench.harness.plugins import Registry, load_plugins
 from vadbench.harness.records import (
@@ -24,6 +25,7 @@ from vadbench.harness.records import (
     FitRecord,
     MetricRecord,
     ResultRecord,
+    RunFileShape,
 )
 from vadbench.harness.store import RunStore
 from vadbench.sdk import protocol, statistics
@@ -209,6 +211,15 @@ def load_results(
             f"{store.run_file} is damaged; run the matrix again to rewrite it (cells and "
             "their results are kept)"
         )
+    try:
+        RunFileShape.model_validate(run)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(
+            f"{store.run_file} is damaged ({field}: {first['msg']}); run the matrix again to "
+            "rewrite it (cells and their results are kept)"
+        ) from None
     store.check_format(run)
     efficiency_names = run.get("metrics", {}).get("efficiency", [])
     stored = run_evaluation(run)
