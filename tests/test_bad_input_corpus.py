@@ -1099,8 +1099,13 @@ def retype_json(relative: str, field_path: tuple[str, ...], value: object) -> Ed
     return edit
 
 
-# Issue 28: valid JSON of the wrong shape in a run folder is named, never a traceback.
+# Issue 28: valid JSON of the wrong shape in a run folder is named, never a traceback; a name
+# with a newline or an escape sequence is printed escaped, on the one error line.
 CONFIGURATION += [
+    Case("name-with-a-newline", replace("  - train: a\n", '  - train: "a\\nerror: forged"\n'),
+         RUN, ("a\\nerror: forged",)),
+    Case("name-with-an-escape-sequence",
+         replace("{plugin: frames,", '{plugin: "fra\\x1b[31mmes",'), RUN, ("\\x1b[31m",)),
     Case("report-run-metrics-a-list", retype_json("run.json", ("metrics",), [1]),
          ("report", str(RUN_DIR)), ("run.json is damaged (metrics", "run the matrix again")),
     Case("report-run-targets-a-list", retype_json("run.json", ("targets",), [1]),

@@ -28,7 +28,12 @@ from vadbench.commands.run import RunCommand
 from vadbench.commands.zoo import ZooCommand
 from vadbench.harness.config import read_matrix
 from vadbench.harness.plugins import Registry, load_plugins
-from vadbench.sdk.console import TolerantStream, make_console, show_warnings_as_lines
+from vadbench.sdk.console import (
+    TolerantStream,
+    make_console,
+    printable,
+    show_warnings_as_lines,
+)
 from vadbench.sdk.contracts import ConfigError, VadbenchError
 from vadbench.sdk.validation import did_you_mean
 
@@ -93,7 +98,8 @@ def _main(argv: list[str], debug: bool) -> int:
         except VadbenchError as error:
             if debug:
                 traceback.print_exc()
-            console.print(f"[bold red]error:[/] {escape(str(error))}", markup=True, highlight=False)
+            message = escape(printable(str(error)))
+            console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
             return error.exit_code
         except KeyboardInterrupt:
             console.print("interrupted: finished results are stored; run again to resume")

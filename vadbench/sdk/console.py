@@ -64,6 +64,16 @@ def make_console(soft_wrap: bool = True) -> Console:
     return console
 
 
+def printable(text: str) -> str:
+    """A message as one printable line: newlines, escape sequences and every other control
+    character written as Python escapes, so that a name from a user's file can neither forge a
+    second ``error:`` line nor drive the terminal."""
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
+        for char in text
+    )
+
+
 def show_warnings_as_lines(console: Console) -> None:
     """Print each warning as one ``warning:`` line on the console instead of Python's format."""
 
@@ -75,6 +85,7 @@ def show_warnings_as_lines(console: Console) -> None:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        console.print(f"[yellow]warning:[/] {escape(str(message))}", markup=True, highlight=False)
+        text = escape(printable(str(message)))
+        console.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False)
 
     warnings.showwarning = show
