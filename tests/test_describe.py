@@ -76,7 +76,7 @@ def test_framediff_table_shows_type_default_bounds_description_and_presets(
         ">= 1, <= 16",
         "past frames averaged as prediction",
     ]
-    assert row(out, "image_size")[:4] == ["image_size", "int", "64", ">= 8"]
+    assert row(out, "image_size")[:4] == ["image_size", "int", "64", ">= 8, <= 4096"]
     presets = out[out.index("presets") :]
     assert row(presets, "option") == ["option", "cpu", "paper"]
     assert row(presets, "image_size") == ["image_size", "64", "256"]

@@ -113,7 +113,10 @@ def parse_yaml(text: str, where: str) -> Any:
     size = len(text.encode("utf-8", errors="replace"))
     if size > MAX_YAML_BYTES:
         raise ConfigError(f"{where}: {size:,} bytes of YAML; at most {MAX_YAML_BYTES:,} are read")
-    loader = UniqueKeyLoader(text)
+    try:
+        loader = UniqueKeyLoader(text)  # reads the whole text: a control character fails here
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{where}: malformed YAML: {one_line(error)}") from error
     try:
         try:
             node = loader.get_single_node()
@@ -130,8 +133,11 @@ def parse_yaml(text: str, where: str) -> Any:
         line = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise ConfigError(f"{where}:{line}: malformed YAML: {problem}") from error
-    except (ValueError, TypeError, AttributeError, OverflowError, RecursionError) as error:
-        # a tag PyYAML cannot build (``!!int abc``, ``!!set`` where a key is expected)
+    except ConfigError:
+        raise
+    except Exception as error:
+        # PyYAML failing to build a value its tag names (``!!int abc``, an empty ``!!int``,
+        # ``!!set`` where a key is expected): ValueError, IndexError, TypeError and the like
         raise ConfigError(f"{where}: malformed YAML: {one_line(error)}") from error
     finally:
         loader.dispose()

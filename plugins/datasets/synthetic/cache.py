@@ -74,18 +74,23 @@ def default_cache_dir() -> Path:
 
 def writable_cache(folder: Path, from_environment: bool) -> None:
     """Refuse, when the dataset is opened (a configuration error, before any cell runs), a
-    cache folder that cannot be created or written: every cell of a run would fail on it."""
+    cache folder that could not be created or written: every cell of a run would fail on it.
+    Nothing is created here: the nearest existing folder on its path must be writable."""
     environment = os.environ.get(CACHE_ENVIRONMENT)
     named = CACHE_ENVIRONMENT if from_environment and environment else "the option cache_dir"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
-            pass
-    except OSError as error:
-        raise ConfigError(
-            f"the synthetic data's cache folder {folder} cannot be written "
-            f"({error.strerror or error}); set {named} to a writable folder"
-        ) from None
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        problem = f"{existing} is not a folder"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        problem = f"{existing} is not writable"
+    else:
+        return
+    raise ConfigError(
+        f"the synthetic data's cache folder {folder} cannot be written ({problem}); set {named} "
+        "to a writable folder"
+    )
 
 
 def cache_key(params: GeneratorParams) -> str:
