@@ -6,7 +6,9 @@ input it cannot read while scoring the others."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import av
@@ -152,3 +154,45 @@ def test_a_detect_setting_out_of_range_is_one_line_and_exit_2(
     )  # fmt: skip
     assert result.returncode == 2
     assert expected in error_line(result)
+
+
+def _copy_of(street_run: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the finished run to damage, and its framediff cell folder."""
+    root = tmp_path / "copy"
+    shutil.copytree(street_run, root, symlinks=True)
+    (cell,) = (root / "results" / "street" / "cells").glob("fd__*")
+    return root, cell
+
+
+def test_an_out_that_is_a_file_is_one_line_and_exit_2(street_run: Path, tmp_path: Path) -> None:
+    root, _ = _copy_of(street_run, tmp_path)
+    (root / "taken").write_text("a file")
+    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "taken",
+                     cwd=root)  # fmt: skip
+    assert result.returncode == 2
+    assert "--out taken: is a file; expected a folder" in error_line(result)
+
+
+def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(
+    street_run: Path, tmp_path: Path
+) -> None:
+    root, cell = _copy_of(street_run, tmp_path)
+    checkpoint = cell / "checkpoint"
+    weights = next(p for p in checkpoint.iterdir() if p.suffix == ".pt")
+    weights.write_bytes(b"not a torch file")
+    fit = json.loads((checkpoint / "fit.json").read_text())
+    fit["files"][weights.name] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (checkpoint / "fit.json").write_text(json.dumps(fit))  # intact by its checksums
+    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
+    assert result.returncode == 2
+    assert "the checkpoint could not be loaded" in error_line(result)
+
+
+def test_a_garbage_calibration_is_not_used(street_run: Path, tmp_path: Path) -> None:
+    root, cell = _copy_of(street_run, tmp_path)
+    calibration = json.loads((cell / "calibration.json").read_text())
+    calibration["scores"] = []
+    (cell / "calibration.json").write_text(json.dumps(calibration))
+    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
+    assert result.returncode == 2
+    assert "no stored calibration to set a threshold from" in error_line(result)

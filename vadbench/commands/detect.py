@@ -45,7 +45,7 @@ from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError, DataError, Method, VadbenchError, Video
 from vadbench.sdk.files import atomic_write_bytes, atomic_write_json
 from vadbench.sdk.protocol import normalise
-from vadbench.sdk.validation import did_you_mean
+from vadbench.sdk.validation import did_you_mean, one_line
 from vadbench.sdk.video import (
     VideoFileReader,
     count_frames,
@@ -137,14 +137,26 @@ def load_cell(folder: Path, registry: Registry, device: str) -> TrainedCell:
     spec = registry.models.get(plugin)
     options = validate_options(spec.options, record.options, folder / "cell.json", ("options",))
     method = spec.create(options, device)
-    method.load(store.checkpoint_dir(cell_id))
+    try:
+        method.load(store.checkpoint_dir(cell_id))
+    except Exception as error:
+        raise ConfigError(
+            f"{store.checkpoint_dir(cell_id)}: the checkpoint could not be loaded "
+            f"({one_line(error)}); run its matrix again with --force to train it anew"
+        ) from None
     stored = store.read(CalibrationRecord, cell_id)
     calibration = (
         Calibration.from_record(stored)
-        if stored is not None and stored.hash == record.hash
+        if stored is not None and stored.hash == record.hash and usable_scores(stored.scores)
         else None
     )
     return TrainedCell(folder, record, method, calibration)
+
+
+def usable_scores(scores: Sequence[float]) -> bool:
+    """Whether a stored calibration's scores can give a quantile: some, all finite."""
+    values = np.asarray(scores, dtype=np.float64)
+    return bool(values.size) and bool(np.all(np.isfinite(values)))
 
 
 def input_size(method: Method) -> tuple[int, int] | None:
@@ -483,6 +495,8 @@ def run_detect(args: argparse.Namespace, registry: Registry, console: Console) -
         raise ConfigError(f"--threshold {args.threshold}: expected a finite number")
     if not (math.isfinite(args.fps) and args.fps > 0):
         raise ConfigError(f"--fps {args.fps}: expected a positive frame rate")
+    if args.out.exists() and not args.out.is_dir():
+        raise ConfigError(f"--out {args.out}: is a file; expected a folder to write into")
     folder = find_cell(args.model, args.source, args.seed)
     trained = load_cell(folder, registry, resolve_device(args.device))
     summary: dict[str, Any] = {"cell": str(folder), "model": trained.title}
