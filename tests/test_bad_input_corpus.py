@@ -10,7 +10,10 @@ with a warning.
 from __future__ import annotations
 
 import json
+import resource
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1173,6 +1176,20 @@ CELL_FAULTS += [
 ]  # fmt: skip
 
 
+def result_is_a_folder(root: Path) -> None:
+    """Target b's result.json replaced by a folder, so that it cannot be written."""
+    for path in sorted((root / RUN_DIR).glob("cells/fd__*/targets/b/result.json")):
+        path.unlink()
+        path.mkdir()
+
+
+# Issue 28: a result that cannot be written fails its target, naming the file; the rest goes on.
+CELL_FAULTS += [
+    Case("result-cannot-be-written", result_is_a_folder, RUN,
+         ("FAILED", "result.json"), code=1),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CELL_FAULTS, ids=[case.id for case in CELL_FAULTS])
 def test_fault_inside_a_cell(stored: Path, case: Case) -> None:
     case.edit(stored)
@@ -1356,3 +1373,24 @@ def test_a_run_after_damaged_scores_reports_what_an_undamaged_run_does(
     _, copy = pristine
     for name in ("results.json", "leaderboard.md"):
         assert (stored / RUN_DIR / name).read_text() == (copy / RUN_DIR / name).read_text(), name
+
+
+def test_a_file_size_limit_stops_the_run_with_one_line_and_keeps_the_results(
+    stored: Path,
+) -> None:
+    before = snapshot(stored / "results")
+
+    def limited() -> None:  # run.json of the tiny run is some kilobytes: it cannot be written
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "vadbench", "run", "matrix.yaml", "--force"],
+        cwd=stored, capture_output=True, text=True, timeout=300, preexec_fn=limited,
+    )  # fmt: skip
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output
+    errors = [line for line in output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "File too large" in errors[0], output
+    assert "results finished before are kept" in errors[0]
+    _check_stored_unchanged(before, snapshot(stored / "results"))

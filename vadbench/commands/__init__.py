@@ -101,6 +101,16 @@ def _main(argv: list[str], debug: bool) -> int:
             message = escape(printable(str(error)))
             console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
             return error.exit_code
+        except OSError as error:
+            # the file system refused a write or a read the command needed (a full disk, a file
+            # size limit, a folder where a file must go): finished results stay stored
+            if debug:
+                traceback.print_exc()
+            where = f"{error.filename}: " if error.filename else ""
+            reason = error.strerror or str(error)
+            message = escape(printable(f"{where}{reason}; results finished before are kept"))
+            console.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+            return 1
         except KeyboardInterrupt:
             console.print("interrupted: finished results are stored; run again to resume")
             return 130
