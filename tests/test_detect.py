@@ -196,3 +196,15 @@ def test_a_garbage_calibration_is_not_used(street_run: Path, tmp_path: Path) -> 
     result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
     assert result.returncode == 2
     assert "no stored calibration to set a threshold from" in error_line(result)
+
+
+def test_wrongly_typed_options_in_cell_json_are_one_line_and_exit_2(
+    street_run: Path, tmp_path: Path
+) -> None:
+    root, cell = _copy_of(street_run, tmp_path)
+    record = json.loads((cell / "cell.json").read_text())
+    record["options"]["image_size"] = "large"
+    (cell / "cell.json").write_text(json.dumps(record))
+    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
+    assert result.returncode == 2
+    assert "cell.json" in error_line(result) and "image_size" in error_line(result)
