@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import io
+import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -160,3 +163,14 @@ def street_frames(
             image[top : top + side, left : left + side] = (250, 240, 20)
         frames.append(image)
     return frames
+
+
+def load_script(name: str) -> ModuleType:
+    """``benchmarks/<name>.py`` imported as the module ``name`` (scripts are no package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -3,26 +3,16 @@ training, the skill table and the figures."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 
+from tests.builders import load_script
 from tests.conftest import CliRunner
 from tests.test_learning import learning_workspace  # noqa: F401 (a fixture)
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _study() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "convergence_study", ROOT / "benchmarks" / "convergence_study.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["convergence_study"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_script("convergence_study")
 
 
 def test_the_study_scores_snapshots_and_reports_auc_along_training(

@@ -164,13 +164,17 @@ def _copy_of(street_run: Path, tmp_path: Path) -> tuple[Path, Path]:
     return root, cell
 
 
+def _refused(root: Path, out: str = "x") -> str:
+    """The one error line of a detect on the intruder footage that must exit 2."""
+    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", out, cwd=root)
+    assert result.returncode == 2, result.output
+    return error_line(result)
+
+
 def test_an_out_that_is_a_file_is_one_line_and_exit_2(street_run: Path, tmp_path: Path) -> None:
     root, _ = _copy_of(street_run, tmp_path)
     (root / "taken").write_text("a file")
-    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "taken",
-                     cwd=root)  # fmt: skip
-    assert result.returncode == 2
-    assert "--out taken: is a file; expected a folder" in error_line(result)
+    assert "--out taken: is a file; expected a folder" in _refused(root, "taken")
 
 
 def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(
@@ -183,9 +187,7 @@ def test_a_checkpoint_that_does_not_load_is_one_line_and_exit_2(
     fit = json.loads((checkpoint / "fit.json").read_text())
     fit["files"][weights.name] = hashlib.sha256(weights.read_bytes()).hexdigest()
     (checkpoint / "fit.json").write_text(json.dumps(fit))  # intact by its checksums
-    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
-    assert result.returncode == 2
-    assert "the checkpoint could not be loaded" in error_line(result)
+    assert "the checkpoint could not be loaded" in _refused(root)
 
 
 def test_a_garbage_calibration_is_not_used(street_run: Path, tmp_path: Path) -> None:
@@ -193,9 +195,7 @@ def test_a_garbage_calibration_is_not_used(street_run: Path, tmp_path: Path) -> 
     calibration = json.loads((cell / "calibration.json").read_text())
     calibration["scores"] = []
     (cell / "calibration.json").write_text(json.dumps(calibration))
-    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
-    assert result.returncode == 2
-    assert "no stored calibration to set a threshold from" in error_line(result)
+    assert "no stored calibration to set a threshold from" in _refused(root)
 
 
 def test_wrongly_typed_options_in_cell_json_are_one_line_and_exit_2(
@@ -205,6 +205,5 @@ def test_wrongly_typed_options_in_cell_json_are_one_line_and_exit_2(
     record = json.loads((cell / "cell.json").read_text())
     record["options"]["image_size"] = "large"
     (cell / "cell.json").write_text(json.dumps(record))
-    result = run_cli("detect", "results/street:fd", "footage/intruder.mp4", "--out", "x", cwd=root)
-    assert result.returncode == 2
-    assert "cell.json" in error_line(result) and "image_size" in error_line(result)
+    line = _refused(root)
+    assert "cell.json" in line and "image_size" in line

@@ -143,12 +143,10 @@ def _area(rates: Sequence[float], false_rates: Sequence[float], cap: float | Non
 
 
 @functools.lru_cache(maxsize=4)
-def localisation_scores(
-    data: LocalisationInput, thresholds: np.ndarray = THRESHOLDS
-) -> dict[str, float | None]:
+def localisation_scores(data: LocalisationInput) -> dict[str, float | None]:
     """``pixel_auc``, ``rbdc`` and ``tbdc`` of the maps against the masks (None where the data
     have no anomalous frame, region or track to detect)."""
-    counts = threshold_counts(data, thresholds)
+    counts = threshold_counts(data)
     first = counts[0]
     found: dict[str, float | None] = {"pixel_auc": None, "rbdc": None, "tbdc": None}
     if first.anomalous_frames and first.normal_frames:
