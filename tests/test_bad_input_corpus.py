@@ -9,6 +9,7 @@ with a warning.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import shutil
@@ -1134,6 +1135,51 @@ CONFIGURATION += [
 ]  # fmt: skip
 
 
+def unloadable_weights(root: Path) -> None:
+    """framediff's weights replaced by bytes torch cannot load, with fit.json's checksum
+    updated so that the checkpoint counts as intact."""
+    (checkpoint,) = (root / RUN_DIR).glob("cells/fd__*/checkpoint")
+    weights = checkpoint / "framediff.pt"
+    weights.write_bytes(b"not a torch file")
+    fit = json.loads((checkpoint / "fit.json").read_text())
+    fit["files"][weights.name] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    (checkpoint / "fit.json").write_text(json.dumps(fit))
+
+
+DETECT = ("detect", "results/tiny:fd", "data/b/testing/frames/01", "--out", "detected")
+SYNTHETIC_TARGET = chain(
+    replace("datasets:\n", "datasets:\n  s: {plugin: synthetic, options: {domain: campus}}\n"),
+    replace("test: [a, b]", "test: [a, b, s]"),
+)
+
+# Issue 28: detect's settings, its --out, and the stored files it reads; the caches that the
+# environment names.
+CONFIGURATION += [
+    Case("detect-quantile-five", no_edit, (*DETECT, "--quantile", "5"),
+         ("--quantile 5.0: expected a number between 0 and 1",)),
+    Case("detect-threshold-nan", no_edit, (*DETECT, "--threshold", "nan"),
+         ("--threshold nan: expected a finite number",)),
+    Case("detect-negative-fps", no_edit, (*DETECT, "--fps", "-1"),
+         ("--fps -1.0: expected a positive frame rate",)),
+    Case("detect-out-is-a-file", write_file("detected", "a file"), DETECT,
+         ("--out detected: is a file; expected a folder",)),
+    Case("detect-checkpoint-does-not-load", unloadable_weights, DETECT,
+         ("the checkpoint could not be loaded",)),
+    Case("detect-garbage-calibration",
+         retype_json("cells/fd__*/calibration.json", ("scores",), []), DETECT,
+         ("no stored calibration to set a threshold from",)),
+    Case("detect-cell-options-retyped",
+         retype_json("cells/fd__*/cell.json", ("options", "image_size"), "large"), DETECT,
+         ("cell.json", "image_size")),
+    Case("frame-cache-budget-misspelt", no_edit, RUN,
+         ("VADBENCH_FRAME_CACHE='lots'", "expected a size such as 20G"),
+         env={"VADBENCH_FRAME_CACHE": "lots"}),
+    Case("synthetic-cache-under-a-file", chain(write_file("blocker", "x"), SYNTHETIC_TARGET), RUN,
+         ("cache folder", "set VADBENCH_CACHE to a writable folder"),
+         env={"VADBENCH_CACHE": "blocker/cache"}),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("case", CONFIGURATION, ids=[case.id for case in CONFIGURATION])
 def test_configuration_mistake(stored: Path, case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in case.env.items():
@@ -1346,6 +1392,59 @@ DAMAGE += [
 ]  # fmt: skip
 
 
+def link_out(path: Path) -> None:
+    """Move a stored file or folder out of the results folder, a symbolic link to it left."""
+    root = next(parent for parent in path.parents if parent.name == "results").parent
+    away = root / "elsewhere" / "__".join(path.relative_to(root).parts)
+    away.parent.mkdir(exist_ok=True)
+    shutil.move(path, away)
+    path.symlink_to(away, target_is_directory=away.is_dir())
+
+
+CHECKPOINT = "cells/fd__*/checkpoint"
+
+# Issue 28: a stored file that is a link out of the run folder is never read through (it counts
+# as damaged, and the write that repairs it replaces the link); a damaged checkpoint is trained
+# again even when every target is done.
+DAMAGE += [
+    Case("result-a-link-out", damage(RESULT, link_out), RUN,
+         ("result.json is damaged", "symbolic link"), code=0),
+    Case("scores-a-link-out", damage(SCORES, link_out), RUN,
+         ("scores.npz is damaged", "symbolic link"), code=0),
+    Case("calibration-a-link-out", damage("cells/fd__*/calibration.json", link_out), RUN,
+         ("calibration.json is damaged", "symbolic link"), code=0),
+    Case("run-file-a-link-out", damage("run.json", link_out), RUN,
+         ("run.json is damaged", "symbolic link"), code=0),
+    Case("checkpoint-weights-a-link-out", damage(CHECKPOINT + "/framediff.pt", link_out), RUN,
+         ("checkpoint is damaged", "checksums"), code=0),
+    Case("checkpoint-weights-changed-targets-done",
+         damage(CHECKPOINT + "/framediff.pt", flip_a_byte), RUN,
+         ("checkpoint is damaged", "checksums"), code=0),
+]  # fmt: skip
+
+# Issue 28: a folder of the run that is a link out of it is refused before anything is written.
+CONFIGURATION_LINKS = [
+    Case("checkpoint-folder-a-link-out", damage(CHECKPOINT, link_out), RUN,
+         ("checkpoint: refusing to write outside the run folder",)),
+    Case("target-folder-a-link-out", damage("cells/fd__*/targets/b", link_out), RUN,
+         ("targets/b: refusing to write outside the run folder",)),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CONFIGURATION_LINKS, ids=[c.id for c in CONFIGURATION_LINKS])
+def test_a_folder_linked_out_of_the_run_is_refused(stored: Path, case: Case) -> None:
+    """Refused when the walk reaches it: the run file is rewritten, no cell file changes."""
+    case.edit(stored)
+    outside = snapshot(stored, skip="results")
+    results = snapshot(stored / "results")
+    result = run_cli(*case.argv, cwd=stored)
+    assert result.returncode == case.code, result.output
+    line = error_line(result)
+    assert all(fragment in line for fragment in case.fragments), line
+    assert snapshot(stored, skip="results") == outside
+    _check_stored_unchanged(results, snapshot(stored / "results"))
+
+
 @pytest.mark.parametrize("case", DAMAGE, ids=[case.id for case in DAMAGE])
 def test_damaged_stored_file(stored: Path, case: Case) -> None:
     case.edit(stored)
@@ -1363,7 +1462,7 @@ def test_damaged_stored_file(stored: Path, case: Case) -> None:
         assert "pending" not in (stored / RUN_DIR / "leaderboard.md").read_text()
 
 
-@pytest.mark.parametrize("how", [truncate, flip_a_byte, remove])
+@pytest.mark.parametrize("how", [truncate, flip_a_byte, remove, link_out])
 def test_a_run_after_damaged_scores_reports_what_an_undamaged_run_does(
     stored: Path, pristine: tuple[Path, Path], how: Callable[[Path], None]
 ) -> None:
@@ -1394,3 +1493,21 @@ def test_a_file_size_limit_stops_the_run_with_one_line_and_keeps_the_results(
     assert len(errors) == 1 and "File too large" in errors[0], output
     assert "results finished before are kept" in errors[0]
     _check_stored_unchanged(before, snapshot(stored / "results"))
+
+
+def test_a_one_frame_test_video_is_scored_and_named_as_left_out_of_macro(stored: Path) -> None:
+    """A test video of one frame has no frame a predictor scores: the run says so and goes on."""
+    video = stored / "data/b/testing/frames/02"
+    video.mkdir()
+    shutil.copy(stored / "data/b/testing/frames/01/000.png", video / "000.png")
+    np.save(stored / "data/b/testing/test_frame_mask/02.npy", np.array([1]))
+    result = run_cli(*RUN, "--force", cwd=stored)  # a dataset's fingerprint is not its content
+    assert result.returncode == 0, result.output
+    assert "Traceback" not in result.output and "error" not in result.output.lower()
+    rows = json.loads((stored / RUN_DIR / "results.json").read_text())["rows"]
+    scored = [row for row in rows if row["target"] == "b" and row["metric"] == "micro_auc"]
+    assert len(scored) == 2 and all(np.isfinite(row["value"]) for row in scored), scored
+    assert (
+        "a → b: 1 single-class video(s) left out"
+        in (stored / RUN_DIR / "leaderboard.md").read_text()
+    )

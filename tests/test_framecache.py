@@ -211,6 +211,24 @@ def test_a_foreign_file_under_an_entry_name_is_replaced(tmp_path: Path, own_cach
     assert [frame_index(f) for f in video_from_file(path, "v").frames(0, 10)] == list(range(10))
 
 
+def test_an_entry_that_is_a_link_out_of_the_cache_is_never_written_through(
+    tmp_path: Path, own_cache: Path
+) -> None:
+    path = write_video(tmp_path / "v.avi", 10)
+    video_from_file(path, "v").frames(0, 2)
+    (entry,) = entries(own_cache)
+    release_cache_files()
+    outside = tmp_path / "outside"
+    outside.write_bytes(entry.read_bytes())  # a valid entry, that a write through would change
+    before = outside.read_bytes()
+    entry.unlink()
+    entry.symlink_to(outside)
+    assert [frame_index(f) for f in video_from_file(path, "v").frames(0, 10)] == list(range(10))
+    assert outside.read_bytes() == before
+    (entry,) = entries(own_cache)
+    assert not entry.is_symlink()
+
+
 def read_all(video: Video) -> list[int]:
     return [frame_index(frame) for frame in video.frames()]
 

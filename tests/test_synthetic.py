@@ -231,7 +231,15 @@ def test_leftover_of_a_killed_generator_is_removed_and_the_domain_rendered(
 
 @pytest.mark.parametrize(
     "damage",
-    ["delete_frame", "truncate_npy", "flip_byte_in_npy", "delete_manifest", "corrupt_manifest"],
+    [
+        "delete_frame",
+        "truncate_npy",
+        "flip_byte_in_npy",
+        "delete_manifest",
+        "corrupt_manifest",
+        "frame_a_link_out",
+        "manifest_a_link_out",
+    ],
 )
 def test_damaged_folder_is_detected_and_rendered_again(tmp_path: Path, damage: str) -> None:
     folder = ensure_domain(tmp_path, SMALL, "station")
@@ -248,6 +256,12 @@ def test_damaged_folder_is_detected_and_rendered_again(tmp_path: Path, damage: s
         labels.write_bytes(bytes(data))
     elif damage == "delete_manifest":
         (folder / MANIFEST).unlink()
+    elif damage.endswith("_a_link_out"):  # an identical copy outside, so only the link is wrong
+        frame = "testing/frames/01/017.png"
+        linked = folder / (MANIFEST if damage.startswith("manifest") else frame)
+        outside = tmp_path / "outside"
+        linked.rename(outside)
+        linked.symlink_to(outside)
     else:
         (folder / MANIFEST).write_text("{not json")
     assert verify_domain(folder, SMALL, "station") is not None

@@ -16,6 +16,7 @@ from vadbench.harness.jobs import CellJob, resolve_job
 from vadbench.harness.plugins import Registry
 from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError
+from vadbench.sdk.files import read_record, read_stored
 from vadbench.sdk.leaderboards import format_number
 from vadbench.sdk.learning import LEARNING_FILE, read_curve
 from vadbench.sdk.zoo import ZooEntry, ZooSeed, export_checkpoint, read_entry, verified_files
@@ -106,14 +107,14 @@ def export_cell(
     job_file = store.job_file(cell_id)
     if not job_file.is_file():
         raise ConfigError(f"{cell_dir}: not a cell of a vadbench run (no job.json)")
-    job = CellJob.from_json(job_file.read_text(), str(job_file))
+    job = CellJob.from_json(read_stored(job_file).decode(), str(job_file))
     if not store.finished_checkpoint(cell_id, job.cell_hash):
         raise ConfigError(f"{cell_dir}: the cell has no finished checkpoint to export")
     if job.model.get("checkpoint"):
         loaded = job.model["checkpoint"]
         raise ConfigError(f"{cell_dir}: the cell loaded {loaded}; export the cell that trained it")
     cell, _ = resolve_job(job, registry, job_file)
-    run = json.loads(store.run_file.read_text())
+    run = read_record(store.run_file) or {}
     command = f"vadbench run {run.get('matrix_file', '<matrix>')} --only {cell_id}"
     described = json.loads(job.to_json())
     described["model"]["version"] = cell.model.spec.version

@@ -22,7 +22,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from vadbench.sdk.files import atomic_write_json
+from vadbench.sdk.files import atomic_write_json, read_stored
 
 
 class RichProgress:
@@ -151,7 +151,7 @@ class ProgressWatcher:
         records = {}
         for cell_id, path in self.files.items():
             try:
-                record = json.loads(path.read_text())
+                record = json.loads(read_stored(path))
             except (OSError, ValueError):
                 continue
             updated = record.get("updated")

@@ -154,6 +154,9 @@ class CellState:
     scores of its targets that still need evaluating (or that calibration reads)."""
 
     checkpoint: bool = False
+    # A checkpoint folder is there but not intact: the next walk trains the cell again, even
+    # when every target is done, so that the damage does not outlive the run.
+    repair_checkpoint: bool = False
     efficiency: EfficiencyRecord | None = None
     calibration: CalibrationRecord | None = None
     results: dict[str, ResultRecord] = field(default_factory=dict)

@@ -30,7 +30,7 @@ from vadbench.harness.records import (
 from vadbench.harness.store import RunStore
 from vadbench.sdk import protocol, statistics
 from vadbench.sdk.contracts import ConfigError, MetricSpec
-from vadbench.sdk.files import DamagedResultWarning
+from vadbench.sdk.files import DamagedResultWarning, read_stored
 from vadbench.sdk.leaderboards import SKILL, model_title, skill_note
 from vadbench.sdk.learning import read_curve, under_trained
 from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
@@ -203,7 +203,7 @@ def load_results(
     if not store.run_file.is_file():
         raise ConfigError(f"{run_dir}: not a vadbench run folder (no run.json)")
     try:
-        run = json.loads(store.run_file.read_bytes())
+        run = json.loads(read_stored(store.run_file))
     except (OSError, ValueError):
         run = None
     if not isinstance(run, dict) or not isinstance(run.get("cells"), dict):

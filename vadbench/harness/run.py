@@ -40,6 +40,7 @@ from vadbench.harness.store import RunStore
 from vadbench.sdk.console import make_console
 from vadbench.sdk.contracts import ConfigError, Task
 from vadbench.sdk.files import atomic_write_bytes, atomic_write_json, read_record
+from vadbench.sdk.framecache import cache_budget
 from vadbench.sdk.leaderboards import summary_counts
 from vadbench.sdk.runfolder import RUN_FORMAT
 from vadbench.sdk.validation import did_you_mean
@@ -105,6 +106,7 @@ def plan_run(
     """Read the matrix, load its plugins and plan it: the one time a run does each."""
     path = Path(matrix)
     raw, parsed = read_matrix(path, list(options.overrides))
+    cache_budget()  # a misspelt VADBENCH_FRAME_CACHE is one configuration error, not one per cell
     plugin_files = [*options.plugin_files, *(path.parent / p for p in parsed.plugins)]
     blocked = [*options.blocked, *parsed.block_plugins]
     if registry is None:

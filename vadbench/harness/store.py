@@ -133,6 +133,8 @@ class RunStore(RunFolder):
         evaluating, and for the calibration's target while the cell has no calibration scored
         at ``score_precision`` (a record without one was scored at ``precision``)."""
         state = CellState(checkpoint=self.finished_checkpoint(cell.id, cell.hash))
+        checkpoint = self.checkpoint_dir(cell.id)
+        state.repair_checkpoint = not state.checkpoint and os.path.lexists(checkpoint)
         efficiency = self.read(EfficiencyRecord, cell.id)
         state.efficiency = efficiency if efficiency and efficiency.hash == cell.hash else None
         calibration = self.read(CalibrationRecord, cell.id)

@@ -22,11 +22,12 @@ from vadbench.harness.jobs import CellJob, execute_job
 from vadbench.harness.store import RunStore
 from vadbench.sdk.console import make_console, show_warnings_as_lines
 from vadbench.sdk.contracts import ConfigError, VadbenchError
+from vadbench.sdk.files import read_stored
 
 
 def read_job(path: Path) -> CellJob:
     try:
-        text = path.read_text()
+        text = read_stored(path).decode()
     except OSError as error:
         raise ConfigError(
             f"{path}: cannot read the cell job ({error.strerror or error})"

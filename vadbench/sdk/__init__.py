@@ -101,6 +101,7 @@ from vadbench.sdk.files import (
     atomic_write_bytes,
     atomic_write_json,
     read_record,
+    read_stored,
 )
 from vadbench.sdk.framecache import cached
 from vadbench.sdk.hooks import hookimpl, hookspec
@@ -340,6 +341,7 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "atomic_write_bytes",
     "atomic_write_json",
     "read_record",
+    "read_stored",
     "make_console",
     # Reporters: a run folder, read only, and the leaderboards of its results table.
     "PredictionExamples",

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from vadbench.sdk.contracts import ConfigError, Options
+from vadbench.sdk.files import open_stored, read_stored
 
 OPTIONS_FILE = "options.json"
 
@@ -31,7 +32,7 @@ def load_checkpoint(
     folder: Path, options: Options, weights_file: str, device: str | torch.device
 ) -> dict[str, Any]:
     """The stored tensors, after checking the stored options equal ``options``."""
-    stored = type(options).model_validate(json.loads((folder / OPTIONS_FILE).read_text()))
+    stored = type(options).model_validate(json.loads(read_stored(folder / OPTIONS_FILE)))
     if stored != options:
         changed = sorted(
             name
@@ -41,7 +42,6 @@ def load_checkpoint(
         raise CheckpointMismatch(
             f"{folder}: checkpoint options differ from the requested ones ({', '.join(changed)})"
         )
-    state: dict[str, Any] = torch.load(
-        folder / weights_file, map_location=device, weights_only=True
-    )
+    with open_stored(folder / weights_file) as stream:
+        state: dict[str, Any] = torch.load(stream, map_location=device, weights_only=True)
     return state

@@ -1,11 +1,14 @@
 """Files that survive a kill: every write lands atomically (a temporary file beside the target,
 flushed, then renamed over it), so a process killed at any point (SIGKILL included) leaves either
 the old file or the new one, never half of one. Reads of what such writes stored say, with a
-``DamagedResultWarning``, when a file cannot be read back, and count it as missing.
+``DamagedResultWarning``, when a file cannot be read back, and count it as missing. Stored
+files are read where they lie: a symbolic link planted in a run folder or a cache never leads a
+read elsewhere (it reads as damaged, and the write that follows replaces the link).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -14,7 +17,7 @@ import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class DamagedResultWarning(UserWarning):
@@ -73,8 +76,26 @@ def atomic_write_json(path: Path, payload: Any) -> None:
     atomic_write_bytes(path, (json.dumps(payload, indent=2, default=str) + "\n").encode())
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(path.read_text())
+# Where the platform has no O_NOFOLLOW, links are followed as before.
+NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_stored(path: Path) -> BinaryIO:
+    """``path`` opened to read, refusing a symbolic link with OSError (ELOOP)."""
+    return os.fdopen(os.open(path, os.O_RDONLY | NO_FOLLOW), "rb")
+
+
+def read_stored(path: Path) -> bytes:
+    """A stored file's bytes, never read through a symbolic link (``open_stored``)."""
+    with open_stored(path) as stream:
+        return stream.read()
+
+
+def why_unreadable(error: BaseException) -> str:
+    """How a damage warning names what went wrong reading a stored file."""
+    if isinstance(error, OSError) and error.errno == errno.ELOOP:
+        return "a symbolic link; vadbench never reads a stored file through one"
+    return f"{type(error).__name__}: {error}"
 
 
 def read_record(path: Path, required: Sequence[str] = ()) -> dict[str, Any] | None:
@@ -83,9 +104,9 @@ def read_record(path: Path, required: Sequence[str] = ()) -> dict[str, Any] | No
     if not path.is_file():
         return None
     try:
-        record = json.loads(path.read_bytes())
+        record = json.loads(read_stored(path))
     except (OSError, ValueError) as error:
-        report_damaged(path, f"{type(error).__name__}: {error}")
+        report_damaged(path, why_unreadable(error))
         return None
     if not isinstance(record, dict):
         report_damaged(path, f"expected a JSON object, found {type(record).__name__}")
@@ -98,21 +119,31 @@ def read_record(path: Path, required: Sequence[str] = ()) -> dict[str, Any] | No
 
 
 def file_sha256(path: Path) -> str:
+    """Never through a symbolic link (``open_stored``)."""
     digest = hashlib.sha256()
-    with path.open("rb") as stream:
+    with open_stored(path) as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
 
 
+# What ``folder_checksums`` lists for a symbolic link: never a file's digest, so a checkpoint
+# file replaced by a link no longer matches its record.
+LINK_CHECKSUM = "symbolic link"
+
+
 def folder_checksums(folder: Path) -> dict[str, str]:
     """SHA-256 of every file under ``folder`` by relative path: what a checkpoint is."""
     return {
-        str(path.relative_to(folder)): file_sha256(path)
+        str(path.relative_to(folder)): LINK_CHECKSUM if path.is_symlink() else file_sha256(path)
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
 
 
 def remove_tree(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete a folder; a symbolic link in its place is removed, never followed."""
+    if path.is_symlink():
+        path.unlink()
+    else:
+        shutil.rmtree(path, ignore_errors=True)

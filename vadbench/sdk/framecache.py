@@ -43,6 +43,7 @@ from typing import Any, Protocol, TypeVar, runtime_checkable
 import numpy as np
 
 from vadbench.sdk.contracts import ConfigError, FrameReader
+from vadbench.sdk.files import NO_FOLLOW, atomic_write_bytes, read_stored
 
 try:
     import fcntl
@@ -438,8 +439,13 @@ class _Entries:
             self._drop(key)
         path = cache_dir() / f"{key}{SUFFIX}"
         try:
-            descriptor = os.open(path, os.O_RDWR)
+            descriptor = os.open(path, os.O_RDWR | NO_FOLLOW)
         except FileNotFoundError:
+            return None
+        except OSError as error:
+            if error.errno != errno.ELOOP:
+                raise
+            path.unlink()  # a link under an entry's name is never followed: replaced on create
             return None
         try:
             os.utime(descriptor)  # recency, for eviction
@@ -463,7 +469,8 @@ class _Entries:
             except _NoRoom:
                 return None
             temporary = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}"
-            descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+            temporary.unlink(missing_ok=True)  # a killed process's leftover, or a planted link
+            descriptor = os.open(temporary, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             try:
                 _write_all(descriptor, _header(num_frames, shape), 0)
                 _allocate(descriptor, size)
@@ -585,7 +592,7 @@ def _folder_lock(folder: Path) -> Iterator[None]:
 def _read_usage(folder: Path) -> tuple[int, float]:
     """The folder's total entry bytes as last written, and when it was last listed."""
     try:
-        fields = json.loads((folder / USAGE_FILE).read_text())
+        fields = json.loads(read_stored(folder / USAGE_FILE))
         return int(fields["bytes"]), float(fields["listed"])
     except (OSError, ValueError, KeyError, TypeError):
         return 0, 0.0
@@ -593,9 +600,8 @@ def _read_usage(folder: Path) -> tuple[int, float]:
 
 def _write_usage(folder: Path, used: int, listed: bool = False) -> None:
     listed_at = time.time() if listed else _read_usage(folder)[1]
-    temporary = folder / f"{USAGE_FILE}.{os.getpid()}"
-    temporary.write_text(json.dumps({"bytes": used, "listed": listed_at}))
-    os.replace(temporary, folder / USAGE_FILE)
+    usage = {"bytes": used, "listed": listed_at}
+    atomic_write_bytes(folder / USAGE_FILE, json.dumps(usage).encode())
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from vadbench.sdk.contracts import TrainingBudget, Video
-from vadbench.sdk.files import atomic_write_json
+from vadbench.sdk.files import atomic_write_json, read_stored
 from vadbench.sdk.training import TrainingClock, watch_training
 
 LEARNING_FILE = "learning.json"
@@ -151,7 +151,7 @@ def write_curve(path: Path, curve: LearningCurve) -> None:
 def read_curve(path: Path) -> LearningCurve | None:
     """The stored curve, or None when absent or not a curve this version reads."""
     try:
-        raw = json.loads(path.read_bytes())
+        raw = json.loads(read_stored(path))
         if not isinstance(raw, dict) or raw.get("version") != LEARNING_VERSION:
             return None
         return LearningCurve.from_json(raw)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from vadbench.sdk.files import atomic_write_bytes
+from vadbench.sdk.files import atomic_write_bytes, open_stored
 
 THRESHOLDS = np.linspace(1.01, -0.01, 103)
 REGION_IOU = 0.1  # beta: the overlap that makes a region a detection
@@ -235,7 +235,7 @@ def read_localisation(path: Path, video_ids: Sequence[str]) -> LocalisationInput
     if not path.is_file():
         return None
     try:
-        with np.load(path) as stored:
+        with open_stored(path) as stream, np.load(stream, allow_pickle=False) as stored:
             index = {str(v): i for i, v in enumerate(stored["video_ids"])}
             if set(index) != set(video_ids):
                 return None

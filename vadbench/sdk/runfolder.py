@@ -38,7 +38,14 @@ from typing import Any, cast
 import numpy as np
 
 from vadbench.sdk.contracts import ConfigError, ScoreKind
-from vadbench.sdk.files import atomic_write_bytes, file_sha256, report_damaged
+from vadbench.sdk.files import (
+    atomic_write_bytes,
+    file_sha256,
+    open_stored,
+    read_stored,
+    report_damaged,
+    why_unreadable,
+)
 from vadbench.sdk.learning import LEARNING_FILE, SNAPSHOTS_FOLDER
 
 CHECKSUM_SUFFIX = ".sha256"
@@ -122,7 +129,7 @@ def read_examples(path: Path) -> PredictionExamples | None:
     if not path.is_file():
         return None
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open_stored(path) as stream, np.load(stream, allow_pickle=False) as data:
             return PredictionExamples(
                 tuple(str(v) for v in data["video_ids"]),
                 tuple(int(i) for i in data["frame_indices"]),
@@ -133,13 +140,13 @@ def read_examples(path: Path) -> PredictionExamples | None:
                 data["errors"].astype(np.float32),
             )
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        report_damaged(path, f"{type(error).__name__}: {error}")
+        report_damaged(path, why_unreadable(error))
         return None
 
 
 def read_scores(path: Path) -> StoredScores:
     """Inverse of write_scores."""
-    with np.load(path, allow_pickle=False) as data:
+    with open_stored(path) as stream, np.load(stream, allow_pickle=False) as data:
         video_ids = tuple(str(v) for v in data["video_ids"])
         score_kind = str(data["score_kind"])
         if score_kind not in ("normality", "anomaly"):
@@ -167,13 +174,13 @@ def read_checked_scores(path: Path) -> StoredScores | None:
     checksum = path.with_name(path.name + CHECKSUM_SUFFIX)
     try:
         if checksum.is_file():
-            expected = checksum.read_text().strip()
+            expected = read_stored(checksum).decode().strip()
             if file_sha256(path) != expected:
                 report_damaged(path, "its checksum does not match")
                 return None
         return read_scores(path)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as error:
-        report_damaged(path, f"{type(error).__name__}: {error}")
+        report_damaged(path, why_unreadable(error))
         return None
 
 
@@ -187,11 +194,11 @@ def scores_intact(path: Path) -> bool:
     if not checksum.is_file():  # stored before checksums: intact when it reads cleanly
         return read_checked_scores(path) is not None
     try:
-        if file_sha256(path) != checksum.read_text().strip():
+        if file_sha256(path) != read_stored(checksum).decode().strip():
             report_damaged(path, "its checksum does not match")
             return False
-    except OSError as error:
-        report_damaged(path, f"{type(error).__name__}: {error}")
+    except (OSError, ValueError) as error:
+        report_damaged(path, why_unreadable(error))
         return False
     return True
 
@@ -224,7 +231,7 @@ class RunFolder:
         return self._inside(self.root / "cells" / cell_id)
 
     def checkpoint_dir(self, cell_id: str) -> Path:
-        return self.cell_dir(cell_id) / "checkpoint"
+        return self._inside(self.cell_dir(cell_id) / "checkpoint")
 
     def check_format(self, run_record: Mapping[str, Any]) -> None:
         """Refuse a run folder that a newer vadbench laid out differently (run.json's format;

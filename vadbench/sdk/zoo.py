@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from vadbench.sdk.contracts import CheckpointSpec, ConfigError
-from vadbench.sdk.files import atomic_write_json, file_sha256, folder_checksums
+from vadbench.sdk.files import atomic_write_json, file_sha256, folder_checksums, why_unreadable
 
 ZOO_RECORD = "zoo.json"
 ZOO_PREFIX = "zoo:"
@@ -178,7 +178,13 @@ def verified_files(checkpoint: ZooSeed) -> None:
         path = checkpoint.folder / name
         if not path.is_file():
             raise ConfigError(f"{path}: missing from the zoo checkpoint")
-        if file_sha256(path) != expected:
+        try:
+            digest = file_sha256(path)
+        except OSError as error:
+            raise ConfigError(
+                f"{path}: cannot read the zoo checkpoint ({why_unreadable(error)})"
+            ) from None
+        if digest != expected:
             raise ConfigError(
                 f"{path}: its SHA-256 differs from the zoo record's; the file is damaged or was "
                 "replaced (reinstall the package, or export the checkpoint again)"

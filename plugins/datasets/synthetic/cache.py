@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 import uuid
@@ -39,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from vadbench.sdk import ConfigError, DataError, Split
+from vadbench.sdk import ConfigError, DataError, Split, read_stored
 
 from .domains import (
     ANOMALY_TYPES,
@@ -117,7 +118,7 @@ def domain_folder(cache_dir: Path, params: GeneratorParams, domain: Subject) -> 
 
 
 def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashlib.sha256(read_stored(path)).hexdigest()
 
 
 def _host() -> str:
@@ -220,7 +221,7 @@ def write_domain(folder: Path, params: GeneratorParams, domain: Subject) -> bool
 def verify_domain(folder: Path, params: GeneratorParams, domain: Subject) -> str | None:
     """None when ``folder`` is a complete copy made with ``params``; otherwise what is wrong."""
     try:
-        manifest = json.loads((folder / MANIFEST).read_text())
+        manifest = json.loads(read_stored(folder / MANIFEST))
     except FileNotFoundError:
         return "it has no manifest (an interrupted or foreign write)"
     except (OSError, ValueError) as error:
@@ -233,9 +234,12 @@ def verify_domain(folder: Path, params: GeneratorParams, domain: Subject) -> str
         for relative, entry in files.items():
             path = folder / relative
             try:
-                size = path.stat().st_size
+                found = path.lstat()
             except FileNotFoundError:
                 return f"{relative} is missing"
+            if stat.S_ISLNK(found.st_mode):
+                return f"{relative} is a symbolic link; the cache is never read through one"
+            size = found.st_size
             if size != entry["size"]:
                 return f"{relative} has {size} bytes, the manifest says {entry['size']}"
             if "sha256" in entry and _sha256(path) != entry["sha256"]:

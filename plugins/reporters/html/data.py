@@ -108,13 +108,14 @@ def prediction_examples(
 
 def model_pictures(store: RunFolder, table: pd.DataFrame) -> Iterator[tuple[str, str, Path]]:
     """(model, source, PNG file) for the pictures each model drew while training (first
-    seed of each model and source)."""
+    seed of each model and source); a symbolic link is never followed into the report."""
     cells = _labelled(table.drop_duplicates("cell"))
     for row in cells.drop_duplicates(["title", "source"]).itertuples(index=False):
         folder = store.figures_dir(str(row.cell))
         if folder.is_dir():
             for picture in sorted(folder.glob("*.png")):
-                yield str(row.title), str(row.source), picture
+                if not picture.is_symlink():
+                    yield str(row.title), str(row.source), picture
 
 
 def learning_curves(

@@ -20,6 +20,7 @@ from vadbench.sdk import (
     learning_table,
     rank_tables,
     read_record,
+    read_stored,
     run_findings,
     summary_counts,
     type_table,
@@ -115,7 +116,7 @@ def _pictures(table: pd.DataFrame, store: RunFolder, folder: Path) -> list[Pictu
     found = []
     for model, source, path in model_pictures(store, table):
         name = figures.file_stem(model, source, path.name)
-        data = path.read_bytes()
+        data = read_stored(path)
         atomic_write_bytes(folder / name, data)
         title = f"{model} trained on {source}: {path.stem.replace('_', ' ')}"
         caption = "Drawn by the model while training (first seed)."

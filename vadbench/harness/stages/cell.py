@@ -41,9 +41,14 @@ def read_state(cell: Cell, ctx: StageContext) -> CellState:
 
 def has_work(cell: Cell, state: CellState) -> bool:
     """Whether a walk would do more than bookkeeping: a target to evaluate or a calibration to
-    make (efficiency is the driver's own stage). A driver keeps cells without work out of
-    worker processes, each of which costs time to start."""
-    return len(state.results) < len(cell.targets) or state.calibration is None
+    make, or a damaged checkpoint to train again (efficiency is the driver's own stage). A
+    driver keeps cells without work out of worker processes, each of which costs time to
+    start."""
+    return (
+        len(state.results) < len(cell.targets)
+        or state.calibration is None
+        or state.repair_checkpoint
+    )
 
 
 def run_cell(cell: Cell, ctx: StageContext) -> CellOutcome:
@@ -55,7 +60,7 @@ def run_cell(cell: Cell, ctx: StageContext) -> CellOutcome:
     outcome.targets_skipped = len(cell.targets) - len(pending)
     method: Method | None = None
     try:
-        if to_score:
+        if to_score or state.repair_checkpoint:
             method = fitted_method(cell, ctx, state.checkpoint, outcome)
     except StageError as wrapped:
         record_failure(cell, None, wrapped, outcome, ctx)
