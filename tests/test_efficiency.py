@@ -66,9 +66,23 @@ def test_fvcore_count_and_skipped_ops_are_reported() -> None:
             return torch.cumsum(self.inner(x), dim=1)
 
     data = EfficiencyInput(WithCumsum(), (torch.zeros(1, 3, 16, 16),), "cpu", None)  # type: ignore[arg-type]
-    fvcore_result, paper_result = efficiency.gmacs_metric(data)
+    fvcore_result, paper_result, dispatch_result = efficiency.gmacs_metric(data)
     assert fvcore_result.note.startswith("incomplete: skipped aten::cumsum")
     assert "no rule for WithCumsum" not in paper_result.note  # containers are not leaves
+    assert dispatch_result.note == "FlopCounterMode; no formula for aten::cumsum×1"
+    assert dispatch_result.value == pytest.approx(fvcore_result.value)
+
+
+def test_dispatch_count_by_hand_with_the_operations_it_skips() -> None:
+    example = (torch.zeros(1, 3, 16, 16),)
+    gmacs, no_formula = efficiency.dispatch_gmacs(Small(), example)
+    conv = 8 * 16 * 16 * 3 * 9  # multiply-adds, bias not counted
+    transposed = 8 * 16 * 16 * 4 * 4  # per *input* element: each spreads over a 2×2 kernel
+    linear = 4 * 5 * 10
+    assert gmacs * 1e9 == pytest.approx(conv + transposed + linear)
+    batch_norm = {name for name in no_formula if "batch_norm" in name}
+    assert set(no_formula) == {"aten::relu", "aten::add", *batch_norm} and len(batch_norm) == 1
+    assert "aten::convolution" not in no_formula and "aten::view" not in no_formula
 
 
 def test_fps_reading_is_ordered_and_counts_repeats() -> None:
@@ -104,18 +118,37 @@ def test_energy_measurement_path_with_a_counting_device() -> None:
     assert reading.idle_watts == pytest.approx(50.0, rel=0.05)
 
 
-def test_energy_without_a_counter_is_na_with_the_reason_and_leaves_logging_alone() -> None:
+@pytest.mark.parametrize("choice", ["auto", "nvml", "zeus", "pyjoules"])
+def test_each_energy_counter_reads_or_is_na_naming_it_and_leaves_logging_alone(
+    choice: str,
+) -> None:
     handlers = list(logging.getLogger().handlers)
-    counter, reason = efficiency.find_energy_counter()
+    counter, reason = efficiency.find_energy_counter(torch.device("cpu"), choice)  # type: ignore[arg-type]
     assert logging.getLogger().handlers == handlers
     data = EfficiencyInput(
-        Small(), (torch.zeros(1, 3, 16, 16),), "cpu", None, {"window_seconds": 0.2}
+        Small(),
+        (torch.zeros(1, 3, 16, 16),),
+        "cpu",
+        None,
+        {"window_seconds": 0.2, "counter": choice},
     )  # type: ignore[arg-type]
     energy, idle = efficiency.energy_metric(data)
-    if counter is None:  # this project's machines have neither RAPL nor NVML
-        assert reason and energy.value is None and energy.note == reason and idle.value is None
+    if counter is None:  # this project's machines have neither RAPL nor a GPU
+        tried = ["zeus", "pyjoules"] if choice == "auto" else [choice]
+        assert all(f"{name}: " in reason for name in tried), reason
+        assert energy.value is None and energy.note == reason and idle.value is None
     else:
         assert energy.value is not None and energy.value > 0
+        assert energy.note.startswith(counter.description)
+    if choice == "nvml":  # NVML reads a GPU: never a CPU module's energy
+        assert counter is None and "runs on cpu" in reason
+
+
+def test_zeus_is_installed_and_answers_for_itself() -> None:
+    """Zeus is a dev dependency: its n/a here comes from Zeus finding no counter, not from a
+    missing package."""
+    _, reason = efficiency.find_energy_counter(torch.device("cpu"), "zeus")
+    assert "not installed" not in reason
 
 
 def test_profile_command_json_rows() -> None:

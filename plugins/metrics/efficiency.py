@@ -1,15 +1,18 @@
 """Efficiency metrics of the module a model runs per test frame: parameters, storage, GMACs,
 FPS and energy, measured the same way for every model plugin.
 
-- GMACs come in two conventions. ``gmacs`` is fvcore's count (one fused multiply-add = 1; it
-  skips ops it cannot trace, which are recorded in the note). ``gmacs_paper`` follows the
+- GMACs come in three counts. ``gmacs`` is fvcore's count (one fused multiply-add = 1; it
+  skips ops it cannot trace, which are recorded in the note). ``gmacs_dispatch`` is torch's
+  ``FlopCounterMode`` at dispatch level, halved to MACs, with the arithmetic operations it has
+  no formula for in the note. ``gmacs_paper`` follows the
   thop-style convention the zxVAD paper's Table 3 used: leaf modules counted by forward hooks,
   transposed convolutions per *output* element, bias and BatchNorm ops included, functional ops
   (matmul, einsum, elementwise) not counted. See docs/efficiency.md.
 - FPS is model-only at batch 1 after warm-up, device synchronised, median over repeats with the
   spread (min-max) in the note.
-- Energy uses pyJoules' RAPL (CPU) and NVML (NVIDIA GPU) counters over a window long enough for
-  them, with idle power measured apart; with no counter it is n/a with the reason.
+- Energy reads a hardware counter over a window long enough for it, with idle power measured
+  apart: NVML through nvidia-ml-py, Zeus (NVML or RAPL) or pyJoules (RAPL and NVML); the note
+  names the counter. With no counter it is n/a with the reason; it is never estimated from TDP.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any, Literal, Protocol
 
 import torch
 from pydantic import Field
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import FlopCounterMode, flop_registry
 
 from vadbench.sdk import (
     EfficiencyInput,
@@ -146,6 +152,53 @@ def paper_convention_gmacs(
         for handle in handles:
             handle.remove()
     return total / 1e9, sorted(uncounted)
+
+
+# Operations that allocate, copy or describe tensors: no arithmetic, so never listed as skipped.
+NO_ARITHMETIC = frozenset(
+    {
+        "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones", "ones_like",
+        "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full", "arange",
+        "clone", "copy_", "_to_copy", "detach", "lift_fresh", "contiguous", "cat", "stack",
+        "index", "index_select", "gather", "scatter", "slice_scatter", "select_scatter",
+        "constant_pad_nd", "sym_size", "sym_stride", "sym_numel", "sym_storage_offset",
+        "_unsafe_view",
+    }
+)  # fmt: skip
+
+
+class _SeenOperations(TorchDispatchMode):
+    """Records every ATen operation a forward pass dispatches."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.counts: dict[str, int] = {}
+
+    def __torch_dispatch__(
+        self,
+        func: torch._ops.OpOverload,
+        types: Any,
+        args: tuple[Any, ...] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        if func.overloadpacket not in flop_registry and not func.is_view:
+            name = func.overloadpacket.__name__
+            if name not in NO_ARITHMETIC:
+                self.counts[f"aten::{name}"] = self.counts.get(f"aten::{name}", 0) + 1
+        return func(*args, **(kwargs or {}))
+
+
+def dispatch_gmacs(
+    module: nn.Module, example: tuple[torch.Tensor, ...]
+) -> tuple[float, dict[str, int]]:
+    """torch's own dispatch-level count (``FlopCounterMode``, two FLOPs per multiply-add) in
+    GMACs, and the arithmetic operations it has no formula for (counted as 0), by name and
+    count. It sees every operation the module runs, traced or not."""
+    counter = FlopCounterMode(display=False)
+    seen = _SeenOperations()
+    with torch.no_grad(), counter, seen:
+        module.eval()(*example)
+    return counter.get_total_flops() / 2 / 1e9, seen.counts
 
 
 def _synchronise(device: torch.device) -> None:
@@ -287,28 +340,84 @@ class NvmlCounter:
         return millijoules / 1e3
 
 
-def find_energy_counter(device: torch.device | None = None) -> tuple[EnergyCounter | None, str]:
-    """For a module on a GPU, that GPU's NVML counter through nvidia-ml-py where it reads;
-    otherwise (and as the fallback) pyJoules over every RAPL/NVML device present. None, and why,
-    when there is no counter."""
-    if device is not None and device.type == "cuda":
-        counter = _nvml_counter(device.index or 0)
+class ZeusCounter:
+    """Zeus's measurement window (ml-energy): the GPU's NVML counter for a module on a GPU, the
+    CPU packages' RAPL counters otherwise."""
+
+    def __init__(self, device: torch.device) -> None:
+        from zeus.monitor import ZeusMonitor
+
+        if device.type == "cuda":
+            index = device.index or 0
+            self.monitor = ZeusMonitor(gpu_indices=[index], cpu_indices=[])
+            self.description = f"Zeus {version('zeus')}, GPU {index} (NVML)"
+        else:
+            self.monitor = ZeusMonitor(gpu_indices=[])
+            packages = ", ".join(str(i) for i in self.monitor.cpu_indices)
+            self.description = f"Zeus {version('zeus')}, CPU packages {packages} (RAPL)"
+        if not self.monitor.gpu_indices and not self.monitor.cpu_indices:
+            raise LookupError(f"Zeus found no {'GPU' if device.type == 'cuda' else 'RAPL'} counter")
+
+    def start(self) -> None:
+        self.monitor.begin_window(ZEUS_WINDOW)
+
+    def stop(self) -> float:
+        reading = self.monitor.end_window(ZEUS_WINDOW)
+        return sum(reading.gpu_energy.values()) + sum((reading.cpu_energy or {}).values())
+
+
+ZEUS_WINDOW = "vadbench-energy"
+CounterChoice = Literal["auto", "nvml", "zeus", "pyjoules"]
+
+
+def find_energy_counter(
+    device: torch.device | None = None, choice: CounterChoice = "auto"
+) -> tuple[EnergyCounter | None, str]:
+    """The counter ``choice`` names, or for ``auto`` the first that reads on this machine: for a
+    module on a GPU, that GPU's NVML counter through nvidia-ml-py, then Zeus, then pyJoules; on
+    the CPU, Zeus (RAPL), then pyJoules. None, and why each failed, when none reads."""
+    device = device or torch.device("cpu")
+    if choice == "auto":
+        order = ["nvml", "zeus", "pyjoules"] if device.type == "cuda" else ["zeus", "pyjoules"]
+    else:
+        order = [choice]
+    reasons = []
+    for name in order:
+        counter, reason = COUNTERS[name](device)
         if counter is not None:
             return counter, ""
-    return _pyjoules_counter()
+        reasons.append(f"{name}: {reason}")
+    return None, "no energy counter (" + "; ".join(reasons) + ")"
 
 
-def _nvml_counter(index: int) -> NvmlCounter | None:
+def _nvml_counter(device: torch.device) -> tuple[EnergyCounter | None, str]:
     """The GPU's counter, or None without nvidia-ml-py or on a GPU that has no counter."""
+    if device.type != "cuda":
+        return None, f"NVML reads a GPU's energy and the module runs on {device.type}"
     try:
-        counter = NvmlCounter(index)
+        counter = NvmlCounter(device.index or 0)
         counter.start()
-    except Exception:
-        return None
-    return counter
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"
+    return counter, ""
 
 
-def _pyjoules_counter() -> tuple[EnergyCounter | None, str]:
+def _zeus_counter(device: torch.device) -> tuple[EnergyCounter | None, str]:
+    try:
+        counter = ZeusCounter(device)
+        counter.start()
+        counter.stop()
+    except ImportError:
+        return None, "Zeus is not installed (pip install 'vadbench[energy]')"
+    except LookupError as error:
+        return None, str(error)
+    except Exception as error:
+        return None, f"{type(error).__name__}: {error}"
+    return counter, ""
+
+
+def _pyjoules_counter(device: torch.device) -> tuple[EnergyCounter | None, str]:
+    """pyJoules over every RAPL/NVML device present (it cannot pick one GPU)."""
     root = logging.getLogger()
     handlers = list(root.handlers)
     logging.disable(logging.WARNING)  # pyJoules logs its missing backends at import
@@ -324,6 +433,13 @@ def _pyjoules_counter() -> tuple[EnergyCounter | None, str]:
     if not devices:
         return None, "no RAPL or NVML energy counter on this machine"
     return PyJoulesCounter(devices), ""
+
+
+COUNTERS: dict[str, Callable[[torch.device], tuple[EnergyCounter | None, str]]] = {
+    "nvml": _nvml_counter,
+    "zeus": _zeus_counter,
+    "pyjoules": _pyjoules_counter,
+}
 
 
 @dataclass(frozen=True)
@@ -393,9 +509,19 @@ def gmacs_metric(data: EfficiencyInput) -> list[MetricResult]:
         else ""
     )
     uncounted_note = "no rule for " + ", ".join(uncounted) if uncounted else ""
+    dispatch_count, no_formula = dispatch_gmacs(data.module, data.example)
+    no_formula_note = (
+        "FlopCounterMode; no formula for "
+        + ", ".join(f"{op}×{n}" for op, n in sorted(no_formula.items()))
+        if no_formula
+        else "FlopCounterMode"
+    )
     return [
         MetricResult("gmacs", fvcore_count, "GMACs", False, skipped_note, footnote=True),
         MetricResult("gmacs_paper", paper_count, "GMACs", False, uncounted_note, footnote=True),
+        MetricResult(
+            "gmacs_dispatch", dispatch_count, "GMACs", False, no_formula_note, footnote=True
+        ),
     ]
 
 
@@ -415,7 +541,8 @@ def fps_metric(data: EfficiencyInput) -> list[MetricResult]:
 
 
 def energy_metric(data: EfficiencyInput) -> list[MetricResult]:
-    counter, reason = find_energy_counter(data.example[0].device)
+    choice = EnergyOptions.model_validate(dict(data.options)).counter
+    counter, reason = find_energy_counter(data.example[0].device, choice)
     if counter is None:
         return [
             MetricResult("energy", None, "J/frame", False, note=reason),
@@ -455,6 +582,11 @@ class FpsOptions(RunOptions):
 
 
 class EnergyOptions(RunOptions):
+    counter: CounterChoice = Field(
+        "auto",
+        description="energy counter: nvml (nvidia-ml-py), zeus, pyjoules, or auto (the first "
+        "that reads: nvml, zeus, pyjoules on a GPU; zeus, pyjoules on the CPU)",
+    )
     window_seconds: float = Field(
         ENERGY_WINDOW_SECONDS,
         gt=0,
@@ -495,14 +627,14 @@ METRICS: tuple[EfficiencyMetric, ...] = (
     ("storage", "saved inference weights in MB", storage_metric, NoOptions),
     (
         "gmacs",
-        "GMACs per frame: fvcore and the paper's thop-style convention",
+        "GMACs per frame: fvcore, torch's FlopCounterMode and the paper's thop-style convention",
         gmacs_metric,
         NoOptions,
     ),
     ("fps", "model-only frames/s at batch 1, median over repeats", fps_metric, FpsOptions),
     (
         "energy",
-        "joules per frame via pyJoules (RAPL/NVML), idle power apart",
+        "joules per frame from NVML, Zeus or pyJoules (named in the note), idle power apart",
         energy_metric,
         EnergyOptions,
     ),

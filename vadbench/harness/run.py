@@ -37,13 +37,13 @@ from vadbench.harness.stages.cell import (
 )
 from vadbench.harness.stages.context import StageContext
 from vadbench.harness.store import RunStore
-from vadbench.sdk.console import make_console
+from vadbench.sdk.console import make_console, printable
 from vadbench.sdk.contracts import ConfigError, Task
 from vadbench.sdk.files import atomic_write_bytes, atomic_write_json, read_record
 from vadbench.sdk.framecache import cache_budget
 from vadbench.sdk.leaderboards import summary_counts
 from vadbench.sdk.runfolder import RUN_FORMAT
-from vadbench.sdk.validation import did_you_mean
+from vadbench.sdk.validation import did_you_mean, one_line
 
 
 @dataclass(frozen=True)
@@ -218,15 +218,25 @@ def render_reports(
     table = load_results(run_dir, registry)
     if reporters is None:
         reporters = (read_record(RunStore(run_dir).run_file) or {}).get("reporters", ["terminal"])
+    failed = 0
     for name in reporters:
         spec = registry.reporters.get(name, where="reporter")
-        written = spec.render(table, run_dir)
+        try:
+            written = spec.render(table, run_dir)
+        except Exception as error:  # one reporter (a tracking server down) never stops the rest
+            failed += 1
+            console.print(
+                f"[bold red]error:[/] reporter {escape(name)} failed: "
+                f"{escape(printable(one_line(error)))}; the results and other reports are kept",
+                highlight=False,
+            )
+            continue
         if written is not None:
             console.print(f"wrote {written}")
     counts = summary_counts(table)
     if counts["failed"] or counts["pending"]:
         console.print(f"{counts['ok']} ok, {counts['failed']} failed, {counts['pending']} pending")
-    return 0
+    return 1 if failed else 0
 
 
 def write_run_file(plan: Plan, store: RunStore, environment: dict[str, Any]) -> None:
