@@ -7,8 +7,8 @@ the whole test suite, each timed; the result goes to benchmarks/results/newest_t
 The newest wheels on the index are CUDA builds of about 3 GB (they run on a CPU too), so this
 runs in its own environment and never touches the one CI uses. Where pip's own configuration
 caps torch (a constraints file naming the releases on a machine's disk, as on this project's
-machines), the install runs with ``PIP_CONFIG_FILE`` pointing at an empty file, which lifts the
-cap for that one command; ``pip config list`` shows whether a cap is there.
+machines), the installs run with ``PIP_CONFIG_FILE=/dev/null``, which lifts the cap for those
+commands only; ``pip config list`` shows whether a cap is there.
 """
 
 from __future__ import annotations
@@ -41,10 +41,9 @@ def newest_torch() -> str:
 
 
 def uncapped() -> dict[str, str]:
-    """The environment with pip's configuration files left out (and so any torch cap)."""
-    empty = Path(os.environ.get("TMPDIR", "/tmp")) / "vadbench-empty-pip.conf"
-    empty.write_text("")
-    return {**os.environ, "PIP_CONFIG_FILE": str(empty)}
+    """The environment with pip's configuration files left out (and so any torch cap): pip
+    reads no configuration file when ``PIP_CONFIG_FILE`` names the null device."""
+    return {**os.environ, "PIP_CONFIG_FILE": os.devnull}
 
 
 def timed(step: str, command: list[str], log: Path, **kwargs: object) -> tuple[int, float, str]:
