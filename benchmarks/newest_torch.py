@@ -90,6 +90,21 @@ def main() -> None:
          env=uncapped())  # fmt: skip
     step("install vadbench[dev]", [python, "-m", "pip", "install", "-q", "-e", ".[dev]"],
          cwd=source, env=uncapped())  # fmt: skip
+    if any(code for _, code, _, _ in steps):  # nothing to run without the installs
+        write_result(
+            release,
+            commit,
+            steps,
+            [
+                "The install failed; its output:",
+                "",
+                "```",
+                *steps[-1][3].splitlines()[-20:],
+                "```",
+                "",
+            ],
+        )
+        sys.exit(1)
     versions = subprocess.run(
         [python, "-c", "import torch, json; print(json.dumps([torch.__version__, "
          "torch.version.cuda, torch.cuda.is_available()]))"],
@@ -107,31 +122,45 @@ def main() -> None:
                  cwd=source, env=fresh)  # fmt: skip
     summary = [line for line in tests.splitlines() if re.search(r"\d+ (passed|failed)", line)]
     headline = [line for line in quickstart.splitlines() if "has the highest" in line]
+    failed = [line for line in tests.splitlines() if line.startswith("FAILED")]
+    write_result(
+        release,
+        commit,
+        steps,
+        [
+            f"torch {torch_version} (CUDA build {cuda}; a GPU available: {gpu}).",
+            "",
+            "Test suite: "
+            + (summary[-1].strip("= ") if summary else "no summary line (see the log)")
+            + ".",
+            "",
+            "Quickstart's finding: " + (headline[0].strip() if headline else "none printed") + ".",
+            "",
+            *(["Failed tests:", "", *(f"- `{line}`" for line in failed), ""] if failed else []),
+        ],
+    )
+    sys.exit(max(code for _, code, _, _ in steps))
+
+
+def write_result(
+    release: str, commit: str, steps: list[tuple[str, int, float, str]], body: list[str]
+) -> None:
     lines = [
         "# vadbench on the newest torch",
         "",
         f"Command: `python benchmarks/newest_torch.py --torch {release}` at {commit}, "
-        f"{time.strftime('%Y-%m-%d')}.",
-        "",
-        f"torch {torch_version} (CUDA build {cuda}; a GPU available: {gpu}), Python "
-        f"{platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs; a fresh "
-        "virtual environment and synthetic-data cache, the project from a clean clone.",
+        f"{time.strftime('%Y-%m-%d')}: Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} CPUs; a fresh virtual environment and "
+        "synthetic-data cache, the project from a clean clone of that commit.",
         "",
         "| step | exit code | seconds |",
         "|---|---|---|",
         *(f"| {name} | {code} | {seconds:.0f} |" for name, code, seconds, _ in steps),
         "",
-        f"Test suite: {summary[-1].strip('= ') if summary else 'no summary line (see the log)'}.",
-        "",
-        "Quickstart's finding: " + (headline[0].strip() if headline else "none printed") + ".",
-        "",
+        *body,
     ]
-    failed = [line for line in tests.splitlines() if line.startswith("FAILED")]
-    if failed:
-        lines += ["Failed tests:", "", *(f"- `{line}`" for line in failed), ""]
     RESULT.write_text("\n".join(lines))
     print(f"wrote {RESULT}")
-    sys.exit(max(code for _, code, _, _ in steps))
 
 
 if __name__ == "__main__":
