@@ -21,6 +21,7 @@ from vadbench.commands.cache import CacheCommand
 from vadbench.commands.check import CheckCommand
 from vadbench.commands.describe import DescribeCommand
 from vadbench.commands.detect import DetectCommand
+from vadbench.commands.export import ExportCommand
 from vadbench.commands.listing import ListCommand, PluginsCommand
 from vadbench.commands.profile import ProfileCommand
 from vadbench.commands.report import ReportCommand
@@ -41,6 +42,7 @@ BUILT_IN: tuple[Command, ...] = (
     RunCommand(),
     ReportCommand(),
     DetectCommand(),
+    ExportCommand(),
     ProfileCommand(),
     DescribeCommand(),
     CheckCommand(),

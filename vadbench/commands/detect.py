@@ -43,8 +43,10 @@ from vadbench.harness.progress import progress_bars
 from vadbench.harness.records import CalibrationRecord, CellRecord
 from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError, DataError, Method, VadbenchError, Video
+from vadbench.sdk.export import EXPORT_FOLDER, WindowScorer, load_export
 from vadbench.sdk.files import atomic_write_bytes, atomic_write_json
 from vadbench.sdk.protocol import normalise
+from vadbench.sdk.toolkit.predictor import FramePredictor
 from vadbench.sdk.validation import did_you_mean, one_line
 from vadbench.sdk.video import (
     VideoFileReader,
@@ -267,9 +269,14 @@ class Detection:
 
 
 def score_footage(
-    trained: TrainedCell, footage: Footage, threshold: float, advance: Callable[[int], None]
+    trained: TrainedCell,
+    footage: Footage,
+    threshold: float,
+    advance: Callable[[int], None],
+    backend: WindowScorer | None = None,
 ) -> Detection:
-    """Scores every frame through the model's own ``score``, reporting decoded frames."""
+    """Scores every frame through the model's own ``score`` (or, given an exported scoring
+    module's ``backend``, through ``score_with`` it), reporting decoded frames."""
     lock = threading.Lock()
 
     def counted(start: int, stop: int) -> np.ndarray:
@@ -281,7 +288,11 @@ def score_footage(
     video = Video(footage.id, footage.num_frames, counted)
     started = time.perf_counter()
     with torch.inference_mode():
-        raw = np.asarray(trained.method.score(video), dtype=np.float64)
+        if backend is None:
+            raw = np.asarray(trained.method.score(video), dtype=np.float64)
+        else:
+            assert isinstance(trained.method, FramePredictor)
+            raw = np.asarray(trained.method.score_with(video, backend), dtype=np.float64)
     seconds = time.perf_counter() - started
     context = trained.method.context_frames
     if raw.shape != (max(footage.num_frames - context, 0),):
@@ -436,6 +447,7 @@ def detect(
     console: Console,
     frame_rate: float = DEFAULT_FRAME_RATE,
     video: bool = False,
+    backend: WindowScorer | None = None,
 ) -> list[tuple[Path, str]]:
     """Scores each input into ``out/<video id>/``; returns (input, error) for those that could
     not be read, after scoring all the others."""
@@ -448,7 +460,7 @@ def detect(
                 footage = open_footage(path, size, frame_rate)
                 task = bars.add_task(f"{footage.id}", total=footage.num_frames)
                 detection = score_footage(
-                    trained, footage, threshold, functools.partial(bars.advance, task)
+                    trained, footage, threshold, functools.partial(bars.advance, task), backend
                 )
                 bars.remove_task(task)
                 written = write_outputs(detection, out / footage.id, summary)
@@ -482,6 +494,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video", action="store_true", help="also write annotated.mp4")
     parser.add_argument("--fps", type=float, default=DEFAULT_FRAME_RATE, help="of frame folders")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, auto")
+    parser.add_argument(
+        "--backend",
+        choices=["torch", "onnxruntime"],
+        default="torch",
+        help="score with the model in torch, or its ONNX export (vadbench export) in onnxruntime",
+    )
+    parser.add_argument("--onnx", type=Path, help="with --backend onnxruntime: the export folder")
 
 
 def run_detect(args: argparse.Namespace, registry: Registry, console: Console) -> int:
@@ -498,8 +517,19 @@ def run_detect(args: argparse.Namespace, registry: Registry, console: Console) -
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out}: is a file; expected a folder to write into")
     folder = find_cell(args.model, args.source, args.seed)
-    trained = load_cell(folder, registry, resolve_device(args.device))
-    summary: dict[str, Any] = {"cell": str(folder), "model": trained.title}
+    backend = None
+    if args.backend == "onnxruntime":
+        trained = load_cell(folder, registry, "cpu")
+        if not isinstance(trained.method, FramePredictor):
+            raise ConfigError(f"{folder}: only a frame predictor scores with an ONNX export")
+        backend = load_export(args.onnx or folder / EXPORT_FOLDER, trained.record.hash)
+    else:
+        trained = load_cell(folder, registry, resolve_device(args.device))
+    summary: dict[str, Any] = {
+        "cell": str(folder),
+        "model": trained.title,
+        "backend": args.backend,
+    }
     if args.threshold is not None:
         threshold = float(args.threshold)
         summary["threshold_from"] = "--threshold"
@@ -522,7 +552,7 @@ def run_detect(args: argparse.Namespace, registry: Registry, console: Console) -
             "note": calibration.note,
         }
     failures = detect(
-        trained, args.videos, args.out, threshold, summary, console, args.fps, args.video
+        trained, args.videos, args.out, threshold, summary, console, args.fps, args.video, backend
     )
     if failures:
         console.print(f"{len(failures)} input(s) could not be scored (above); the others were")

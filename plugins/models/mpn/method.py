@@ -29,7 +29,6 @@ from vadbench.sdk import (
     VideoSource,
     channels_last,
     psnr,
-    scoring_chunks,
     split_budget,
     support_clips,
 )
@@ -201,38 +200,28 @@ class MPN(FramePredictor[MPNOptions]):
         )
         return adapted
 
-    def score(self, video: Video) -> np.ndarray:
+    def window_scores(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per window: the PSNR of its prediction (pixels mapped to [0, 1]) and the mean
+        distance of its features to their nearest prototypes, fused by ``final_scores``."""
+        output = self.network.run(inputs)
+        distance = feature_distance(output.readout.queries, output.readout.nearest)
+        return torch.stack([psnr(output.prediction, target, self.value_range), distance], dim=1)
+
+    def final_scores(self, raw: np.ndarray) -> np.ndarray:
         """Fused normality of frames T..N-1 (see ``scoring``)."""
-        frame_psnr, distance = self.raw_scores(video)
-        if not len(frame_psnr):
-            return np.zeros(0)
         return fuse_scores(
-            frame_psnr,
-            distance,
+            raw[:, 0],
+            raw[:, 1],
             self.options.fusion_alpha,
             gaussian_template(self.options.smoothing_taps, self.options.smoothing_sigma),
             self.options.feature_score,
         )
 
-    @torch.no_grad()
     def raw_scores(self, video: Video) -> tuple[np.ndarray, np.ndarray]:
-        """Before fusion, for frames T..N-1: the PSNR of each prediction (pixels mapped to
-        [0, 1]) and the mean distance of its features to their nearest prototypes."""
-        self.network.eval()
-        psnrs, distances = [], []
-        for frames in scoring_chunks(
-            video, self.context_frames, self.image_size, self.device, self.value_range
-        ):
-            inputs, target = self.windows(frames)
-            output = self.network.run(inputs)
-            psnrs.append(psnr(output.prediction, target, self.value_range))
-            distances.append(feature_distance(output.readout.queries, output.readout.nearest))
-        if not psnrs:
-            return np.zeros(0), np.zeros(0)
-        return (
-            torch.cat(psnrs).cpu().double().numpy(),
-            torch.cat(distances).cpu().double().numpy(),
-        )
+        """Before fusion, for frames T..N-1: the PSNR of each prediction and the feature
+        distance (``window_scores``)."""
+        raw = self.window_raw_scores(video)
+        return (raw[:, 0], raw[:, 1]) if len(raw) else (np.zeros(0), np.zeros(0))
 
 
 def create(options: MPNOptions, device: str) -> MPN:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -17,6 +17,7 @@ from vadbench.sdk.contracts import Options, ScoreKind, Video
 from vadbench.sdk.toolkit.quality import psnr
 
 OptionsT = TypeVar("OptionsT", bound=Options)
+WindowScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class FramePredictor(ABC, Generic[OptionsT]):
@@ -69,21 +70,54 @@ class FramePredictor(ABC, Generic[OptionsT]):
         """The input window of each frame T..n-1 of a chunk (n, 3, H, W), and those frames."""
         return prediction_windows(frames, self.context_frames, self.stack_inputs)
 
-    def chunk_scores(self, frames: torch.Tensor) -> torch.Tensor:
-        """The score of each frame T..n-1 of a chunk: the PSNR of its prediction."""
-        inputs, target = self.windows(frames)
+    def window_scores(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The raw score of each input window against the frame that follows it, (n,) or
+        (n, k): the PSNR of its prediction. What ``scoring_module`` exports, so a subclass
+        that overrides it keeps torch and exported scoring the same."""
         return psnr(self.predict(inputs), target, self.value_range)
 
+    def final_scores(self, raw: np.ndarray) -> np.ndarray:
+        """A video's scores from the raw window scores of all its frames T..N-1, in order."""
+        return raw
+
+    def chunk_scores(self, frames: torch.Tensor) -> torch.Tensor:
+        """The raw score of each frame T..n-1 of a chunk (``window_scores``)."""
+        inputs, target = self.windows(frames)
+        return self.window_scores(inputs, target)
+
     @torch.no_grad()
-    def score(self, video: Video) -> np.ndarray:
-        """One score per frame T..N-1, reading the video in overlapping chunks so that memory
-        stays flat however long it is."""
+    def window_raw_scores(self, video: Video) -> np.ndarray:
+        """The raw score of every frame T..N-1, reading the video in overlapping chunks so that
+        memory stays flat however long it is."""
         self.predictor().eval()
         chunks = scoring_chunks(
             video, self.context_frames, self.image_size, self.device, self.value_range
         )
-        scores = [self.chunk_scores(frames) for frames in chunks]
-        return torch.cat(scores).cpu().double().numpy() if scores else np.zeros(0)
+        raw = [self.chunk_scores(frames) for frames in chunks]
+        return torch.cat(raw).cpu().double().numpy() if raw else np.zeros(0)
+
+    def score(self, video: Video) -> np.ndarray:
+        """One score per frame T..N-1."""
+        raw = self.window_raw_scores(video)
+        return self.final_scores(raw) if len(raw) else np.zeros(0)
+
+    @torch.no_grad()
+    def score_with(self, video: Video, window_scores: WindowScorer) -> np.ndarray:
+        """``score``, with the raw window scores computed by ``window_scores`` (inputs and
+        targets as float32 arrays, as ``scoring_module`` takes them): an exported copy of the
+        scoring module run by another runtime."""
+        raw = []
+        for frames in scoring_chunks(
+            video, self.context_frames, self.image_size, "cpu", self.value_range
+        ):
+            inputs, target = self.windows(frames)
+            raw.append(np.asarray(window_scores(inputs.float().numpy(), target.float().numpy())))
+        return self.final_scores(np.concatenate(raw).astype(np.float64)) if raw else np.zeros(0)
+
+    def scoring_module(self) -> nn.Module:
+        """``window_scores`` as one module of (inputs, target): what ``vadbench export``
+        writes."""
+        return _WindowScores(self)
 
     @torch.no_grad()
     def anomaly_maps(self, video: Video) -> np.ndarray:
@@ -153,13 +187,25 @@ class FramePredictor(ABC, Generic[OptionsT]):
         self.load_extra_state(state)
         self.predictor().eval()
 
-    def example_input(self) -> torch.Tensor:
-        """One input window of zeros, batch 1, as ``predictor()`` takes it."""
+    def example_input(self, batch: int = 1) -> torch.Tensor:
+        """Input windows of zeros as ``predictor()`` takes them."""
         t, size = self.context_frames, self.image_size
-        shape = (1, 3 * t, size, size) if self.stack_inputs else (1, t, 3, size, size)
+        shape = (batch, 3 * t, size, size) if self.stack_inputs else (batch, t, 3, size, size)
         return torch.zeros(*shape, device=self.device)
 
     def inference_module(self) -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         """The predictor and an example input, for the efficiency metrics."""
         self.predictor().eval()
         return self.predictor(), (self.example_input(),)
+
+
+class _WindowScores(nn.Module):
+    """A frame predictor's ``window_scores`` as a module; its networks are submodules."""
+
+    def __init__(self, method: FramePredictor[Any]) -> None:
+        super().__init__()
+        self.method = method
+        self.networks = nn.ModuleList(method.checkpoint_modules().values())
+
+    def forward(self, inputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.method.window_scores(inputs, target)
