@@ -21,6 +21,22 @@ from tests.conftest import TINY_MATRIX, labels
 from vadbench.commands import main
 
 # A model plugin that misbehaves on request, for faults inside a cell.
+# A zxVAD small enough to train three steps in seconds, as a matrix's models entry ``zx``.
+TINY_ZXVAD = """
+  zx:
+    plugin: zxvad
+    overrides:
+      context_frames: 2
+      image_size: 32
+      unet_widths: [4, 8, 16, 32]
+      memory_items: 16
+      discriminator_widths: [4, 8, 8, 8]
+      classifier_widths: [4, 8, 8, 8]
+      object_input_size: 64
+      batch_size: 2
+      train_steps: 3
+""".strip("\n")
+
 FAULTY_PLUGIN = """
 import time
 from pathlib import Path

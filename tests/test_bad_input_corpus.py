@@ -1422,7 +1422,7 @@ DAMAGE += [
          ("checkpoint is damaged", "checksums"), code=0),
 ]  # fmt: skip
 
-# Issue 28: a folder of the run that is a link out of it is refused before anything is written.
+# Issue 28: a folder of the run that is a link out of it is refused, one line naming it.
 CONFIGURATION_LINKS = [
     Case("checkpoint-folder-a-link-out", damage(CHECKPOINT, link_out), RUN,
          ("checkpoint: refusing to write outside the run folder",)),

@@ -13,7 +13,7 @@ import pytest
 
 from tests.builders import write_square_dataset
 from tests.conftest import labels
-from tests.corpus_support import build_workspace, run_cli
+from tests.corpus_support import TINY_ZXVAD, build_workspace, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = Path(os.environ.get("VADBENCH_TEST_ARTIFACTS", ROOT / "test-artifacts"))
@@ -28,18 +28,7 @@ datasets:
   quiet: {plugin: frames, options: {root: data/quiet}}
 models:
   fd: {plugin: framediff, overrides: {image_size: 16}}
-  zx:
-    plugin: zxvad
-    overrides:
-      context_frames: 2
-      image_size: 32
-      unet_widths: [4, 8, 16, 32]
-      memory_items: 16
-      discriminator_widths: [4, 8, 8, 8]
-      classifier_widths: [4, 8, 8, 8]
-      object_input_size: 64
-      batch_size: 2
-      train_steps: 3
+{TINY_ZXVAD}
   broken: {plugin: faulty, overrides: {mode: fit_raises}}
 threads: 1
 reporters: [html, markdown]
@@ -48,7 +37,7 @@ metric_options: {fps: {warmup: 0, repeats: 1, min_seconds: 0.01}}
 matrix:
   - train: a
     test: [a, b, quiet]
-"""
+""".replace("{TINY_ZXVAD}", TINY_ZXVAD)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from tests.corpus_support import build_workspace, run_cli, snapshot
+from tests.corpus_support import TINY_ZXVAD, build_workspace, run_cli, snapshot
 
 MATRIX = """
 name: tracked
@@ -30,18 +30,7 @@ datasets:
   b: {plugin: frames, options: {root: data/b}}
 models:
   fd: {plugin: framediff, overrides: {image_size: 16}}
-  zx:
-    plugin: zxvad
-    overrides:
-      context_frames: 2
-      image_size: 32
-      unet_widths: [4, 8, 16, 32]
-      memory_items: 16
-      discriminator_widths: [4, 8, 8, 8]
-      classifier_widths: [4, 8, 8, 8]
-      object_input_size: 64
-      batch_size: 2
-      train_steps: 3
+{TINY_ZXVAD}
   broken: {plugin: faulty, overrides: {mode: fit_raises}}
 threads: 1
 reporters: [markdown, json]
@@ -49,7 +38,7 @@ metrics: [micro_auc, macro_auc, params]
 matrix:
   - train: a
     test: [a, b]
-"""
+""".replace("{TINY_ZXVAD}", TINY_ZXVAD)
 
 
 @pytest.fixture(scope="module")
