@@ -3,8 +3,9 @@
 Each cell runs its planned job (``python -m vadbench.harness.worker JOB.json``) in its own process,
 so cells share nothing but the results folder (every write there is atomic) and the data cache
 (written atomically too), and a crash costs that one cell only. A worker's output is printed when
-its cell ends, so lines never interleave. Set ``threads`` in the matrix so that workers × threads
-does not exceed the cores.
+its cell ends, so lines never interleave. A matrix without ``threads`` gives each cell the cores
+divided by the cells that run side by side (``THREADS_ENVIRONMENT``), so that workers × threads
+does not exceed the cores; a matrix's ``threads`` is taken as it is.
 
 On Linux a cell's process is forked from a server that has already imported torch, vadbench and the
 plugins (``forkserver.py``), which saves each cell the 3-5 s a fresh interpreter spends on imports.
@@ -29,7 +30,15 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from vadbench.sdk import ENTRY_POINT_GROUP, ExecutorSpec, Options, Task, hookimpl, mark_launched
+from vadbench.sdk import (
+    ENTRY_POINT_GROUP,
+    ExecutorSpec,
+    Options,
+    Task,
+    hookimpl,
+    mark_launched,
+    threads_per_cell,
+)
 
 from .forkserver import ForkServer, ServerStopped
 from .remote import CellRun, report_lost, report_run, request_for, run_cell
@@ -40,8 +49,8 @@ _print_lock = threading.Lock()
 _ALWAYS_PRELOADED = ("torch", "torch._dynamo", "sklearn.metrics", "vadbench.harness.jobs")
 
 
-def _run_in_subprocess(task: Task, gpu: str | None = None) -> None:
-    request = request_for(task)
+def _run_in_subprocess(task: Task, gpu: str | None = None, threads: int | None = None) -> None:
+    request = request_for(task, threads)
     if gpu is not None:
         environment = {**request.environment, "CUDA_VISIBLE_DEVICES": gpu}
         request = replace(request, environment=environment)
@@ -58,8 +67,8 @@ def _preloads() -> list[str]:
     return [*_ALWAYS_PRELOADED, *sorted(name for name in plugins if name in sys.modules)]
 
 
-def _run_forked(server: ForkServer, task: Task) -> None:
-    request = request_for(task)
+def _run_forked(server: ForkServer, task: Task, threads: int) -> None:
+    request = request_for(task, threads)
     host = socket.gethostname()
     if request.progress_file is not None:
         mark_launched(Path(request.progress_file), host)
@@ -131,12 +140,13 @@ def execute_in_processes(tasks: Sequence[Task], options: Mapping[str, Any]) -> N
         _each_in_a_pool(on_a_free_device, tasks, len(settings.devices))
         return
     workers = settings.workers or os.cpu_count() or 1
+    threads = threads_per_cell(min(workers, len(tasks)))  # unless the matrix sets threads
     if not sys.platform.startswith("linux"):  # forking after importing torch is safe on Linux
-        _each_in_a_pool(_run_in_subprocess, tasks, workers)
+        _each_in_a_pool(lambda task: _run_in_subprocess(task, threads=threads), tasks, workers)
         return
     server = ForkServer(_preloads())
     try:
-        _each_in_a_pool(lambda task: _run_forked(server, task), tasks, workers)
+        _each_in_a_pool(lambda task: _run_forked(server, task, threads), tasks, workers)
     finally:
         server.close()
 

@@ -22,6 +22,7 @@ from vadbench.sdk import (
     BLOCK_ENV,
     DISABLE_AUTOLOAD_ENV,
     LOCK_TOKEN_ENVIRONMENT,
+    THREADS_ENVIRONMENT,
     Task,
     mark_launched,
 )
@@ -62,9 +63,12 @@ class CellRun:
     host: str
 
 
-def request_for(task: Task) -> CellRequest:
+def request_for(task: Task, threads: int | None = None) -> CellRequest:
+    """The cell's request; ``threads``, the torch threads it takes unless its matrix says."""
     names = (*FORWARDED_ENVIRONMENT, *DRIVER_PROCESS_SETTINGS)
     forwarded = {name: os.environ[name] for name in names if name in os.environ}
+    if threads is not None:
+        forwarded[THREADS_ENVIRONMENT] = str(threads)
     progress = None if task.progress_file is None else str(task.progress_file)
     return CellRequest(task.command, os.getcwd(), forwarded, progress)
 

@@ -11,12 +11,14 @@ and nothing is written.
 from __future__ import annotations
 
 import argparse
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -28,6 +30,7 @@ from vadbench.harness.config import read_matrix
 from vadbench.harness.planning import Plan, build_plan, open_dataset
 from vadbench.harness.plugins import Registry
 from vadbench.sdk.contracts import ConfigError, Split, VadbenchError
+from vadbench.sdk.workers import threads_per_cell
 
 
 @dataclass
@@ -75,6 +78,7 @@ class CheckReport:
                 for cell in self.plan.cells
                 for target in cell.targets
             ),
+            "threads": threads_line(self.plan),
             "training": {
                 cell.model.name: (
                     budget.model_dump(exclude_none=True)
@@ -84,6 +88,20 @@ class CheckReport:
                 for cell in self.plan.cells
             },
         }
+
+
+def threads_line(plan: Plan) -> str:
+    """How many torch threads each cell will take, and why."""
+    if plan.matrix.threads is not None:
+        return f"{plan.matrix.threads} torch thread(s) per cell (the matrix's threads)"
+    if plan.matrix.executor == "local":
+        return f"{torch.get_num_threads()} torch thread(s), torch's default; one cell at a time"
+    workers = getattr(plan.executor_options, "workers", None) or os.cpu_count() or 1
+    side_by_side = min(workers, len(plan.cells))
+    return (
+        f"{threads_per_cell(side_by_side)} torch thread(s) per cell: the cores shared by up to "
+        f"{side_by_side} cell(s) side by side (set threads to choose)"
+    )
 
 
 def training_length(options: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +191,8 @@ class CheckCommand(Command):
         if work:
             console.print(
                 f"work: {work['cells']} cell(s), {work['target_evaluations']} target "
-                f"evaluation(s), {work['test_frames_scored']:,} test frames to score"
+                f"evaluation(s), {work['test_frames_scored']:,} test frames to score; "
+                f"{work['threads']}"
             )
             for model, length in sorted(work["training"].items()):
                 steps = ", ".join(f"{name} {value}" for name, value in length.items())

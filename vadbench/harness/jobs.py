@@ -11,6 +11,7 @@ while a run goes on changes nothing for that run.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -40,6 +41,7 @@ from vadbench.harness.stages.context import CellOutcome, StageContext
 from vadbench.harness.store import RunStore
 from vadbench.sdk.contracts import ConfigError, Progress
 from vadbench.sdk.protocol import DEFAULT_PROTOCOL, EvaluationProtocol
+from vadbench.sdk.workers import THREADS_ENVIRONMENT
 
 JOB_FORMAT = 1
 WORKER_MODULE = "vadbench.harness.worker"
@@ -221,8 +223,9 @@ def stage_context(
     """What the job's stages share. A job measures no efficiency: the driver does, one cell at
     a time, after parallel work."""
     settings = job.settings
-    if settings["threads"] is not None:
-        torch.set_num_threads(settings["threads"])
+    threads = settings["threads"] or os.environ.get(THREADS_ENVIRONMENT)
+    if threads:  # the matrix's threads, else the executor's share of the cores
+        torch.set_num_threads(int(threads))
     budget = settings["budget"]
     return StageContext(
         store=RunStore(Path(job.run_dir)),

@@ -183,7 +183,9 @@ from vadbench.sdk.workers import (
     DISABLE_AUTOLOAD_ENV,
     ENTRY_POINT_GROUP,
     LOCK_TOKEN_ENVIRONMENT,
+    THREADS_ENVIRONMENT,
     mark_launched,
+    threads_per_cell,
 )
 from vadbench.sdk.zoo import ZOO_RECORD
 
@@ -370,6 +372,8 @@ __all__ = [  # noqa: RUF022 - grouped by what a plugin does, as docs/plugins.md 
     "DISABLE_AUTOLOAD_ENV",
     "ENTRY_POINT_GROUP",
     "LOCK_TOKEN_ENVIRONMENT",
+    "THREADS_ENVIRONMENT",
+    "threads_per_cell",
     "Task",
     "mark_launched",
 ]

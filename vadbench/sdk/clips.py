@@ -21,12 +21,23 @@ UNIT = (0.0, 1.0)  # ToTensor-style inputs
 def frames_to_tensor(
     frames: np.ndarray, size: int, device: str, value_range: tuple[float, float] = SIGNED
 ) -> torch.Tensor:
-    """uint8 (n, H, W, 3) → float (n, 3, size, size) with pixels in ``value_range``."""
+    """uint8 (n, H, W, 3) → float (n, 3, size, size) with pixels in ``value_range``.
+
+    Frames larger than ``size`` are converted and resized one at a time, so that memory grows
+    with the output, not with the source resolution (a chunk of 64 full-HD frames would
+    otherwise take 1.6 GB of float); each frame's arithmetic is the batched one's, so the values
+    are the same."""
     low, high = value_range
-    tensor = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2).float()
-    tensor = tensor * ((high - low) / 255.0) + low
-    if tensor.shape[-2:] != (size, size):
-        tensor = F.interpolate(tensor, size=(size, size), mode="bilinear", align_corners=False)
+    scale = (high - low) / 255.0
+    source = torch.from_numpy(frames).to(device).permute(0, 3, 1, 2)
+    if source.shape[-2:] == (size, size):
+        return source.float() * scale + low
+    tensor = torch.empty((len(frames), 3, size, size), device=device)
+    for index in range(len(frames)):
+        frame = source[index : index + 1].float() * scale + low
+        tensor[index] = F.interpolate(
+            frame, size=(size, size), mode="bilinear", align_corners=False
+        )[0]
     return tensor
 
 
