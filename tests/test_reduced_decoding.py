@@ -14,7 +14,8 @@ import pytest
 from av.video.reformatter import VideoReformatter
 from PIL import Image
 
-from tests.dataset_fixtures import encode_video, street_frames
+import vadbench.sdk.video as video
+from tests.dataset_fixtures import encode_video, street_frames, write_video
 from vadbench.sdk.video import (
     REDUCED_DECODING,
     VideoFileReader,
@@ -111,3 +112,19 @@ def test_jpeg_frames_read_small_match_their_full_decode_resized(tmp_path: Path) 
 def test_the_decoding_rules_are_part_of_the_cache_key(tmp_path: Path) -> None:
     path = encode_video(tmp_path / "clip.avi", street_frames(2, NATIVE), NATIVE, codec="mpeg4")
     assert VideoFileReader(path, 2, (64, 64)).decode_settings()["reduced"] == REDUCED_DECODING
+
+
+def test_timestamp_tables_are_bounded_by_frames_not_by_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget in frames keeps every table of many short videos (SHT's 330 training videos
+    overflowed a 256-table bound) and drops the least recently used once the frames run out."""
+    paths = [write_video(tmp_path / f"{index}.avi", 10) for index in range(3)]
+    tables = video._TimestampTables()
+    monkeypatch.setattr(video, "TIMESTAMP_FRAMES", 25)
+    for path in paths:
+        assert tables.get(path, 10) is not None
+    assert list(tables._tables) == paths[1:]  # 30 frames > 25: the first is dropped
+    monkeypatch.setattr(video, "TIMESTAMP_FRAMES", 1000)
+    tables.get(paths[0], 10)
+    assert set(tables._tables) == set(paths)

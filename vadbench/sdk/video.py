@@ -95,7 +95,9 @@ RECENT_FRAMES = 16
 # A read starting at most this many frames after the decoder's position decodes forward
 # instead of seeking: cheaper than a seek followed by decoding a whole GOP.
 FORWARD_WITHOUT_SEEK = 48
-TIMESTAMP_TABLES = 256
+# Frame timestamps kept for seeking, over all files: 8 bytes each, so 32 MB at most, which
+# holds every table of ShanghaiTech's 330 training videos (274,515 frames) at once.
+TIMESTAMP_FRAMES = 4_000_000
 
 _DECODE_ERRORS = (av.error.FFmpegError, OSError, ValueError)
 
@@ -397,11 +399,13 @@ class _LostTrack(Exception):
 
 
 class _TimestampTables:
-    """Per-file frame timestamps, bounded: a seek needs them, a sequential read never does."""
+    """Per-file frame timestamps, bounded by their total frames, least recently used out: a
+    seek needs them, a sequential read never does."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._tables: OrderedDict[Path, _FrameTimestamps | None] = OrderedDict()
+        self._frames = 0
 
     def get(self, path: Path, num_frames: int) -> _FrameTimestamps | None:
         with self._lock:
@@ -410,18 +414,26 @@ class _TimestampTables:
                 return self._tables[path]
         table = _read_timestamps(path, num_frames)
         with self._lock:
-            self._tables[path] = table
-            while len(self._tables) > TIMESTAMP_TABLES:
-                self._tables.popitem(last=False)
+            if path not in self._tables:
+                self._tables[path] = table
+                self._frames += _size(table)
+            while self._frames > TIMESTAMP_FRAMES and len(self._tables) > 1:
+                self._frames -= _size(self._tables.popitem(last=False)[1])
         return table
 
     def clear(self) -> None:
         with self._lock:
             self._tables.clear()
+            self._frames = 0
 
     def forget(self) -> None:
         self._lock = threading.Lock()
         self._tables = OrderedDict()
+        self._frames = 0
+
+
+def _size(table: _FrameTimestamps | None) -> int:
+    return 0 if table is None else len(table.pts)
 
 
 class _DecodeCounter:
