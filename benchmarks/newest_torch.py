@@ -134,7 +134,9 @@ def main() -> None:
             + (summary[-1].strip("= ") if summary else "no summary line (see the log)")
             + ".",
             "",
-            "Quickstart's finding: " + (headline[0].strip() if headline else "none printed") + ".",
+            "Quickstart's finding: "
+            + (headline[0].strip().rstrip(".") if headline else "none printed")
+            + ".",
             "",
             *(["Failed tests:", "", *(f"- `{line}`" for line in failed), ""] if failed else []),
         ],
