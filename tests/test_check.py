@@ -81,3 +81,39 @@ def test_a_typo_in_executor_or_metric_options_is_named_on_its_own_line(tmp_path:
         assert result.returncode == 2
         assert f"error: matrix.yaml: {named}: unknown field; did you mean" in result.stdout
         assert "(plan)" not in result.stdout and not (workspace / "results").exists()
+
+
+COUNTING_DATASET = """
+from pathlib import Path
+
+from vadbench.sdk import DatasetSpec, hookimpl
+from vadbench_plugins.datasets.frames import FramesOptions, open_frames
+
+OPENED = Path(__file__).parent / "opened.txt"
+
+
+def open_counted(options):
+    with OPENED.open("a") as log:
+        log.write("opened\\n")
+    return open_frames(options)
+
+
+@hookimpl
+def vadbench_register_datasets(register):
+    register(DatasetSpec("counted", "frames, counting opens", "", FramesOptions, open_counted))
+"""
+
+
+def test_check_opens_each_dataset_once_and_says_how_many_threads_a_cell_takes(
+    tmp_path: Path,
+) -> None:
+    workspace = build_workspace(tmp_path / "workspace")
+    (workspace / "counted.py").write_text(COUNTING_DATASET)
+    matrix = workspace / "matrix.yaml"
+    text = matrix.read_text().replace("{plugin: frames, options: {root: data/a}}",
+                                      "{plugin: counted, options: {root: data/a}}")  # fmt: skip
+    matrix.write_text(text.replace("name: tiny\n", "name: tiny\nplugins: [counted.py]\n"))
+    result = run_cli("check", "matrix.yaml", cwd=workspace)
+    assert result.returncode == 0, result.output
+    assert (workspace / "opened.txt").read_text() == "opened\n"
+    assert "torch thread(s), torch's default; one cell at a time" in result.stdout

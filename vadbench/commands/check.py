@@ -149,7 +149,7 @@ def check_matrix(path: Path, registry: Registry, overrides: Sequence[str] = ()) 
     result = CheckReport(path, reports)
     if all(report.ok for report in reports):
         try:
-            result.plan = build_plan(path, {}, matrix, registry)
+            result.plan = build_plan(path, {}, matrix, registry, opened)
         except ConfigError as error:
             result.plan_problem = str(error)
     return result

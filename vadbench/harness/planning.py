@@ -235,8 +235,15 @@ def planned_target(
     return Target(dataset, protocol, shots, scores_hash, target_hash)
 
 
-def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Registry) -> Plan:
-    """Resolve every name in the matrix against the registry and expand it into cells."""
+def build_plan(
+    path: Path,
+    raw: dict[str, Any],
+    matrix: MatrixFile,
+    registry: Registry,
+    opened: Mapping[str, OpenedDataset] | None = None,
+) -> Plan:
+    """Resolve every name in the matrix against the registry and expand it into cells;
+    ``opened``: datasets a caller has opened and checked already, not opened again."""
     file = path
     for index, reporter in enumerate(matrix.reporters):
         registry.reporters.get(reporter, where=f"{file.name}: reporters.{index}")
@@ -284,11 +291,15 @@ def build_plan(path: Path, raw: dict[str, Any], matrix: MatrixFile, registry: Re
             check_reference(target, matrix.datasets, f"{where}.test", "dataset")
             used_datasets.add(target)
     check_reference_values(matrix, file)
+    opened = opened or {}
     datasets = {
-        name: open_dataset(name, matrix.datasets[name], registry, file)
+        name: opened[name]
+        if name in opened
+        else open_dataset(name, matrix.datasets[name], registry, file)
         for name in sorted(used_datasets)
     }
-    check_splits(matrix, {name: d.dataset for name, d in datasets.items()}, file)
+    if not opened:
+        check_splits(matrix, {name: d.dataset for name, d in datasets.items()}, file)
     detection = [m for m in metrics if m.kind == "detection"]
     headline = headline_of(detection)
     evaluation = evaluation_protocol(matrix.evaluation, f"{file.name}: evaluation")
