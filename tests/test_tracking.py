@@ -138,13 +138,15 @@ def test_mlflow_server_receives_every_cell_once_with_its_curve_and_the_leaderboa
 def test_mlflow_without_a_server_keeps_everything_in_the_run_folder(
     tracked_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run = tmp_path / "results" / "tracked"
+    base = tmp_path / "Bob's runs"  # a quote in the path, which a search filter cannot hold
+    run = base / "results" / "tracked"
     shutil.copytree(tracked_run, run)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    before = snapshot(tmp_path, skip="results")
-    result = run_cli("report", str(run), "--reporter", "mlflow", cwd=tmp_path)
-    assert result.returncode == 0, result.output
-    assert snapshot(tmp_path, skip="results") == before == {}
+    for _ in range(2):
+        result = run_cli("report", str(run), "--reporter", "mlflow", cwd=base)
+        assert result.returncode == 0, result.output
+        assert "warning" not in result.output.lower(), result.output  # MLflow's own, kept quiet
+    assert snapshot(base, skip="results") == {}
     client = MlflowClient(tracking_uri=f"sqlite:///{run / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("vadbench/tracked")
     assert experiment is not None and len(client.search_runs([experiment.experiment_id])) == 4

@@ -9,8 +9,11 @@ metrics logged again (MLflow keeps each metric's history)."""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +22,28 @@ import pandas as pd
 from .cells import CellLog, cell_logs, leaderboard_files
 
 RUN_FOLDER_TAG = "vadbench.run_folder"
+# The run folder's path hashed: a path may hold quotes, which a search filter cannot.
+RUN_KEY_TAG = "vadbench.run_key"
 CELL_TAG = "vadbench.cell"
 LEADERBOARD = "leaderboard"
 BATCH = 1000  # MLflow takes at most 1000 metrics per log_batch
 
 
 def render(table: pd.DataFrame, out_dir: Path) -> Path | None:
+    """Quiet: MLflow logs its database set-up and its libraries warn of their own deprecations,
+    none of which is the user's to act on."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return _render(table, out_dir)
+    finally:
+        logger.setLevel(level)
+
+
+def _render(table: pd.DataFrame, out_dir: Path) -> Path | None:
     from mlflow.tracking import MlflowClient
 
     server = os.environ.get("MLFLOW_TRACKING_URI")
@@ -67,18 +86,18 @@ def _run_for(
     client: Any, experiment_id: str, folder: str, cell: str, title: str, params: dict[str, str]
 ) -> str:
     """The MLflow run of this run folder's ``cell``, created (with its parameters) when new."""
+    key = hashlib.sha256(folder.encode()).hexdigest()[:16]
     found = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`{CELL_TAG}` = '{cell}' and tags.`{RUN_FOLDER_TAG}` = '{folder}'",
+        filter_string=f"tags.`{CELL_TAG}` = '{cell}' and tags.`{RUN_KEY_TAG}` = '{key}'",
         max_results=1,
     )
     if found:
         return str(found[0].info.run_id)
     from mlflow.entities import Param
 
-    run = client.create_run(
-        experiment_id, tags={CELL_TAG: cell, RUN_FOLDER_TAG: folder}, run_name=f"{title} {cell}"
-    )
+    tags = {CELL_TAG: cell, RUN_FOLDER_TAG: folder, RUN_KEY_TAG: key}
+    run = client.create_run(experiment_id, tags=tags, run_name=f"{title} {cell}")
     if params:
         client.log_batch(run.info.run_id, params=[Param(k, v) for k, v in params.items()])
     return str(run.info.run_id)
