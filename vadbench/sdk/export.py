@@ -17,7 +17,7 @@ import io
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -29,7 +29,7 @@ import torch
 
 from vadbench.sdk.contracts import ConfigError
 from vadbench.sdk.files import atomic_write_bytes, atomic_write_json, read_stored
-from vadbench.sdk.toolkit.predictor import FramePredictor
+from vadbench.sdk.toolkit.predictor import FramePredictor, WindowScorer
 
 EXPORT_FORMAT = 1
 EXPORT_FOLDER = "onnx"  # in the cell's folder, unless told otherwise
@@ -40,7 +40,6 @@ DEFAULT_OPSET = 18
 # differs from torch's by far less than this.
 TOLERANCE = 1e-3
 CHECK_WINDOWS = 3
-WindowScorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
